@@ -1,0 +1,130 @@
+//! `attractor bench`: throughput of the hot loops on each compiled backend.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use crate::device::{self, DeviceChoice};
+use crate::models::ddm::{DdmConfig, DdmTrainer};
+use crate::models::ctrnn::NetworkSde;
+use crate::rng::Rng;
+use crate::sde::solver::{EulerMaruyama, tensor2, to_vec_f32};
+use crate::train::Trainable;
+
+/// Arguments of `bench ddm`.
+#[derive(Args, Debug, Clone)]
+pub struct DdmBenchArgs {
+    /// Network sizes.
+    #[arg(long, value_delimiter = ',', default_value = "200,500")]
+    pub neurons: Vec<usize>,
+    /// Timed training iterations per size.
+    #[arg(long, default_value_t = 300)]
+    pub iters: u64,
+    /// Batch size.
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Timed simulation steps (N = 500, 256 trajectories, as the PyTorch reference).
+    #[arg(long, default_value_t = 1000)]
+    pub sim_steps: usize,
+    /// Trajectories simulated together.
+    #[arg(long, default_value_t = 256)]
+    pub trajectories: usize,
+    /// Backends to measure (default: every compiled one; wgpu only with a hardware GPU).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<DeviceChoice>,
+    /// Machine's measured f32 GEMM peak in GFLOP/s, printed beside the achieved rate.
+    #[arg(long)]
+    pub peak_gflops: Option<f64>,
+}
+
+fn default_devices() -> Vec<DeviceChoice> {
+    let mut v: Vec<DeviceChoice> = device::compiled().into_iter().filter(|d| matches!(d, DeviceChoice::Flex | DeviceChoice::Ndarray)).collect();
+    #[cfg(feature = "wgpu")]
+    if device::hardware_gpu().is_some() {
+        v.push(DeviceChoice::Wgpu);
+    }
+    v
+}
+
+/// Runs the DDM benchmark and prints one JSON line per measurement plus a table.
+pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
+    let devices = if a.devices.is_empty() { default_devices() } else { a.devices.clone() };
+    let mut rows = Vec::new();
+    for dc in devices {
+        let sel = device::select(dc)?;
+        for &n in &a.neurons {
+            let cfg = DdmConfig::new()
+                .with_sde("lorenz".into())
+                .with_neurons(n)
+                .with_batch(a.batch)
+                .with_iters(a.iters + 20)
+                .with_init("zero".into())
+                .with_pool_size(20000)
+                .with_pool_chains(1000)
+                .with_burn_in(2.0)
+                .with_normalize_drift(true);
+            let mut tr = DdmTrainer::new(&cfg, &sel.device)?;
+            for s in 0..20 {
+                tr.step(s)?;
+            }
+            sel.device.sync().map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
+            let t0 = Instant::now();
+            for s in 20..20 + a.iters {
+                tr.step(s)?;
+            }
+            sel.device.sync().map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
+            let secs = t0.elapsed().as_secs_f64();
+            let its = a.iters as f64 / secs;
+            // forward Z·Uᵀ and φ·V, backward φᵀ·G: 3 GEMMs of 2·B·N·d flops.
+            let flops = 6.0 * a.batch as f64 * n as f64 * 3.0;
+            let row = json!({"bench": "ddm-train", "device": sel.description, "n": n, "d": 3, "batch": a.batch,
+                             "iters": a.iters, "iters_per_s": its, "gflops": its * flops / 1e9});
+            println!("{row}");
+            rows.push(row);
+        }
+        // Simulation of the full network, N = 500.
+        let n = 500;
+        let cfg = DdmConfig::new().with_sde("lorenz".into()).with_neurons(n).with_init("zero".into()).with_pool_size(1000).with_burn_in(0.5);
+        let tr = DdmTrainer::new(&cfg, &sel.device)?;
+        let net = &tr.ddm.net;
+        let sde = NetworkSde(net);
+        let em = EulerMaruyama::new(1e-3, 1.0)?;
+        let mut rng = Rng::new(1);
+        let z0: Vec<f64> = (0..a.trajectories * 3).map(|_| 0.3 * rng.normal()).collect();
+        let mut x = net.embed(tensor2(&z0, a.trajectories, 3, &sel.device), None);
+        for _ in 0..20 {
+            x = em.step(&sde, x, None, &mut rng);
+        }
+        let _ = to_vec_f32(&x)?;
+        let t0 = Instant::now();
+        for _ in 0..a.sim_steps {
+            x = em.step(&sde, x, None, &mut rng);
+        }
+        let _ = to_vec_f32(&x)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let sps = a.sim_steps as f64 / secs;
+        let k = a.trajectories as f64;
+        let nn = n as f64;
+        let flops_lowrank = 4.0 * k * nn * 3.0 + 2.0 * k * 3.0 * nn;
+        let row = json!({"bench": "ddm-simulate", "device": sel.description, "n": n, "trajectories": a.trajectories,
+                         "steps": a.sim_steps, "steps_per_s": sps, "traj_steps_per_s": sps * k,
+                         "gflops_lowrank": sps * flops_lowrank / 1e9, "gflops_dense_equivalent": sps * 2.0 * nn * nn * k / 1e9});
+        println!("{row}");
+        rows.push(row);
+    }
+    if !quiet {
+        eprintln!("\n{:<40} {:>6} {:>14} {:>10}", "benchmark / device", "N", "rate", "GFLOP/s");
+        for r in &rows {
+            let rate = r.get("iters_per_s").or(r.get("traj_steps_per_s")).and_then(|v| v.as_f64()).unwrap_or(0.0);
+            let unit = if r["bench"] == "ddm-train" { "it/s" } else { "traj-steps/s" };
+            let gf = r.get("gflops").or(r.get("gflops_lowrank")).and_then(|v| v.as_f64()).unwrap_or(0.0);
+            eprintln!("{:<40} {:>6} {:>9.1} {unit} {:>8.2}", format!("{} {}", r["bench"].as_str().unwrap_or(""), r["device"].as_str().unwrap_or("")), r["n"], rate, gf);
+        }
+        if let Some(p) = a.peak_gflops {
+            eprintln!("machine f32 GEMM peak (given): {p} GFLOP/s");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Measurements, simulations and benchmarks built on the models (no CLI parsing here beyond
+//! the argument structs).
+
+pub mod bench;
+pub mod ddm;
+pub mod stats;

@@ -1,0 +1,394 @@
+//! Command-line interface (thin: parses arguments, calls the library, prints results).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::analysis::ddm as ana;
+use crate::checkpoint;
+use crate::config;
+use crate::device::{self, DeviceChoice, Selected};
+use crate::models::ddm::{DdmConfig, DdmTrainer, load_network};
+use crate::run::{RunDir, RunMeta, default_run_path};
+use crate::sde::builtin::catalogue;
+use crate::train::{self, DriverOptions, Outcome};
+
+/// Train, run and inspect stochastic recurrent networks.
+#[derive(Parser, Debug)]
+#[command(name = "attractor", version, about, long_about = None)]
+pub struct Cli {
+    /// Backend: auto (hardware GPU if present, else CPU), flex, ndarray, wgpu, cuda.
+    #[arg(long, global = true, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Seed of every random stream (training: stored in config.json; analysis: its own draws).
+    #[arg(long, global = true)]
+    pub seed: Option<u64>,
+    /// No progress bars or chatter (results are still printed).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Target SDEs.
+    Sde {
+        #[command(subcommand)]
+        cmd: SdeCmd,
+    },
+    /// Continuous-time RNNs trained by drift-diffusion matching.
+    Ddm {
+        #[command(subcommand)]
+        cmd: DdmCmd,
+    },
+    /// Continues a run from its newest checkpoint.
+    Resume(ResumeArgs),
+    /// Writes the trained parameters as .npy files or one .safetensors file.
+    Export(ExportArgs),
+    /// Benchmarks (throughput in steps/s and GFLOP/s).
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
+    /// Lists the compiled backends and the GPU adapters visible to wgpu.
+    Devices,
+}
+
+/// `attractor sde …`
+#[derive(Subcommand, Debug)]
+pub enum SdeCmd {
+    /// Lists the built-in targets with their parameters and defaults.
+    List,
+    /// Parses a user TOML file and prints what was understood.
+    Check {
+        /// Path of the TOML file.
+        file: PathBuf,
+    },
+}
+
+/// Options shared by commands that create a run.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Run directory (default: checkpoints/<model>-<time>).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// JSON file with configuration values (any subset of the keys of config.json).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override any configuration key: --set key=value (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Replace an existing run in --run-dir.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// `attractor ddm …`
+#[derive(Subcommand, Debug)]
+pub enum DdmCmd {
+    /// Trains a network to embed a target SDE.
+    Train {
+        /// Target: built-in name (see `attractor sde list`) or path of a TOML file.
+        #[arg(long)]
+        sde: Option<String>,
+        /// Target parameter override name=value (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Number of neurons N.
+        #[arg(long)]
+        neurons: Option<usize>,
+        /// Training iterations.
+        #[arg(long)]
+        iters: Option<u64>,
+        /// Points per iteration.
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Initial learning rate.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// low-rank, full-rank or symmetric.
+        #[arg(long)]
+        connectivity: Option<String>,
+        /// ridge or zero.
+        #[arg(long)]
+        init: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Simulates the trained network (or the target) and writes trajectories and a plot.
+    Simulate(ana::SimulateArgs),
+    /// Measures how well the network reproduces the target: DIR/eval.json.
+    Eval(ana::EvalArgs),
+    /// Symmetric/antisymmetric and reversible/irreversible decompositions: PNGs, decompose.json.
+    Decompose(ana::DecomposeArgs),
+}
+
+/// `attractor resume`
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// Run directory.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Stop at this step (default: the configured total).
+    #[arg(long)]
+    pub until: Option<u64>,
+}
+
+/// `attractor export`
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run directory.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// npy (one file per tensor) or safetensors (one file).
+    #[arg(long, default_value = "npy")]
+    pub format: String,
+    /// Output directory (default: DIR/export).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `attractor bench …`
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// DDM training iterations/s and simulation trajectory-steps/s.
+    Ddm(crate::analysis::bench::DdmBenchArgs),
+}
+
+/// Entry point: runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+fn select_device(cli: &Cli) -> Result<Selected> {
+    let sel = device::select(cli.device)?;
+    if !cli.quiet {
+        eprintln!("device: {}", sel.description);
+    }
+    Ok(sel)
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match &cli.cmd {
+        Cmd::Sde { cmd: SdeCmd::List } => {
+            for b in catalogue() {
+                println!("{}\n    {}", b.name, b.doc);
+                for p in &b.params {
+                    println!("    --param {}={}   {}", p.name, p.default, p.doc);
+                }
+            }
+            println!("\nUser systems: --sde path/to/file.toml (see README, `User-defined SDEs`).");
+            Ok(0)
+        }
+        Cmd::Sde { cmd: SdeCmd::Check { file } } => {
+            let s = crate::sde::expr::load_user_sde(file)?;
+            println!("{}: dim {}, inputs {}, noise_dim {}", s.name, s.dim, s.inputs, s.noise_dim);
+            for (k, v) in &s.params {
+                println!("  param {k} = {v}");
+            }
+            for (i, e) in s.drift.iter().enumerate() {
+                println!("  dz{}/dt = {e}", i + 1);
+            }
+            println!("  diffusion: {:?}", s.diffusion);
+            Ok(0)
+        }
+        Cmd::Devices => {
+            println!(
+                "compiled backends: {}",
+                device::compiled().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            );
+            for a in device::wgpu_adapters() {
+                println!("wgpu adapter: {a}");
+            }
+            let sel = device::select(DeviceChoice::Auto)?;
+            println!("--device auto selects: {}", sel.description);
+            Ok(0)
+        }
+        Cmd::Ddm { cmd } => ddm(&cli, cmd),
+        Cmd::Resume(a) => resume(&cli, a),
+        Cmd::Export(a) => export(a),
+        Cmd::Bench { cmd: BenchCmd::Ddm(a) } => {
+            crate::analysis::bench::ddm(a, cli.quiet)?;
+            Ok(0)
+        }
+    }
+}
+
+fn driver_options(cfg: &DdmConfig, until: Option<u64>, quiet: bool) -> DriverOptions {
+    DriverOptions {
+        total_steps: cfg.iters,
+        until,
+        checkpoint_every: cfg.checkpoint_every,
+        log_every: cfg.log_every,
+        keep: cfg.keep_checkpoints,
+        quiet,
+    }
+}
+
+fn finish(outcome: Outcome, run: &RunDir, quiet: bool) -> i32 {
+    match outcome {
+        Outcome::Finished(s) => {
+            if !quiet {
+                eprintln!("finished {s} steps; run directory {}", run.path().display());
+            }
+            0
+        }
+        Outcome::Interrupted(s) => {
+            eprintln!(
+                "interrupted at step {s}; checkpoint saved. Continue with: attractor resume --run-dir {}",
+                run.path().display()
+            );
+            130
+        }
+    }
+}
+
+fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
+    match cmd {
+        DdmCmd::Train { sde, params, neurons, iters, batch, lr, connectivity, init, run } => {
+            let mut extra = Vec::new();
+            let mut put = |k: &str, v: serde_json::Value| extra.push(serde_json::json!({ k: v }));
+            if let Some(s) = sde {
+                put("sde", s.clone().into());
+            }
+            if !params.is_empty() {
+                put("params", params.clone().into());
+            }
+            if let Some(v) = neurons {
+                put("neurons", (*v).into());
+            }
+            if let Some(v) = iters {
+                put("iters", (*v).into());
+            }
+            if let Some(v) = batch {
+                put("batch", (*v).into());
+            }
+            if let Some(v) = lr {
+                put("lr", (*v).into());
+            }
+            if let Some(v) = connectivity {
+                put("connectivity", v.clone().into());
+            }
+            if let Some(v) = init {
+                put("init", v.clone().into());
+            }
+            if let Some(s) = cli.seed {
+                put("seed", s.into());
+            }
+            let mut cfg: DdmConfig = config::build(&DdmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
+            let spec = crate::sde::target::TargetSpec::new(&cfg.sde, &cfg.params)?;
+            if spec.toml.is_some() {
+                cfg.sde_toml = spec.toml;
+            }
+            cfg.validate()?;
+            let sel = select_device(cli)?;
+            // Build (and so validate) everything before creating the run directory.
+            let mut trainer = DdmTrainer::new(&cfg, &sel.device)?;
+            let path = run.run_dir.clone().unwrap_or_else(|| default_run_path("ddm"));
+            let rd = RunDir::create(&path, run.overwrite)?;
+            rd.write_config(&RunMeta { model: "ddm".into(), version: env!("CARGO_PKG_VERSION").into(), seed: cfg.seed }, &cfg)?;
+            if !cli.quiet {
+                eprintln!("run directory: {}", rd.path().display());
+            }
+            train::install_ctrlc_handler();
+            let out = train::run(&mut trainer, &rd, 0, &driver_options(&cfg, None, cli.quiet))?;
+            Ok(finish(out, &rd, cli.quiet))
+        }
+        DdmCmd::Simulate(a) => {
+            let sel = select_device(cli)?;
+            ana::simulate_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        DdmCmd::Eval(a) => {
+            let sel = select_device(cli)?;
+            ana::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        DdmCmd::Decompose(a) => {
+            let sel = select_device(cli)?;
+            ana::decompose_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+    }
+}
+
+fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
+    let rd = RunDir::open(&a.run_dir)?;
+    let meta = rd.meta()?;
+    match meta.model.as_str() {
+        "ddm" => {
+            let cfg: DdmConfig = rd.config()?;
+            cfg.validate().with_context(|| format!("invalid configuration in {}", rd.file("config.json").display()))?;
+            let sel = select_device(cli)?;
+            // A run killed before its first checkpoint restarts from its configuration.
+            let fresh = checkpoint::list(rd.path())?.is_empty();
+            let mut trainer =
+                if fresh { DdmTrainer::new(&cfg, &sel.device)? } else { DdmTrainer::for_resume(&cfg, &sel.device)? };
+            let start = train::restore_latest(&mut trainer, &rd)?;
+            if !cli.quiet {
+                eprintln!("resuming {} from step {start}", rd.path().display());
+            }
+            train::install_ctrlc_handler();
+            let out = train::run(&mut trainer, &rd, start, &driver_options(&cfg, a.until, cli.quiet))?;
+            Ok(finish(out, &rd, cli.quiet))
+        }
+        other => bail!("resume: unknown model `{other}` in {}", rd.file("config.json").display()),
+    }
+}
+
+fn export(a: &ExportArgs) -> Result<i32> {
+    let rd = RunDir::open(&a.run_dir)?;
+    let out = a.out.clone().unwrap_or_else(|| rd.file("export"));
+    let fmt = a.format.as_str();
+    if !matches!(fmt, "npy" | "safetensors") {
+        bail!("--format must be npy or safetensors, got `{fmt}`");
+    }
+    let meta = rd.meta()?;
+    let tensors = match meta.model.as_str() {
+        "ddm" => {
+            let cfg: DdmConfig = rd.config()?;
+            let ck = checkpoint::load_latest(rd.path())?
+                .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
+            let dev = device::select(DeviceChoice::Flex).or_else(|_| device::select(DeviceChoice::Auto))?;
+            let ddm = load_network(&cfg, &ck, &dev.device)?;
+            ana::export_tensors(&ddm)?
+        }
+        other => bail!("export: unknown model `{other}`"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_export(&out, fmt, &tensors)?;
+    println!("wrote {} tensors to {}", tensors.len(), out.display());
+    Ok(0)
+}
+
+/// Writes named f32 tensors as `.npy` files or one `model.safetensors`.
+pub fn write_export(out: &Path, fmt: &str, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
+    if fmt == "npy" {
+        for (name, shape, data) in tensors {
+            crate::npy::write_npy_f32(&out.join(format!("{name}.npy")), shape, data)?;
+        }
+        return Ok(());
+    }
+    let raw: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .zip(&raw)
+        .map(|((n, s, _), bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| anyhow::anyhow!("tensor {n}: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::serialize(views, &None).map_err(|e| anyhow::anyhow!("safetensors: {e}"))?;
+    checkpoint::atomic_write(&out.join("model.safetensors"), &bytes)
+}

@@ -1,0 +1,105 @@
+//! Building configurations from defaults, a `--config` JSON file and `--set key=value` overrides.
+//!
+//! Every model configuration is a `#[derive(Config)]` struct whose fields all have defaults. A
+//! user file may give any subset of the keys; unknown keys are an error (a typo must not be
+//! silently ignored).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Merges `overlay` into `base`, refusing keys that `base` does not have.
+fn merge(base: &mut Value, overlay: &Value, path: &str) -> Result<()> {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                let full = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let Some(slot) = b.get_mut(k) else {
+                    let known: Vec<&String> = b.keys().collect();
+                    bail!("unknown configuration key `{full}` (known keys: {known:?})");
+                };
+                if slot.is_object() && v.is_object() {
+                    merge(slot, v, &full)?;
+                } else {
+                    *slot = v.clone();
+                }
+            }
+            Ok(())
+        }
+        (b, o) => {
+            *b = o.clone();
+            Ok(())
+        }
+    }
+}
+
+/// Parses `key=value` (value as JSON when it parses, else as a string; dotted keys for nesting).
+pub fn parse_set(kv: &str) -> Result<Value> {
+    let (k, v) = kv
+        .split_once('=')
+        .with_context(|| format!("--set `{kv}`: expected key=value"))?;
+    let val: Value = serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
+    let mut out = val;
+    for part in k.trim().split('.').rev() {
+        let mut m = serde_json::Map::new();
+        m.insert(part.to_string(), out);
+        out = Value::Object(m);
+    }
+    Ok(out)
+}
+
+/// `defaults`, then the file, then each `--set`, then `extra` (explicit CLI flags).
+pub fn build<C: Serialize + DeserializeOwned>(
+    defaults: &C,
+    file: Option<&Path>,
+    sets: &[String],
+    extra: &[Value],
+) -> Result<C> {
+    let mut v = serde_json::to_value(defaults)?;
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read config {}", f.display()))?;
+        let mut o: Value =
+            serde_json::from_str(&text).with_context(|| format!("config {} is not valid JSON", f.display()))?;
+        // Accept a run directory's config.json as well (`{"meta":…, "config":…}`).
+        if let Some(inner) = o.get("config").filter(|_| o.get("meta").is_some()).cloned() {
+            o = inner;
+        }
+        merge(&mut v, &o, "").with_context(|| format!("in config file {}", f.display()))?;
+    }
+    for s in sets {
+        merge(&mut v, &parse_set(s)?, "")?;
+    }
+    for e in extra {
+        merge(&mut v, e, "")?;
+    }
+    serde_json::from_value(v).context("configuration has a value of the wrong type")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct C {
+        a: f64,
+        b: String,
+        n: Inner,
+    }
+    #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Inner {
+        x: usize,
+    }
+
+    #[test]
+    fn overrides_and_unknown_keys() {
+        let d = C { a: 1.0, b: "q".into(), n: Inner { x: 3 } };
+        let c: C = build(&d, None, &["a=2.5".into(), "n.x=7".into(), "b=hello".into()], &[]).unwrap();
+        assert_eq!(c, C { a: 2.5, b: "hello".into(), n: Inner { x: 7 } });
+        let e = build::<C>(&d, None, &["zz=1".into()], &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown configuration key `zz`"));
+        assert!(build::<C>(&d, None, &["a=notanumber".into()], &[]).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! The only module that knows about backends: maps `--device` to a Burn [`Device`].
+//!
+//! `auto` picks a hardware GPU adapter when one exists (never a software Vulkan adapter such as
+//! llvmpipe), else the fastest CPU backend compiled in (`flex`, then `ndarray`).
+//! `Device::default()` is never used: it silently picks any GPU, software ones included.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+
+/// A backend choice as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// Hardware GPU if present, else the best CPU backend.
+    Auto,
+    /// Burn's pure-Rust CPU backend.
+    Flex,
+    /// The (deprecated) burn-ndarray CPU backend.
+    Ndarray,
+    /// GPU through wgpu (Vulkan/Metal/DX12); a software adapter is accepted when asked for.
+    Wgpu,
+    /// NVIDIA GPU through CUDA.
+    Cuda,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Self::Auto,
+            "flex" | "cpu" => Self::Flex,
+            "ndarray" => Self::Ndarray,
+            "wgpu" | "gpu" => Self::Wgpu,
+            "cuda" => Self::Cuda,
+            other => bail!("unknown device `{other}`: expected auto, flex, ndarray, wgpu or cuda"),
+        })
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Auto => "auto",
+            Self::Flex => "flex",
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Backends compiled into this build.
+pub fn compiled() -> Vec<DeviceChoice> {
+    let mut v = Vec::new();
+    if cfg!(feature = "flex") {
+        v.push(DeviceChoice::Flex);
+    }
+    if cfg!(feature = "ndarray") {
+        v.push(DeviceChoice::Ndarray);
+    }
+    if cfg!(feature = "wgpu") {
+        v.push(DeviceChoice::Wgpu);
+    }
+    if cfg!(feature = "cuda") {
+        v.push(DeviceChoice::Cuda);
+    }
+    v
+}
+
+/// A resolved device with a human-readable description.
+#[derive(Clone, Debug)]
+pub struct Selected {
+    /// The concrete backend.
+    pub choice: DeviceChoice,
+    /// The Burn device.
+    pub device: Device,
+    /// What was picked, e.g. `wgpu: NVIDIA H100 (DiscreteGpu, Vulkan)`.
+    pub description: String,
+}
+
+impl Selected {
+    /// Whether this is a CPU backend (bit-exact determinism is promised there).
+    pub fn is_cpu(&self) -> bool {
+        matches!(self.choice, DeviceChoice::Flex | DeviceChoice::Ndarray)
+    }
+}
+
+/// Description of the first hardware GPU adapter wgpu sees, if any.
+#[cfg(feature = "wgpu")]
+pub fn hardware_gpu() -> Option<(burn::tensor::DeviceKind, String)> {
+    use burn::tensor::DeviceKind;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::all(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+    for ty in [wgpu::DeviceType::DiscreteGpu, wgpu::DeviceType::IntegratedGpu] {
+        if let Some(info) = infos.iter().find(|i| i.device_type == ty) {
+            let kind = match ty {
+                wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu(0),
+                _ => DeviceKind::IntegratedGpu(0),
+            };
+            return Some((kind, format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend)));
+        }
+    }
+    None
+}
+
+/// Description of every adapter wgpu sees (for `attractor devices`).
+#[cfg(feature = "wgpu")]
+pub fn wgpu_adapters() -> Vec<String> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::all(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {:?})", i.name, i.device_type, i.backend)
+        })
+        .collect()
+}
+
+/// Adapters wgpu sees (empty without the `wgpu` feature).
+#[cfg(not(feature = "wgpu"))]
+pub fn wgpu_adapters() -> Vec<String> {
+    Vec::new()
+}
+
+fn not_compiled(c: DeviceChoice) -> anyhow::Error {
+    anyhow::anyhow!(
+        "device `{c}` is not compiled into this build (compiled: {}); rebuild with `--features {c}`",
+        compiled().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Resolves a `--device` choice to a Burn device.
+pub fn select(choice: DeviceChoice) -> Result<Selected> {
+    match choice {
+        DeviceChoice::Auto => {
+            #[cfg(feature = "wgpu")]
+            if let Some((kind, desc)) = hardware_gpu() {
+                return Ok(Selected {
+                    choice: DeviceChoice::Wgpu,
+                    device: Device::wgpu(kind),
+                    description: format!("wgpu: {desc}"),
+                });
+            }
+            if cfg!(feature = "flex") {
+                select(DeviceChoice::Flex)
+            } else if cfg!(feature = "ndarray") {
+                select(DeviceChoice::Ndarray)
+            } else {
+                bail!("no CPU backend compiled in and no hardware GPU found; pick --device explicitly")
+            }
+        }
+        DeviceChoice::Flex => {
+            #[cfg(feature = "flex")]
+            return Ok(Selected {
+                choice,
+                device: Device::flex(),
+                description: "flex (pure-Rust CPU)".into(),
+            });
+            #[allow(unreachable_code)]
+            Err(not_compiled(choice))
+        }
+        DeviceChoice::Ndarray => {
+            #[cfg(feature = "ndarray")]
+            #[allow(deprecated)]
+            return Ok(Selected {
+                choice,
+                device: Device::ndarray(),
+                description: "ndarray (CPU)".into(),
+            });
+            #[allow(unreachable_code)]
+            Err(not_compiled(choice))
+        }
+        DeviceChoice::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            {
+                use burn::tensor::DeviceKind;
+                if let Some((kind, desc)) = hardware_gpu() {
+                    return Ok(Selected {
+                        choice,
+                        device: Device::wgpu(kind),
+                        description: format!("wgpu: {desc}"),
+                    });
+                }
+                let adapters = wgpu_adapters();
+                if adapters.is_empty() {
+                    bail!(
+                        "--device wgpu: no wgpu adapter found (install a Vulkan driver, e.g. Debian's \
+                         mesa-vulkan-drivers libvulkan1 for a software one)"
+                    );
+                }
+                return Ok(Selected {
+                    choice,
+                    device: Device::wgpu(DeviceKind::Cpu),
+                    description: format!("wgpu: software adapter ({})", adapters.join("; ")),
+                });
+            }
+            #[allow(unreachable_code)]
+            Err(not_compiled(choice))
+        }
+        DeviceChoice::Cuda => {
+            #[cfg(feature = "cuda")]
+            return Ok(Selected {
+                choice,
+                device: Device::cuda(0),
+                description: "cuda:0".into(),
+            });
+            #[allow(unreachable_code)]
+            Err(not_compiled(choice))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names() {
+        assert_eq!("FLEX".parse::<DeviceChoice>().unwrap(), DeviceChoice::Flex);
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+        for c in compiled() {
+            assert_eq!(c.to_string().parse::<DeviceChoice>().unwrap(), c);
+        }
+    }
+}

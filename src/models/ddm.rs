@@ -1,0 +1,628 @@
+//! Drift–diffusion matching (DDM spec §2): pointwise regression of the network's latent drift
+//! and diffusion onto a target SDE, with Adam on autodiff gradients. No back-propagation
+//! through time.
+
+use anyhow::{Context, Result, bail};
+use burn::config::Config;
+use burn::tensor::{Device, Tensor};
+
+use super::ctrnn::{Connectivity, CtRnn, Shape};
+use crate::checkpoint::{Checkpoint, NamedArray};
+use crate::linalg::{Mat, cholesky_solve};
+use crate::optim::{Adam, AdamState, Schedule};
+use crate::rng::Rng;
+use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
+use crate::sde::target::{Target, TargetSpec};
+use crate::sde::{Diffusion, Sde};
+use crate::train::{StepOutput, Trainable};
+
+/// RNG stream labels (derived from the seed) so that each purpose has its own numbers.
+pub mod streams {
+    /// Network initialisation.
+    pub const INIT: u64 = 1;
+    /// Stationary pool of training points.
+    pub const POOL: u64 = 2;
+    /// Training batches.
+    pub const TRAIN: u64 = 3;
+    /// Ridge initialiser points.
+    pub const RIDGE: u64 = 4;
+    /// Held-out evaluation points and simulations.
+    pub const EVAL: u64 = 5;
+}
+
+/// Every hyperparameter of a DDM run. Saved as `config.json`; the run is rebuilt from it alone.
+#[derive(Config, Debug)]
+pub struct DdmConfig {
+    /// Target SDE: a built-in name (`attractor sde list`) or the path of a TOML file.
+    #[config(default = "String::from(\"ou-rot\")")]
+    pub sde: String,
+    /// Target parameter overrides, `name=value`.
+    #[config(default = "Vec::new()")]
+    pub params: Vec<String>,
+    /// Text of a user SDE file, embedded when the run is created.
+    pub sde_toml: Option<String>,
+    /// Number of neurons N.
+    #[config(default = 200)]
+    pub neurons: usize,
+    /// Neuron time constant τ.
+    #[config(default = 1.0)]
+    pub tau: f64,
+    /// Connectivity: `low-rank` (W = U Vᵀ/N), `full-rank` (dense W, off-manifold penalty) or
+    /// `symmetric` (W = U C Uᵀ/N², the Hopfield-type control).
+    #[config(default = "String::from(\"low-rank\")")]
+    pub connectivity: String,
+    /// Scale s_b of the transverse bias h ~ P⊥ N(0, s_b² I).
+    #[config(default = 2.0)]
+    pub bias_scale: f64,
+    /// Train the transverse bias h as well.
+    #[config(default = false)]
+    pub train_bias: bool,
+    /// Scale of the transverse input loadings B⊥ (inputs shift the features).
+    #[config(default = 2.0)]
+    pub input_scale: f64,
+    /// Weight of the diffusion loss.
+    #[config(default = 1.0)]
+    pub lambda_diff: f64,
+    /// Weight of the off-manifold penalty (full-rank W only).
+    #[config(default = 1.0)]
+    pub lambda_perp: f64,
+    /// Ridge penalty λ_W on ‖W‖_F² = ‖V‖²/N.
+    #[config(default = 1e-9)]
+    pub lambda_w: f64,
+    /// Divide the drift loss by mean ‖f‖² over the stationary pool (for large drifts, Lorenz).
+    #[config(default = false)]
+    pub normalize_drift: bool,
+    /// Training iterations.
+    #[config(default = 20000)]
+    pub iters: u64,
+    /// Points per iteration.
+    #[config(default = 1024)]
+    pub batch: usize,
+    /// Initial Adam learning rate.
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// Final learning rate of the schedule.
+    #[config(default = 1e-5)]
+    pub lr_final: f64,
+    /// Learning-rate schedule: `cosine`, `linear` or `constant`.
+    #[config(default = "String::from(\"cosine\")")]
+    pub schedule: String,
+    /// Adam β₁.
+    #[config(default = 0.9)]
+    pub beta1: f64,
+    /// Adam β₂.
+    #[config(default = 0.999)]
+    pub beta2: f64,
+    /// Adam ε.
+    #[config(default = 1e-8)]
+    pub adam_eps: f64,
+    /// Initialisation of the read-out: `ridge` (closed-form f64 ridge fit, low-rank only) or
+    /// `zero`.
+    #[config(default = "String::from(\"ridge\")")]
+    pub init: String,
+    /// Points used by the ridge initialiser.
+    #[config(default = 20000)]
+    pub ridge_points: usize,
+    /// Share of each batch drawn from the stationary pool (the rest is uniform in the box).
+    #[config(default = 0.5)]
+    pub stationary_frac: f64,
+    /// Expansion of the visited region's bounding box, per side, as a fraction of its width.
+    #[config(default = 0.25)]
+    pub box_expand: f64,
+    /// Size of the pool of stationary training points.
+    #[config(default = 100000)]
+    pub pool_size: usize,
+    /// Parallel target chains used to fill the pool.
+    #[config(default = 1000)]
+    pub pool_chains: usize,
+    /// Burn-in of the pool chains (time units).
+    #[config(default = 20.0)]
+    pub burn_in: f64,
+    /// Time between two pool samples of one chain.
+    #[config(default = 0.2)]
+    pub thin: f64,
+    /// Time step of the target simulation (0: the target's default).
+    #[config(default = 0.0)]
+    pub sample_dt: f64,
+    /// Checkpoint period (iterations).
+    #[config(default = 1000)]
+    pub checkpoint_every: u64,
+    /// Metrics period (iterations).
+    #[config(default = 50)]
+    pub log_every: u64,
+    /// Checkpoints kept on disk.
+    #[config(default = 3)]
+    pub keep_checkpoints: usize,
+    /// Seed of every random stream.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+fn finite_pos(name: &str, v: f64) -> Result<()> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("`{name}` must be a positive number, got {v}");
+    }
+    Ok(())
+}
+
+fn finite_nonneg(name: &str, v: f64) -> Result<()> {
+    if !(v.is_finite() && v >= 0.0) {
+        bail!("`{name}` must be >= 0, got {v}");
+    }
+    Ok(())
+}
+
+impl DdmConfig {
+    /// Rejects invalid hyperparameters with a message naming the key.
+    pub fn validate(&self) -> Result<()> {
+        finite_pos("tau", self.tau)?;
+        finite_nonneg("bias_scale", self.bias_scale)?;
+        finite_nonneg("input_scale", self.input_scale)?;
+        finite_nonneg("lambda_diff", self.lambda_diff)?;
+        finite_nonneg("lambda_perp", self.lambda_perp)?;
+        finite_nonneg("lambda_w", self.lambda_w)?;
+        finite_pos("lr", self.lr)?;
+        finite_nonneg("lr_final", self.lr_final)?;
+        finite_pos("adam_eps", self.adam_eps)?;
+        finite_pos("thin", self.thin)?;
+        finite_nonneg("burn_in", self.burn_in)?;
+        finite_nonneg("sample_dt", self.sample_dt)?;
+        finite_nonneg("box_expand", self.box_expand)?;
+        if !(0.0..=1.0).contains(&self.stationary_frac) {
+            bail!("`stationary_frac` must lie in [0, 1], got {}", self.stationary_frac);
+        }
+        if self.batch == 0 || self.pool_size == 0 || self.pool_chains == 0 {
+            bail!("`batch`, `pool_size` and `pool_chains` must be >= 1");
+        }
+        if self.neurons == 0 {
+            bail!("`neurons` must be >= 1");
+        }
+        self.connectivity.parse::<Connectivity>()?;
+        self.schedule.parse::<Schedule>()?;
+        if !matches!(self.init.as_str(), "ridge" | "zero") {
+            bail!("`init` must be `ridge` or `zero`, got `{}`", self.init);
+        }
+        if self.init == "ridge" && self.ridge_points == 0 {
+            bail!("`ridge_points` must be >= 1");
+        }
+        self.adam().validate()
+    }
+
+    /// Adam settings.
+    pub fn adam(&self) -> Adam {
+        Adam { beta1: self.beta1, beta2: self.beta2, eps: self.adam_eps, weight_decay: 0.0 }
+    }
+
+    /// The target as named by the configuration.
+    pub fn target_spec(&self) -> TargetSpec {
+        TargetSpec { sde: self.sde.clone(), params: self.params.clone(), toml: self.sde_toml.clone() }
+    }
+}
+
+/// A target and a network built from a configuration (deterministically from its seed).
+#[derive(Clone, Debug)]
+pub struct Ddm {
+    /// The configuration.
+    pub cfg: DdmConfig,
+    /// The target SDE.
+    pub target: Target,
+    /// The network.
+    pub net: CtRnn,
+    /// Where the tensors live.
+    pub device: Device,
+}
+
+impl Ddm {
+    /// Builds the target and a freshly initialised network.
+    pub fn new(cfg: &DdmConfig, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let target = Target::from_spec(&cfg.target_spec(), device)?;
+        let d = target.dim();
+        if cfg.neurons < d {
+            bail!("`neurons` (N = {}) must be at least the latent dimension d = {d}", cfg.neurons);
+        }
+        let shape = Shape {
+            n: cfg.neurons,
+            d,
+            p: target.inputs(),
+            m: target.noise_dim(),
+            tau: cfg.tau,
+            conn: cfg.connectivity.parse()?,
+        };
+        let mut rng = Rng::derived(cfg.seed, streams::INIT);
+        let net = CtRnn::init(shape, cfg.bias_scale, cfg.input_scale, &mut rng, device)?;
+        Ok(Self { cfg: cfg.clone(), target, net, device: device.clone() })
+    }
+
+    /// Time step for simulating the target.
+    pub fn dt(&self) -> f64 {
+        if self.cfg.sample_dt > 0.0 { self.cfg.sample_dt } else { self.target.default_dt() }
+    }
+}
+
+/// Runs `chains` target chains and collects `total` stationary states (row-major `[total, d]`):
+/// burn-in `burn_in`, then one sample per chain every `thin` time units.
+#[allow(clippy::too_many_arguments)]
+pub fn stationary_samples(
+    sde: &dyn Sde,
+    x0: Tensor<2>,
+    total: usize,
+    burn_in: f64,
+    thin: f64,
+    dt: f64,
+    rng: &mut Rng,
+    readout: &dyn Fn(&Tensor<2>) -> Tensor<2>,
+) -> Result<Vec<f32>> {
+    let em = EulerMaruyama::new(dt, 1.0)?;
+    let [chains, _] = x0.dims();
+    let burn_steps = (burn_in / dt).round() as usize;
+    let thin_steps = ((thin / dt).round() as usize).max(1);
+    let rounds = total.div_ceil(chains);
+    let mut out: Vec<f32> = Vec::with_capacity(rounds * chains * 3);
+    let mut x = x0;
+    for _ in 0..burn_steps {
+        x = em.step(sde, x, None, rng);
+    }
+    for _ in 0..rounds {
+        for _ in 0..thin_steps {
+            x = em.step(sde, x, None, rng);
+        }
+        out.extend(to_vec_f32(&readout(&x))?);
+    }
+    if out.iter().any(|v| !v.is_finite()) {
+        bail!("the simulated SDE diverged (NaN/inf): lower the time step or check the drift");
+    }
+    let d = out.len() / (rounds * chains);
+    out.truncate(total * d);
+    Ok(out)
+}
+
+/// Training state of a DDM run.
+pub struct DdmTrainer {
+    /// Target and network.
+    pub ddm: Ddm,
+    adam: AdamState,
+    adam_cfg: Adam,
+    schedule: Schedule,
+    rng: Rng,
+    /// Stationary pool `[P, d]` (row-major).
+    pub pool: Vec<f32>,
+    /// Sampling box per coordinate.
+    pub bbox: Vec<(f64, f64)>,
+    names: Vec<&'static str>,
+    ggt: Option<Tensor<2>>,
+    drift_norm: f64,
+}
+
+/// Losses of one evaluation of the DDM objective.
+pub struct Losses {
+    /// Total objective (tracked when the network is).
+    pub total: Tensor<1>,
+    /// Drift term.
+    pub drift: Tensor<1>,
+    /// Diffusion term.
+    pub diff: Tensor<1>,
+}
+
+/// The DDM objective at points `z` (inputs `u`) with target drift `f`.
+#[allow(clippy::too_many_arguments)]
+pub fn objective(
+    net: &CtRnn,
+    cfg: &DdmConfig,
+    z: Tensor<2>,
+    u: Option<&Tensor<2>>,
+    f: Tensor<2>,
+    ggt: &Tensor<2>,
+    drift_norm: f64,
+) -> Losses {
+    let [b, _] = z.dims();
+    let fnet = net.latent_drift(z.clone(), u);
+    let mut drift = (fnet - f).powi_scalar(2).sum().div_scalar(b as f64);
+    if cfg.normalize_drift && drift_norm > 0.0 {
+        drift = drift.div_scalar(drift_norm);
+    }
+    let aat = net.a.clone().matmul(net.a.clone().transpose());
+    let diff = (aat - ggt.clone()).powi_scalar(2).sum();
+    let mut total = drift.clone() + diff.clone().mul_scalar(cfg.lambda_diff) + net.w_norm2().mul_scalar(cfg.lambda_w);
+    if net.shape.conn == Connectivity::FullRank && cfg.lambda_perp > 0.0 {
+        let off = net.off_manifold(z, u).powi_scalar(2).sum().div_scalar(b as f64);
+        total = total + off.mul_scalar(cfg.lambda_perp);
+    }
+    Losses { total, drift, diff }
+}
+
+impl DdmTrainer {
+    /// Builds a fresh run: network, stationary pool, box, optional ridge initialisation.
+    pub fn new(cfg: &DdmConfig, device: &Device) -> Result<Self> {
+        Self::build(cfg, device, true)
+    }
+
+    /// Builds the skeleton of a run whose state will come from a checkpoint (no pool
+    /// sampling, no ridge fit).
+    pub fn for_resume(cfg: &DdmConfig, device: &Device) -> Result<Self> {
+        Self::build(cfg, device, false)
+    }
+
+    fn build(cfg: &DdmConfig, device: &Device, fresh: bool) -> Result<Self> {
+        let ddm = Ddm::new(cfg, device)?;
+        let d = ddm.target.dim();
+        let mut prng = Rng::derived(cfg.seed, streams::POOL);
+        let cfg = &DdmConfig { pool_size: if fresh { cfg.pool_size } else { 1 }, pool_chains: if fresh { cfg.pool_chains } else { 1 }, burn_in: if fresh { cfg.burn_in } else { 0.0 }, ..cfg.clone() };
+        let x0 = tensor2(&ddm.target.initial_states(&mut prng, cfg.pool_chains), cfg.pool_chains, d, device);
+        let pool = stationary_samples(
+            &ddm.target,
+            x0,
+            cfg.pool_size,
+            cfg.burn_in,
+            cfg.thin,
+            ddm.dt(),
+            &mut prng,
+            &|x| x.clone(),
+        )
+        .context("while sampling the target's stationary distribution")?;
+        let bbox = match ddm.target.declared_box() {
+            Some(b) => b,
+            None => (0..d)
+                .map(|j| {
+                    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                    for r in pool.chunks_exact(d) {
+                        lo = lo.min(r[j] as f64);
+                        hi = hi.max(r[j] as f64);
+                    }
+                    let w = (hi - lo).max(1e-3);
+                    (lo - cfg.box_expand * w, hi + cfg.box_expand * w)
+                })
+                .collect(),
+        };
+        let drift_norm = {
+            let n = pool.len() / d;
+            let f = ddm.target.drift(tensor2_f32(pool.clone(), n, d, device), None);
+            let v = to_vec_f32(&f)?;
+            v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / n as f64
+        };
+        let ggt = ddm.target.g_const().map(|g| {
+            let (dd, m) = (d, ddm.target.noise_dim());
+            let mut out = vec![0.0; dd * dd];
+            for i in 0..dd {
+                for j in 0..dd {
+                    out[i * dd + j] = (0..m).map(|k| g[i * m + k] * g[j * m + k]).sum();
+                }
+            }
+            tensor2(&out, dd, dd, device)
+        });
+        let mut names = vec!["read", "c", "A"];
+        if ddm.net.shape.p > 0 {
+            names.push("M");
+        }
+        if cfg.train_bias {
+            names.push("h");
+        }
+        let params: Vec<(&str, &Tensor<2>)> = names.iter().map(|n| (*n, ddm.net.get(n))).collect();
+        let adam = AdamState::new(&params);
+        let mut t = Self {
+            adam,
+            adam_cfg: cfg.adam(),
+            schedule: cfg.schedule.parse()?,
+            rng: Rng::derived(cfg.seed, streams::TRAIN),
+            pool,
+            bbox,
+            names,
+            ggt,
+            drift_norm,
+            ddm,
+        };
+        if fresh && cfg.init == "ridge" && t.ddm.net.shape.conn == Connectivity::LowRank {
+            let mut rr = Rng::derived(cfg.seed, streams::RIDGE);
+            let (z, u) = t.sample_points(cfg.ridge_points, &mut rr);
+            ridge_init(&mut t.ddm, &z, u.as_ref())?;
+        }
+        Ok(t)
+    }
+
+    /// Draws `b` training points: the stationary share from the pool, the rest uniform in the
+    /// box; inputs uniformly among 0 and the unit pulses.
+    pub fn sample_points(&self, b: usize, rng: &mut Rng) -> (Tensor<2>, Option<Tensor<2>>) {
+        let d = self.ddm.target.dim();
+        let np = self.pool.len() / d;
+        let ns = ((self.ddm.cfg.stationary_frac * b as f64).round() as usize).min(b);
+        let mut z = Vec::with_capacity(b * d);
+        for _ in 0..ns {
+            let i = rng.index(np);
+            z.extend_from_slice(&self.pool[i * d..(i + 1) * d]);
+        }
+        for _ in ns..b {
+            for &(lo, hi) in &self.bbox {
+                z.push(rng.uniform(lo, hi) as f32);
+            }
+        }
+        let dev = &self.ddm.device;
+        let p = self.ddm.target.inputs();
+        let u = (p > 0).then(|| {
+            let mut u = vec![0f32; b * p];
+            for r in 0..b {
+                let k = rng.index(p + 1);
+                if k > 0 {
+                    u[r * p + k - 1] = 1.0;
+                }
+            }
+            tensor2_f32(u, b, p, dev)
+        });
+        (tensor2_f32(z, b, d, dev), u)
+    }
+
+    /// Target `ggᵀ` for the points `z` (constant, or the batch mean of a state-dependent one).
+    pub fn target_ggt(&self, z: &Tensor<2>) -> Tensor<2> {
+        if let Some(g) = &self.ggt {
+            return g.clone();
+        }
+        match self.ddm.target.diffusion(z) {
+            Diffusion::Additive(g) => g.clone().matmul(g.transpose()),
+            Diffusion::PerSample(g) => {
+                let [b, d, _] = g.dims();
+                g.clone().matmul(g.swap_dims(1, 2)).sum_dim(0).div_scalar(b as f64).reshape([d, d])
+            }
+        }
+    }
+
+    /// Mean ‖f‖² over the pool (normaliser of the drift loss).
+    pub fn drift_norm(&self) -> f64 {
+        self.drift_norm
+    }
+}
+
+/// Closed-form ridge fit of `[V; c; Mᵀ]` with `U`, `h` fixed (f64), and `A` from `ggᵀ`.
+/// Minimises `mean_k ‖F_θ(z_k) − f(z_k)‖² + λ_W ‖V‖²/N` exactly.
+pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result<f64> {
+    let net = &ddm.net;
+    let Shape { n, d, p, m, tau, .. } = net.shape.clone();
+    let [k, _] = z.dims();
+    let f = to_vec_f32(&ddm.target.drift(z.clone(), u.cloned()))?;
+    let zh = to_vec_f32(z)?;
+    let phi = to_vec_f32(&net.features_pre(z.clone(), u).tanh())?;
+    let uh = match u {
+        Some(u) => to_vec_f32(u)?,
+        None => Vec::new(),
+    };
+    let cols = n + 1 + p;
+    let mut x = Mat::zeros(k, cols);
+    let mut y = Mat::zeros(k, d);
+    for r in 0..k {
+        for i in 0..n {
+            x.data[r * cols + i] = phi[r * n + i] as f64 / n as f64;
+        }
+        x.data[r * cols + n] = 1.0;
+        for j in 0..p {
+            x.data[r * cols + n + 1 + j] = uh[r * p + j] as f64;
+        }
+        for j in 0..d {
+            y.data[r * d + j] = tau * f[r * d + j] as f64 + zh[r * d + j] as f64;
+        }
+    }
+    // (XᵀX/K + λ τ²/N · I_V) sol = XᵀY/K  (the penalty is on V only)
+    let mut a = crate::linalg::gram(&x);
+    let mut rhs = crate::linalg::at_b(&x, &y);
+    let kf = k as f64;
+    a.data.iter_mut().for_each(|v| *v /= kf);
+    rhs.data.iter_mut().for_each(|v| *v /= kf);
+    let lam = ddm.cfg.lambda_w * tau * tau / n as f64;
+    for i in 0..n {
+        a.data[i * cols + i] += lam;
+    }
+    // Tiny jitter on the unpenalised rows keeps the system positive definite.
+    for i in n..cols {
+        a.data[i * cols + i] += 1e-12;
+    }
+    let sol = cholesky_solve(&a, &rhs).map_err(|e| anyhow::anyhow!("ridge solve failed: {e}"))?;
+    let v: Vec<f64> = sol.data[..n * d].to_vec();
+    let c: Vec<f64> = sol.data[n * d..(n + 1) * d].to_vec();
+    let mut mm = vec![0.0; d * p];
+    for j in 0..p {
+        for i in 0..d {
+            mm[i * p + j] = sol.data[(n + 1 + j) * d + i];
+        }
+    }
+    let dev = ddm.device.clone();
+    let net = &mut ddm.net;
+    net.read = tensor2(&v, n, d, &dev);
+    net.c = tensor2(&c, 1, d, &dev);
+    net.min = tensor2(&mm, d, p, &dev);
+    if let Some(g) = ddm.target.g_const()
+        && g.len() == d * m
+    {
+        net.a = tensor2(&g, d, m, &dev);
+    }
+    // Objective value at the optimum (f64), for the least-squares anchor.
+    let mut obj = 0.0;
+    for r in 0..k {
+        for j in 0..d {
+            let pred: f64 = (0..cols).map(|i| x.data[r * cols + i] * sol.data[i * d + j]).sum();
+            obj += ((pred - y.data[r * d + j]) / tau).powi(2);
+        }
+    }
+    obj /= kf;
+    obj += ddm.cfg.lambda_w * v.iter().map(|x| x * x).sum::<f64>() / n as f64;
+    Ok(obj)
+}
+
+impl Trainable for DdmTrainer {
+    fn kind(&self) -> &'static str {
+        "ddm"
+    }
+
+    fn step(&mut self, step: u64) -> Result<StepOutput> {
+        let cfg = &self.ddm.cfg;
+        let lr = self.schedule.lr(cfg.lr, cfg.lr_final, step, cfg.iters);
+        let mut rng = std::mem::replace(&mut self.rng, Rng::new(0));
+        let (z, u) = self.sample_points(cfg.batch, &mut rng);
+        self.rng = rng;
+        let f = self.ddm.target.drift(z.clone(), u.clone());
+        let ggt = self.target_ggt(&z);
+        let tracked = self.ddm.net.tracked(&self.names);
+        let l = objective(&tracked, &self.ddm.cfg, z, u.as_ref(), f, &ggt, self.drift_norm);
+        let grads = l.total.backward();
+        let vals = to_vec_f32(&Tensor::cat(
+            vec![l.total.inner(), l.drift.inner(), l.diff.inner()],
+            0,
+        ))?;
+        self.adam.tick();
+        for name in self.names.clone() {
+            let g = tracked
+                .get(name)
+                .grad(&grads)
+                .with_context(|| format!("no gradient for `{name}`"))?;
+            let p = self.ddm.net.get(name).clone();
+            let next = self.adam.update(&self.adam_cfg, name, p, g, lr);
+            self.ddm.net.set(name, next);
+        }
+        Ok(StepOutput {
+            loss: vals[0] as f64,
+            metrics: vec![
+                ("loss_drift".into(), vals[1] as f64),
+                ("loss_diff".into(), vals[2] as f64),
+                ("lr".into(), lr),
+            ],
+        })
+    }
+
+    fn checkpoint(&self, step: u64) -> Result<Checkpoint> {
+        let d = self.ddm.target.dim();
+        let mut ck = Checkpoint {
+            kind: "ddm".into(),
+            step,
+            arrays: Vec::new(),
+            extra: serde_json::json!({
+                "rng": self.rng.to_json(),
+                "bbox": self.bbox,
+                "drift_norm": self.drift_norm,
+            }),
+        };
+        self.ddm.net.save_into(&mut ck)?;
+        self.adam.save_into(&mut ck)?;
+        ck.arrays.push(NamedArray {
+            name: "pool".into(),
+            shape: vec![self.pool.len() / d, d],
+            data: self.pool.clone(),
+        });
+        Ok(ck)
+    }
+
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        self.ddm.net.load_from(ck)?;
+        self.adam.load_from(ck)?;
+        self.pool = ck.array("pool")?.data.clone();
+        self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
+        self.bbox = serde_json::from_value(ck.extra.get("bbox").cloned().context("checkpoint has no box")?)?;
+        self.drift_norm = ck.extra.get("drift_norm").and_then(|v| v.as_f64()).unwrap_or(self.drift_norm);
+        Ok(())
+    }
+}
+
+/// Loads the network of a checkpoint into a freshly built [`Ddm`] (for simulate/eval/export).
+pub fn load_network(cfg: &DdmConfig, ck: &Checkpoint, device: &Device) -> Result<Ddm> {
+    if ck.kind != "ddm" {
+        bail!("this is a `{}` checkpoint, not a DDM one", ck.kind);
+    }
+    let mut ddm = Ddm::new(cfg, device)?;
+    ddm.net.load_from(ck)?;
+    Ok(ddm)
+}

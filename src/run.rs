@@ -1,0 +1,162 @@
+//! Run directories: `checkpoints/<run>/` with `config.json`, checkpoints, `metrics.jsonl` and
+//! outputs (images, plots, `.npy` tensors, evaluation JSON).
+
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::checkpoint::atomic_write;
+
+/// Default root for run directories.
+pub const DEFAULT_ROOT: &str = "checkpoints";
+
+/// Header stored in `config.json` beside the model's own configuration.
+#[derive(Serialize, serde::Deserialize, Clone, Debug)]
+pub struct RunMeta {
+    /// Model family: `ddm`, `nlm` or `fep`.
+    pub model: String,
+    /// Version of `attractor` that created the run.
+    pub version: String,
+    /// Seed of every random stream of the run.
+    pub seed: u64,
+}
+
+/// A run directory on disk.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a new run directory. Refuses to reuse a directory that already holds a run
+    /// (that would mix two runs' checkpoints) unless `overwrite` is set, in which case the
+    /// old checkpoints and metrics are removed.
+    pub fn create(path: &Path, overwrite: bool) -> Result<Self> {
+        if path.join("config.json").exists() {
+            if !overwrite {
+                bail!(
+                    "{} already holds a run (config.json exists): use `attractor resume --run-dir {}` \
+                     to continue it, pick another --run-dir, or pass --overwrite",
+                    path.display(),
+                    path.display()
+                );
+            }
+            for (_, p) in crate::checkpoint::list(path)? {
+                fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+            }
+            let m = path.join("metrics.jsonl");
+            if m.exists() {
+                fs::remove_file(&m).with_context(|| format!("cannot remove {}", m.display()))?;
+            }
+        }
+        fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self { path: path.to_path_buf() })
+    }
+
+    /// Opens an existing run directory (it must hold `config.json`).
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.is_dir() {
+            bail!("run directory {} does not exist", path.display());
+        }
+        if !path.join("config.json").is_file() {
+            bail!("{} is not a run directory (no config.json)", path.display());
+        }
+        Ok(Self { path: path.to_path_buf() })
+    }
+
+    /// Directory path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A file inside the run directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes `config.json` = `{"meta": …, "config": …}` atomically.
+    pub fn write_config<C: Serialize>(&self, meta: &RunMeta, config: &C) -> Result<()> {
+        let v = serde_json::json!({ "meta": meta, "config": config });
+        let s = serde_json::to_string_pretty(&v)?;
+        atomic_write(&self.file("config.json"), s.as_bytes())
+    }
+
+    /// Reads the header of `config.json`.
+    pub fn meta(&self) -> Result<RunMeta> {
+        let v = self.config_value()?;
+        serde_json::from_value(v.get("meta").cloned().unwrap_or_default())
+            .with_context(|| format!("{}: bad or missing `meta`", self.file("config.json").display()))
+    }
+
+    /// The whole `config.json` as JSON.
+    pub fn config_value(&self) -> Result<serde_json::Value> {
+        let p = self.file("config.json");
+        let s = fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        serde_json::from_str(&s).with_context(|| format!("{} is not valid JSON", p.display()))
+    }
+
+    /// The model configuration of the run.
+    pub fn config<C: DeserializeOwned>(&self) -> Result<C> {
+        let v = self.config_value()?;
+        let c = v
+            .get("config")
+            .cloned()
+            .with_context(|| format!("{} has no `config`", self.file("config.json").display()))?;
+        serde_json::from_value(c).with_context(|| {
+            format!("{}: `config` does not match this model", self.file("config.json").display())
+        })
+    }
+
+    /// Appends one JSON line to `metrics.jsonl`.
+    pub fn append_metrics(&self, line: &serde_json::Value) -> Result<()> {
+        let p = self.file("metrics.jsonl");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .with_context(|| format!("cannot open {}", p.display()))?;
+        writeln!(f, "{line}").with_context(|| format!("cannot write {}", p.display()))
+    }
+
+    /// Drops metric lines logged after `step` (a resumed run repeats those steps), and any
+    /// partial last line left by a crash.
+    pub fn truncate_metrics(&self, step: u64) -> Result<()> {
+        let p = self.file("metrics.jsonl");
+        if !p.exists() {
+            return Ok(());
+        }
+        let f = fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+        let mut kept = String::new();
+        for line in BufReader::new(f).lines() {
+            let line = line.with_context(|| format!("cannot read {}", p.display()))?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v.get("step").and_then(|s| s.as_u64()).is_some_and(|s| s <= step) {
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        }
+        atomic_write(&p, kept.as_bytes())
+    }
+
+    /// Writes a JSON document (pretty) atomically into the run directory.
+    pub fn write_json<T: Serialize>(&self, name: &str, v: &T) -> Result<PathBuf> {
+        let p = self.file(name);
+        atomic_write(&p, serde_json::to_string_pretty(v)?.as_bytes())?;
+        Ok(p)
+    }
+}
+
+/// Resolves `--run-dir`: an explicit path, or `checkpoints/<model>-<timestamp>`.
+pub fn default_run_path(model: &str) -> PathBuf {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Path::new(DEFAULT_ROOT).join(format!("{model}-{t}"))
+}

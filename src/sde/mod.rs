@@ -1,0 +1,43 @@
+//! Stochastic differential equations evaluated on batches of states, and the one solver.
+//!
+//! The [`Sde`] trait is implemented by target systems (built-in or user TOML files) and by
+//! trained networks alike, so every simulation in the project goes through
+//! [`solver::EulerMaruyama`].
+
+pub mod builtin;
+pub mod expr;
+pub mod solver;
+pub mod target;
+pub mod user;
+
+use burn::tensor::Tensor;
+
+/// Noise loading of an SDE `dx = f dt + G dW`.
+#[derive(Clone, Debug)]
+pub enum Diffusion {
+    /// Additive noise: `G` is one `[dim, m]` matrix.
+    Additive(Tensor<2>),
+    /// State-dependent noise: one `[dim, m]` matrix per batch row, `[B, dim, m]` (Itô).
+    PerSample(Tensor<3>),
+}
+
+/// An SDE `dx = f(x, u) dt + G(x) dW` on batches of states `x: [B, dim]`.
+pub trait Sde {
+    /// State dimension.
+    fn dim(&self) -> usize;
+    /// Brownian dimension `m`.
+    fn noise_dim(&self) -> usize;
+    /// Number of input channels `p` (0 when the system takes no input).
+    fn inputs(&self) -> usize {
+        0
+    }
+    /// Drift `f(x, u)`, `[B, dim]`. `u: [B, p]` when the system takes inputs.
+    fn drift(&self, x: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2>;
+    /// Diffusion `G(x)`.
+    fn diffusion(&self, x: &Tensor<2>) -> Diffusion;
+}
+
+/// Column `i` of a `[B, d]` tensor as `[B, 1]`.
+pub fn col(t: &Tensor<2>, i: usize) -> Tensor<2> {
+    t.clone().narrow(1, i, 1)
+}

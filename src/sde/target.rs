@@ -1,0 +1,227 @@
+//! Target systems: a built-in or a user TOML file, bound to parameters and a device.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::builtin::{Builtin, Kind};
+use super::solver::tensor2;
+use super::user::UserTarget;
+use super::{Diffusion, Sde};
+use crate::rng::Rng;
+
+/// How a target is named in a configuration: everything needed to rebuild it, including the
+/// text of a user file (so a run directory is self-contained).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TargetSpec {
+    /// Built-in name or the path of a `.toml` file.
+    pub sde: String,
+    /// Parameter overrides `name=value`.
+    pub params: Vec<String>,
+    /// Contents of the user file, embedded when the run was created.
+    pub toml: Option<String>,
+}
+
+impl TargetSpec {
+    /// A spec for `sde` with overrides; reads and embeds a user file.
+    pub fn new(sde: &str, params: &[String]) -> Result<Self> {
+        let toml = if is_user_file(sde) {
+            let p = Path::new(sde);
+            Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read SDE file {}", p.display()))?,
+            )
+        } else {
+            None
+        };
+        let s = Self { sde: sde.to_string(), params: params.to_vec(), toml };
+        s.overrides()?;
+        Ok(s)
+    }
+
+    /// Parsed overrides.
+    pub fn overrides(&self) -> Result<Vec<(String, f64)>> {
+        self.params
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--param `{kv}`: expected name=value"))?;
+                let v: f64 = v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--param `{kv}`: `{v}` is not a number"))?;
+                if !v.is_finite() {
+                    bail!("--param `{kv}`: value must be finite");
+                }
+                Ok((k.trim().to_string(), v))
+            })
+            .collect()
+    }
+}
+
+fn is_user_file(sde: &str) -> bool {
+    sde.ends_with(".toml") || sde.contains('/')
+}
+
+/// A target SDE ready to evaluate.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// One of the built-ins.
+    Builtin(Builtin),
+    /// A user-defined system.
+    User(UserTarget),
+}
+
+impl Target {
+    /// Builds the target of `spec` on `device`.
+    pub fn from_spec(spec: &TargetSpec, device: &Device) -> Result<Self> {
+        let ov = spec.overrides()?;
+        if let Some(text) = &spec.toml {
+            Ok(Self::User(UserTarget::from_text(text, Path::new(&spec.sde), &ov, device)?))
+        } else if is_user_file(&spec.sde) {
+            bail!("SDE file {} was not embedded in the configuration", spec.sde)
+        } else {
+            Ok(Self::Builtin(Builtin::new(&spec.sde, &ov, device)?))
+        }
+    }
+
+    /// Display name.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Builtin(b) => format!("{:?}", b.kind),
+            Self::User(u) => u.sde.name.clone(),
+        }
+    }
+
+    /// Built-in kind, if any.
+    pub fn builtin_kind(&self) -> Option<Kind> {
+        match self {
+            Self::Builtin(b) => Some(b.kind),
+            Self::User(_) => None,
+        }
+    }
+
+    /// Constant diffusion `g` as row-major `[dim, m]`, when the diffusion is constant.
+    pub fn g_const(&self) -> Option<Vec<f64>> {
+        match self {
+            Self::Builtin(b) => Some(b.g.clone()),
+            Self::User(u) => u.g_const(),
+        }
+    }
+
+    /// Suggested time step.
+    pub fn default_dt(&self) -> f64 {
+        match self {
+            Self::Builtin(b) => b.default_dt(),
+            Self::User(u) => u.sde.dt.unwrap_or(1e-2),
+        }
+    }
+
+    /// A user-declared sampling box.
+    pub fn declared_box(&self) -> Option<Vec<(f64, f64)>> {
+        match self {
+            Self::Builtin(_) => None,
+            Self::User(u) => u.sde.bbox.clone(),
+        }
+    }
+
+    /// Well centres of multi-well systems.
+    pub fn memories(&self) -> Vec<Vec<f64>> {
+        match self {
+            Self::Builtin(b) => b.memories.clone(),
+            Self::User(_) => Vec::new(),
+        }
+    }
+
+    /// A parameter of a built-in (NaN otherwise).
+    pub fn param(&self, name: &str) -> f64 {
+        match self {
+            Self::Builtin(b) => b.param(name),
+            Self::User(u) => u.sde.params.iter().find(|(k, _)| k == name).map(|x| x.1).unwrap_or(f64::NAN),
+        }
+    }
+
+    /// The input values seen in training: 0 and each unit pulse.
+    pub fn input_values(&self) -> Vec<Vec<f64>> {
+        let p = self.inputs();
+        let mut v = vec![vec![0.0; p]];
+        for i in 0..p {
+            let mut e = vec![0.0; p];
+            e[i] = 1.0;
+            v.push(e);
+        }
+        v
+    }
+
+    /// `n` initial states (row-major `[n, dim]`) for long stationary runs.
+    pub fn initial_states(&self, rng: &mut Rng, n: usize) -> Vec<f64> {
+        let d = self.dim();
+        let mem = self.memories();
+        let mut out = Vec::with_capacity(n * d);
+        for i in 0..n {
+            if !mem.is_empty() {
+                let m = &mem[i % mem.len()];
+                for j in 0..d {
+                    out.push(m[j] + 0.1 * rng.normal());
+                }
+            } else {
+                for _ in 0..d {
+                    out.push(0.5 * rng.normal());
+                }
+            }
+        }
+        out
+    }
+
+    /// Exact entropy production rate where it is known in closed form.
+    pub fn epr_theory(&self) -> Option<f64> {
+        match self.builtin_kind()? {
+            Kind::OuRot => Some(2.0 * self.param("theta").powi(2) / self.param("a")),
+            Kind::DoubleWell => Some(0.0),
+            _ => None,
+        }
+    }
+
+    /// The constant diffusion as a device tensor.
+    pub fn g_tensor(&self, device: &Device) -> Option<Tensor<2>> {
+        self.g_const().map(|g| tensor2(&g, self.dim(), self.noise_dim(), device))
+    }
+}
+
+impl Sde for Target {
+    fn dim(&self) -> usize {
+        match self {
+            Self::Builtin(b) => b.dim,
+            Self::User(u) => u.sde.dim,
+        }
+    }
+    fn noise_dim(&self) -> usize {
+        match self {
+            Self::Builtin(b) => b.dim,
+            Self::User(u) => u.sde.noise_dim,
+        }
+    }
+    fn inputs(&self) -> usize {
+        match self {
+            Self::Builtin(b) => b.inputs,
+            Self::User(u) => u.sde.inputs,
+        }
+    }
+    fn drift(&self, x: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2> {
+        match self {
+            Self::Builtin(b) => b.drift(x, u),
+            Self::User(t) => t.drift(x, u),
+        }
+    }
+    fn diffusion(&self, x: &Tensor<2>) -> Diffusion {
+        match self {
+            Self::Builtin(b) => {
+                Diffusion::Additive(tensor2(&b.g, b.dim, b.dim, &x.device()))
+            }
+            Self::User(t) => t.diffusion(x),
+        }
+    }
+}

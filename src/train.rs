@@ -1,0 +1,167 @@
+//! The one training driver shared by every model family.
+//!
+//! A model provides a [`Trainable`]: one training step, and conversion of its whole state to and
+//! from a [`Checkpoint`]. The driver owns the loop: progress bar with ETA and loss,
+//! `metrics.jsonl`, periodic atomic checkpoints, Ctrl-C (save, then stop), and NaN detection
+//! (stop without touching the last good checkpoint).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::run::RunDir;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs a Ctrl-C handler that asks the running driver to checkpoint and stop.
+/// A second Ctrl-C exits at once.
+pub fn install_ctrlc_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Whether an interrupt was requested.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// What one training step reports.
+#[derive(Clone, Debug, Default)]
+pub struct StepOutput {
+    /// The training loss (or the model's monitor quantity).
+    pub loss: f64,
+    /// Further scalars for `metrics.jsonl`.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// A model that the driver can train.
+pub trait Trainable {
+    /// Model family name stored in checkpoints (`ddm`, `nlm`, `fep`).
+    fn kind(&self) -> &'static str;
+    /// Performs training step `step` (0-based).
+    fn step(&mut self, step: u64) -> Result<StepOutput>;
+    /// The whole training state after `step` completed steps.
+    fn checkpoint(&self, step: u64) -> Result<Checkpoint>;
+    /// Restores a state produced by [`Trainable::checkpoint`].
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()>;
+}
+
+/// Loop settings.
+#[derive(Clone, Debug)]
+pub struct DriverOptions {
+    /// Total number of steps of the run.
+    pub total_steps: u64,
+    /// Stop after this many steps (for `resume --until`), default `total_steps`.
+    pub until: Option<u64>,
+    /// Checkpoint period in steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Metrics period in steps.
+    pub log_every: u64,
+    /// Checkpoints kept on disk (at least 2).
+    pub keep: usize,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// How a training run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All requested steps done.
+    Finished(u64),
+    /// Stopped by Ctrl-C after saving a checkpoint at this step.
+    Interrupted(u64),
+}
+
+/// Restores the newest checkpoint of `run` into `task`, returning its step (0 when none) and
+/// dropping metric lines logged after it.
+pub fn restore_latest(task: &mut dyn Trainable, run: &RunDir) -> Result<u64> {
+    match checkpoint::load_latest(run.path())? {
+        Some(ck) => {
+            if ck.kind != task.kind() {
+                bail!(
+                    "checkpoint in {} is a `{}` checkpoint, not `{}`",
+                    run.path().display(),
+                    ck.kind,
+                    task.kind()
+                );
+            }
+            task.restore(&ck)?;
+            run.truncate_metrics(ck.step)?;
+            Ok(ck.step)
+        }
+        None => {
+            run.truncate_metrics(0)?;
+            Ok(0)
+        }
+    }
+}
+
+/// Runs `task` from `start` to the end (or `until`), checkpointing into `run`.
+pub fn run(task: &mut dyn Trainable, run: &RunDir, start: u64, opts: &DriverOptions) -> Result<Outcome> {
+    let end = opts.until.unwrap_or(opts.total_steps).min(opts.total_steps);
+    if start == 0 {
+        // A step-0 checkpoint makes every run resumable, even one killed in its first step.
+        checkpoint::save(run.path(), &task.checkpoint(0)?, opts.keep)?;
+    }
+    let pb = if opts.quiet {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::new(end);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb.set_position(start);
+        pb.reset_eta();
+        pb
+    };
+    let t0 = Instant::now();
+    let mut step = start;
+    while step < end {
+        let out = task.step(step)?;
+        if !out.loss.is_finite() || out.metrics.iter().any(|(_, v)| !v.is_finite()) {
+            pb.abandon();
+            let last = checkpoint::list(run.path())?
+                .first()
+                .map(|(s, p)| format!("{} (step {s})", p.display()))
+                .unwrap_or_else(|| "none".into());
+            bail!(
+                "training diverged at step {}: loss = {} — stopped without saving; the last good \
+                 checkpoint is {last}. Lower the learning rate or check the data.",
+                step + 1,
+                out.loss
+            );
+        }
+        step += 1;
+        if opts.log_every > 0 && (step % opts.log_every == 0 || step == end) {
+            let mut m = serde_json::Map::new();
+            m.insert("step".into(), step.into());
+            m.insert("loss".into(), out.loss.into());
+            for (k, v) in &out.metrics {
+                m.insert(k.clone(), (*v).into());
+            }
+            m.insert("wall_s".into(), t0.elapsed().as_secs_f64().into());
+            run.append_metrics(&serde_json::Value::Object(m))?;
+        }
+        pb.set_position(step);
+        pb.set_message(format!("loss {:.4e}", out.loss));
+        let periodic = opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0;
+        if periodic || step == end || interrupted() {
+            checkpoint::save(run.path(), &task.checkpoint(step)?, opts.keep)?;
+        }
+        if interrupted() {
+            pb.abandon_with_message(format!("interrupted: checkpoint saved at step {step}"));
+            return Ok(Outcome::Interrupted(step));
+        }
+    }
+    pb.finish();
+    Ok(Outcome::Finished(step))
+}

@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use attractor::device::{DeviceChoice, select};
+use burn::tensor::Device;
+
+/// The flex CPU device (the deterministic reference backend).
+pub fn cpu() -> Device {
+    select(DeviceChoice::Flex).expect("flex backend compiled in").device
+}
+
+/// A fresh temporary directory for one test.
+pub fn tmpdir(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("attractor-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("create temp dir");
+    p
+}
+
+/// Runs the `attractor` binary.
+pub fn attractor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_attractor"))
+        .args(args)
+        .output()
+        .expect("run attractor binary")
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Asserts a clean failure: non-zero exit, an `error:` line mentioning every `needles`, no panic.
+pub fn assert_clean_error(o: &Output, needles: &[&str]) {
+    let e = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success; stderr:\n{e}");
+    assert!(!e.contains("panicked"), "panicked instead of a clean error:\n{e}");
+    assert!(e.contains("error:"), "no error line:\n{e}");
+    for n in needles {
+        assert!(e.contains(n), "error does not mention `{n}`:\n{e}");
+    }
+}
