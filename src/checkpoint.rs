@@ -94,7 +94,12 @@ impl Checkpoint {
         for a in &self.arrays {
             let n: usize = a.shape.iter().product();
             if n != a.data.len() {
-                bail!("tensor `{}`: shape {:?} but {} values", a.name, a.shape, a.data.len());
+                bail!(
+                    "tensor `{}`: shape {:?} but {} values",
+                    a.name,
+                    a.shape,
+                    a.data.len()
+                );
             }
         }
         let hj = serde_json::to_vec(&header)?;
@@ -135,12 +140,14 @@ impl Checkpoint {
         let mut hl = [0u8; 8];
         hl.copy_from_slice(&bytes[12..20]);
         let hlen = u64::from_le_bytes(hl) as usize;
-        let hend = 20usize.checked_add(hlen).context("header length overflows")?;
+        let hend = 20usize
+            .checked_add(hlen)
+            .context("header length overflows")?;
         if hend > body.len() {
             bail!("header length {hlen} runs past the end of the file");
         }
-        let header: Header =
-            serde_json::from_slice(&body[20..hend]).context("checkpoint header is not valid JSON")?;
+        let header: Header = serde_json::from_slice(&body[20..hend])
+            .context("checkpoint header is not valid JSON")?;
         let mut pos = hend;
         let mut arrays = Vec::with_capacity(header.arrays.len());
         for (name, shape) in header.arrays {
@@ -157,7 +164,10 @@ impl Checkpoint {
             arrays.push(NamedArray { name, shape, data });
         }
         if pos != body.len() {
-            bail!("{} unexpected bytes after the last tensor", body.len() - pos);
+            bail!(
+                "{} unexpected bytes after the last tensor",
+                body.len() - pos
+            );
         }
         Ok(Self {
             kind: header.kind,
@@ -260,7 +270,8 @@ pub fn save(dir: &Path, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
 
 /// Loads one checkpoint file, with errors that name it.
 pub fn load_file(path: &Path) -> Result<Checkpoint> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let bytes =
+        fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     Checkpoint::from_bytes(&bytes)
         .with_context(|| format!("checkpoint {} is unusable", path.display()))
 }
@@ -275,7 +286,10 @@ pub fn load_latest(dir: &Path) -> Result<Option<Checkpoint>> {
     match load_file(newest) {
         Ok(c) => Ok(Some(c)),
         Err(e) => {
-            let older: Vec<String> = all[1..].iter().map(|(_, p)| p.display().to_string()).collect();
+            let older: Vec<String> = all[1..]
+                .iter()
+                .map(|(_, p)| p.display().to_string())
+                .collect();
             if older.is_empty() {
                 Err(e)
             } else {
@@ -298,8 +312,16 @@ mod tests {
             kind: "ddm".into(),
             step: 42,
             arrays: vec![
-                NamedArray { name: "V".into(), shape: vec![2, 3], data: vec![1., 2., 3., 4., 5., 6.] },
-                NamedArray { name: "c".into(), shape: vec![3], data: vec![-1., 0.5, 7.] },
+                NamedArray {
+                    name: "V".into(),
+                    shape: vec![2, 3],
+                    data: vec![1., 2., 3., 4., 5., 6.],
+                },
+                NamedArray {
+                    name: "c".into(),
+                    shape: vec![3],
+                    data: vec![-1., 0.5, 7.],
+                },
             ],
             extra: serde_json::json!({"rng": [1, 2, 3]}),
         }
@@ -315,7 +337,10 @@ mod tests {
     fn every_truncation_and_bit_flip_is_detected() {
         let b = sample().to_bytes().unwrap();
         for cut in 0..b.len() {
-            assert!(Checkpoint::from_bytes(&b[..cut]).is_err(), "cut at {cut} accepted");
+            assert!(
+                Checkpoint::from_bytes(&b[..cut]).is_err(),
+                "cut at {cut} accepted"
+            );
         }
         for i in (0..b.len()).step_by(3) {
             let mut c = b.clone();

@@ -190,9 +190,14 @@ fn run(cli: Cli) -> Result<i32> {
             println!("\nUser systems: --sde path/to/file.toml (see README, `User-defined SDEs`).");
             Ok(0)
         }
-        Cmd::Sde { cmd: SdeCmd::Check { file } } => {
+        Cmd::Sde {
+            cmd: SdeCmd::Check { file },
+        } => {
             let s = crate::sde::expr::load_user_sde(file)?;
-            println!("{}: dim {}, inputs {}, noise_dim {}", s.name, s.dim, s.inputs, s.noise_dim);
+            println!(
+                "{}: dim {}, inputs {}, noise_dim {}",
+                s.name, s.dim, s.inputs, s.noise_dim
+            );
             for (k, v) in &s.params {
                 println!("  param {k} = {v}");
             }
@@ -205,7 +210,11 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Devices => {
             println!(
                 "compiled backends: {}",
-                device::compiled().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                device::compiled()
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             for a in device::wgpu_adapters() {
                 println!("wgpu adapter: {a}");
@@ -217,7 +226,9 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Ddm { cmd } => ddm(&cli, cmd),
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
-        Cmd::Bench { cmd: BenchCmd::Ddm(a) } => {
+        Cmd::Bench {
+            cmd: BenchCmd::Ddm(a),
+        } => {
             crate::analysis::bench::ddm(a, cli.quiet)?;
             Ok(0)
         }
@@ -255,7 +266,17 @@ fn finish(outcome: Outcome, run: &RunDir, quiet: bool) -> i32 {
 
 fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
     match cmd {
-        DdmCmd::Train { sde, params, neurons, iters, batch, lr, connectivity, init, run } => {
+        DdmCmd::Train {
+            sde,
+            params,
+            neurons,
+            iters,
+            batch,
+            lr,
+            connectivity,
+            init,
+            run,
+        } => {
             let mut extra = Vec::new();
             let mut put = |k: &str, v: serde_json::Value| extra.push(serde_json::json!({ k: v }));
             if let Some(s) = sde {
@@ -285,7 +306,8 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
             if let Some(s) = cli.seed {
                 put("seed", s.into());
             }
-            let mut cfg: DdmConfig = config::build(&DdmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
+            let mut cfg: DdmConfig =
+                config::build(&DdmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
             let spec = crate::sde::target::TargetSpec::new(&cfg.sde, &cfg.params)?;
             if spec.toml.is_some() {
                 cfg.sde_toml = spec.toml;
@@ -294,9 +316,19 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
             let sel = select_device(cli)?;
             // Build (and so validate) everything before creating the run directory.
             let mut trainer = DdmTrainer::new(&cfg, &sel.device)?;
-            let path = run.run_dir.clone().unwrap_or_else(|| default_run_path("ddm"));
+            let path = run
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| default_run_path("ddm"));
             let rd = RunDir::create(&path, run.overwrite)?;
-            rd.write_config(&RunMeta { model: "ddm".into(), version: env!("CARGO_PKG_VERSION").into(), seed: cfg.seed }, &cfg)?;
+            rd.write_config(
+                &RunMeta {
+                    model: "ddm".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    seed: cfg.seed,
+                },
+                &cfg,
+            )?;
             if !cli.quiet {
                 eprintln!("run directory: {}", rd.path().display());
             }
@@ -328,21 +360,37 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
     match meta.model.as_str() {
         "ddm" => {
             let cfg: DdmConfig = rd.config()?;
-            cfg.validate().with_context(|| format!("invalid configuration in {}", rd.file("config.json").display()))?;
+            cfg.validate().with_context(|| {
+                format!(
+                    "invalid configuration in {}",
+                    rd.file("config.json").display()
+                )
+            })?;
             let sel = select_device(cli)?;
             // A run killed before its first checkpoint restarts from its configuration.
             let fresh = checkpoint::list(rd.path())?.is_empty();
-            let mut trainer =
-                if fresh { DdmTrainer::new(&cfg, &sel.device)? } else { DdmTrainer::for_resume(&cfg, &sel.device)? };
+            let mut trainer = if fresh {
+                DdmTrainer::new(&cfg, &sel.device)?
+            } else {
+                DdmTrainer::for_resume(&cfg, &sel.device)?
+            };
             let start = train::restore_latest(&mut trainer, &rd)?;
             if !cli.quiet {
                 eprintln!("resuming {} from step {start}", rd.path().display());
             }
             train::install_ctrlc_handler();
-            let out = train::run(&mut trainer, &rd, start, &driver_options(&cfg, a.until, cli.quiet))?;
+            let out = train::run(
+                &mut trainer,
+                &rd,
+                start,
+                &driver_options(&cfg, a.until, cli.quiet),
+            )?;
             Ok(finish(out, &rd, cli.quiet))
         }
-        other => bail!("resume: unknown model `{other}` in {}", rd.file("config.json").display()),
+        other => bail!(
+            "resume: unknown model `{other}` in {}",
+            rd.file("config.json").display()
+        ),
     }
 }
 
@@ -359,7 +407,8 @@ fn export(a: &ExportArgs) -> Result<i32> {
             let cfg: DdmConfig = rd.config()?;
             let ck = checkpoint::load_latest(rd.path())?
                 .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
-            let dev = device::select(DeviceChoice::Flex).or_else(|_| device::select(DeviceChoice::Auto))?;
+            let dev = device::select(DeviceChoice::Flex)
+                .or_else(|_| device::select(DeviceChoice::Auto))?;
             let ddm = load_network(&cfg, &ck, &dev.device)?;
             ana::export_tensors(&ddm)?
         }
@@ -372,14 +421,21 @@ fn export(a: &ExportArgs) -> Result<i32> {
 }
 
 /// Writes named f32 tensors as `.npy` files or one `model.safetensors`.
-pub fn write_export(out: &Path, fmt: &str, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
+pub fn write_export(
+    out: &Path,
+    fmt: &str,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<()> {
     if fmt == "npy" {
         for (name, shape, data) in tensors {
             crate::npy::write_npy_f32(&out.join(format!("{name}.npy")), shape, data)?;
         }
         return Ok(());
     }
-    let raw: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let raw: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .zip(&raw)
@@ -389,6 +445,7 @@ pub fn write_export(out: &Path, fmt: &str, tensors: &[(String, Vec<usize>, Vec<f
                 .map_err(|e| anyhow::anyhow!("tensor {n}: {e}"))
         })
         .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(views, &None).map_err(|e| anyhow::anyhow!("safetensors: {e}"))?;
+    let bytes =
+        safetensors::serialize(views, &None).map_err(|e| anyhow::anyhow!("safetensors: {e}"))?;
     checkpoint::atomic_write(&out.join("model.safetensors"), &bytes)
 }

@@ -16,7 +16,11 @@ fn merge(base: &mut Value, overlay: &Value, path: &str) -> Result<()> {
     match (base, overlay) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
-                let full = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let full = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 let Some(slot) = b.get_mut(k) else {
                     let known: Vec<&String> = b.keys().collect();
                     bail!("unknown configuration key `{full}` (known keys: {known:?})");
@@ -41,7 +45,8 @@ pub fn parse_set(kv: &str) -> Result<Value> {
     let (k, v) = kv
         .split_once('=')
         .with_context(|| format!("--set `{kv}`: expected key=value"))?;
-    let val: Value = serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
+    let val: Value =
+        serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
     let mut out = val;
     for part in k.trim().split('.').rev() {
         let mut m = serde_json::Map::new();
@@ -60,9 +65,10 @@ pub fn build<C: Serialize + DeserializeOwned>(
 ) -> Result<C> {
     let mut v = serde_json::to_value(defaults)?;
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read config {}", f.display()))?;
-        let mut o: Value =
-            serde_json::from_str(&text).with_context(|| format!("config {} is not valid JSON", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read config {}", f.display()))?;
+        let mut o: Value = serde_json::from_str(&text)
+            .with_context(|| format!("config {} is not valid JSON", f.display()))?;
         // Accept a run directory's config.json as well (`{"meta":…, "config":…}`).
         if let Some(inner) = o.get("config").filter(|_| o.get("meta").is_some()).cloned() {
             o = inner;
@@ -95,9 +101,26 @@ mod tests {
 
     #[test]
     fn overrides_and_unknown_keys() {
-        let d = C { a: 1.0, b: "q".into(), n: Inner { x: 3 } };
-        let c: C = build(&d, None, &["a=2.5".into(), "n.x=7".into(), "b=hello".into()], &[]).unwrap();
-        assert_eq!(c, C { a: 2.5, b: "hello".into(), n: Inner { x: 7 } });
+        let d = C {
+            a: 1.0,
+            b: "q".into(),
+            n: Inner { x: 3 },
+        };
+        let c: C = build(
+            &d,
+            None,
+            &["a=2.5".into(), "n.x=7".into(), "b=hello".into()],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            C {
+                a: 2.5,
+                b: "hello".into(),
+                n: Inner { x: 7 }
+            }
+        );
         let e = build::<C>(&d, None, &["zz=1".into()], &[]).unwrap_err();
         assert!(format!("{e:#}").contains("unknown configuration key `zz`"));
         assert!(build::<C>(&d, None, &["a=notanumber".into()], &[]).is_err());

@@ -99,13 +99,19 @@ pub fn hardware_gpu() -> Option<(burn::tensor::DeviceKind, String)> {
     });
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
-    for ty in [wgpu::DeviceType::DiscreteGpu, wgpu::DeviceType::IntegratedGpu] {
+    for ty in [
+        wgpu::DeviceType::DiscreteGpu,
+        wgpu::DeviceType::IntegratedGpu,
+    ] {
         if let Some(info) = infos.iter().find(|i| i.device_type == ty) {
             let kind = match ty {
                 wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu(0),
                 _ => DeviceKind::IntegratedGpu(0),
             };
-            return Some((kind, format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend)));
+            return Some((
+                kind,
+                format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend),
+            ));
         }
     }
     None
@@ -136,7 +142,11 @@ pub fn wgpu_adapters() -> Vec<String> {
 fn not_compiled(c: DeviceChoice) -> anyhow::Error {
     anyhow::anyhow!(
         "device `{c}` is not compiled into this build (compiled: {}); rebuild with `--features {c}`",
-        compiled().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        compiled()
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -157,7 +167,9 @@ pub fn select(choice: DeviceChoice) -> Result<Selected> {
             } else if cfg!(feature = "ndarray") {
                 select(DeviceChoice::Ndarray)
             } else {
-                bail!("no CPU backend compiled in and no hardware GPU found; pick --device explicitly")
+                bail!(
+                    "no CPU backend compiled in and no hardware GPU found; pick --device explicitly"
+                )
             }
         }
         DeviceChoice::Flex => {

@@ -27,7 +27,11 @@ impl Adam {
     /// Validates the hyperparameters.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
-            bail!("Adam betas must lie in [0, 1), got {} and {}", self.beta1, self.beta2);
+            bail!(
+                "Adam betas must lie in [0, 1), got {} and {}",
+                self.beta1,
+                self.beta2
+            );
         }
         if !(self.eps > 0.0) || !(self.weight_decay >= 0.0) {
             bail!("Adam eps must be > 0 and weight decay >= 0");
@@ -61,18 +65,37 @@ impl AdamState {
             t: 0,
             slots: params
                 .iter()
-                .map(|(n, p)| (n.to_string(), Moments { m: p.zeros_like(), v: p.zeros_like() }))
+                .map(|(n, p)| {
+                    (
+                        n.to_string(),
+                        Moments {
+                            m: p.zeros_like(),
+                            v: p.zeros_like(),
+                        },
+                    )
+                })
                 .collect(),
         }
     }
 
     /// One Adam update of parameter `name`; call [`AdamState::tick`] once per step first.
-    pub fn update(&mut self, cfg: &Adam, name: &str, p: Tensor<2>, g: Tensor<2>, lr: f64) -> Tensor<2> {
+    pub fn update(
+        &mut self,
+        cfg: &Adam,
+        name: &str,
+        p: Tensor<2>,
+        g: Tensor<2>,
+        lr: f64,
+    ) -> Tensor<2> {
         let t = self.t.max(1) as i32;
         let Some((_, s)) = self.slots.iter_mut().find(|(n, _)| n == name) else {
             return p;
         };
-        let g = if cfg.weight_decay > 0.0 { g + p.clone().mul_scalar(cfg.weight_decay) } else { g };
+        let g = if cfg.weight_decay > 0.0 {
+            g + p.clone().mul_scalar(cfg.weight_decay)
+        } else {
+            g
+        };
         s.m = s.m.clone().mul_scalar(cfg.beta1) + g.clone().mul_scalar(1.0 - cfg.beta1);
         s.v = s.v.clone().mul_scalar(cfg.beta2) + g.powi_scalar(2).mul_scalar(1.0 - cfg.beta2);
         let bc1 = 1.0 - cfg.beta1.powi(t);
@@ -132,10 +155,16 @@ pub enum Schedule {
 impl Schedule {
     /// Rate at step `t` of `total`.
     pub fn lr(&self, lr: f64, lr_final: f64, t: u64, total: u64) -> f64 {
-        let x = if total == 0 { 1.0 } else { (t as f64 / total as f64).clamp(0.0, 1.0) };
+        let x = if total == 0 {
+            1.0
+        } else {
+            (t as f64 / total as f64).clamp(0.0, 1.0)
+        };
         match self {
             Self::Constant => lr,
-            Self::Cosine => lr_final + 0.5 * (lr - lr_final) * (1.0 + (std::f64::consts::PI * x).cos()),
+            Self::Cosine => {
+                lr_final + 0.5 * (lr - lr_final) * (1.0 + (std::f64::consts::PI * x).cos())
+            }
             Self::Linear => lr + (lr_final - lr) * x,
         }
     }

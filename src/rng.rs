@@ -43,7 +43,9 @@ impl Rng {
 
     /// `n` independent standard normal draws in double precision.
     pub fn normal_vec_f64(&mut self, n: usize) -> Vec<f64> {
-        (0..n).map(|_| StandardNormal.sample(&mut self.inner)).collect()
+        (0..n)
+            .map(|_| StandardNormal.sample(&mut self.inner))
+            .collect()
     }
 
     /// One standard normal draw.

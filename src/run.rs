@@ -54,7 +54,9 @@ impl RunDir {
             }
         }
         fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self { path: path.to_path_buf() })
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing run directory (it must hold `config.json`).
@@ -65,7 +67,9 @@ impl RunDir {
         if !path.join("config.json").is_file() {
             bail!("{} is not a run directory (no config.json)", path.display());
         }
-        Ok(Self { path: path.to_path_buf() })
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
     }
 
     /// Directory path.
@@ -88,8 +92,12 @@ impl RunDir {
     /// Reads the header of `config.json`.
     pub fn meta(&self) -> Result<RunMeta> {
         let v = self.config_value()?;
-        serde_json::from_value(v.get("meta").cloned().unwrap_or_default())
-            .with_context(|| format!("{}: bad or missing `meta`", self.file("config.json").display()))
+        serde_json::from_value(v.get("meta").cloned().unwrap_or_default()).with_context(|| {
+            format!(
+                "{}: bad or missing `meta`",
+                self.file("config.json").display()
+            )
+        })
     }
 
     /// The whole `config.json` as JSON.
@@ -107,7 +115,10 @@ impl RunDir {
             .cloned()
             .with_context(|| format!("{} has no `config`", self.file("config.json").display()))?;
         serde_json::from_value(c).with_context(|| {
-            format!("{}: `config` does not match this model", self.file("config.json").display())
+            format!(
+                "{}: `config` does not match this model",
+                self.file("config.json").display()
+            )
         })
     }
 
@@ -136,7 +147,10 @@ impl RunDir {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
-            if v.get("step").and_then(|s| s.as_u64()).is_some_and(|s| s <= step) {
+            if v.get("step")
+                .and_then(|s| s.as_u64())
+                .is_some_and(|s| s <= step)
+            {
                 kept.push_str(&line);
                 kept.push('\n');
             }

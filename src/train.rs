@@ -103,7 +103,12 @@ pub fn restore_latest(task: &mut dyn Trainable, run: &RunDir) -> Result<u64> {
 }
 
 /// Runs `task` from `start` to the end (or `until`), checkpointing into `run`.
-pub fn run(task: &mut dyn Trainable, run: &RunDir, start: u64, opts: &DriverOptions) -> Result<Outcome> {
+pub fn run(
+    task: &mut dyn Trainable,
+    run: &RunDir,
+    start: u64,
+    opts: &DriverOptions,
+) -> Result<Outcome> {
     let end = opts.until.unwrap_or(opts.total_steps).min(opts.total_steps);
     if start == 0 {
         // A step-0 checkpoint makes every run resumable, even one killed in its first step.
@@ -141,7 +146,7 @@ pub fn run(task: &mut dyn Trainable, run: &RunDir, start: u64, opts: &DriverOpti
             );
         }
         step += 1;
-        if opts.log_every > 0 && (step % opts.log_every == 0 || step == end) {
+        if opts.log_every > 0 && (step % opts.log_every == 0 || step == opts.total_steps) {
             let mut m = serde_json::Map::new();
             m.insert("step".into(), step.into());
             m.insert("loss".into(), out.loss.into());

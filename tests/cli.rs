@@ -9,13 +9,34 @@ use std::time::Duration;
 use common::{assert_clean_error, attractor, tmpdir};
 
 const SMALL: &[&str] = &[
-    "--set", "pool_size=2000", "--set", "pool_chains=100", "--set", "burn_in=2.0",
-    "--set", "ridge_points=1000", "--batch", "128", "--neurons", "24",
+    "--set",
+    "pool_size=2000",
+    "--set",
+    "pool_chains=100",
+    "--set",
+    "burn_in=2.0",
+    "--set",
+    "ridge_points=1000",
 ];
 
 fn train(dir: &Path, iters: &str, extra: &[&str]) -> std::process::Output {
     let d = dir.to_str().unwrap();
-    let mut args = vec!["--device", "flex", "--quiet", "ddm", "train", "--sde", "ou-rot", "--iters", iters, "--run-dir", d];
+    let mut args = vec![
+        "--device",
+        "flex",
+        "--quiet",
+        "ddm",
+        "train",
+        "--iters",
+        iters,
+        "--run-dir",
+        d,
+    ];
+    for (flag, default) in [("--sde", "ou-rot"), ("--neurons", "24"), ("--batch", "128")] {
+        if !extra.contains(&flag) {
+            args.extend_from_slice(&[flag, default]);
+        }
+    }
     args.extend_from_slice(SMALL);
     args.extend_from_slice(extra);
     attractor(&args)
@@ -26,7 +47,14 @@ fn sde_list_prints_every_builtin() {
     let o = attractor(&["sde", "list"]);
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
-    for n in ["ou-rot", "double-well", "stuart-landau", "lorenz", "multiwell-switch", "multiwell-cycle"] {
+    for n in [
+        "ou-rot",
+        "double-well",
+        "stuart-landau",
+        "lorenz",
+        "multiwell-switch",
+        "multiwell-cycle",
+    ] {
         assert!(s.contains(n), "missing {n}");
     }
     assert!(s.contains("--param theta=1"));
@@ -36,24 +64,63 @@ fn sde_list_prints_every_builtin() {
 fn bad_hyperparameters_and_names_are_clean_errors() {
     let t = tmpdir("badargs");
     let d = t.join("run");
-    assert_clean_error(&train(&d, "10", &["--sde", "no-such-sde"]), &["unknown SDE `no-such-sde`"]);
-    assert_clean_error(&train(&d, "10", &["--set", "tau=-1"]), &["`tau` must be a positive number"]);
-    assert_clean_error(&train(&d, "10", &["--set", "nonsense=3"]), &["unknown configuration key `nonsense`"]);
-    assert_clean_error(&train(&d, "10", &["--param", "thetaa=2"]), &["no parameter `thetaa`"]);
-    assert_clean_error(&train(&d, "10", &["--lr", "-0.1"]), &["`lr` must be a positive number"]);
+    assert_clean_error(
+        &train(&d, "10", &["--sde", "no-such-sde"]),
+        &["unknown SDE `no-such-sde`"],
+    );
+    assert_clean_error(
+        &train(&d, "10", &["--set", "tau=-1"]),
+        &["`tau` must be a positive number"],
+    );
+    assert_clean_error(
+        &train(&d, "10", &["--set", "nonsense=3"]),
+        &["unknown configuration key `nonsense`"],
+    );
+    assert_clean_error(
+        &train(&d, "10", &["--param", "thetaa=2"]),
+        &["no parameter `thetaa`"],
+    );
+    assert_clean_error(
+        &train(&d, "10", &["--lr=-0.1"]),
+        &["`lr` must be a positive number"],
+    );
     // N < d: Lorenz has d = 3.
-    assert_clean_error(&train(&d, "10", &["--sde", "lorenz", "--neurons", "2"]), &["must be at least the latent dimension"]);
-    assert!(!d.exists(), "a failed start must not leave a run directory behind");
-    assert_clean_error(&attractor(&["ddm", "simulate", "--run-dir", t.join("missing").to_str().unwrap()]), &["does not exist"]);
-    assert_clean_error(&attractor(&["resume", "--run-dir", t.join("missing").to_str().unwrap()]), &["does not exist"]);
-    assert_clean_error(&attractor(&["--device", "tpu", "sde", "list"]), &["unknown device"]);
+    assert_clean_error(
+        &train(&d, "10", &["--sde", "lorenz", "--neurons", "2"]),
+        &["must be at least the latent dimension"],
+    );
+    assert!(
+        !d.exists(),
+        "a failed start must not leave a run directory behind"
+    );
+    assert_clean_error(
+        &attractor(&[
+            "ddm",
+            "simulate",
+            "--run-dir",
+            t.join("missing").to_str().unwrap(),
+        ]),
+        &["does not exist"],
+    );
+    assert_clean_error(
+        &attractor(&["resume", "--run-dir", t.join("missing").to_str().unwrap()]),
+        &["does not exist"],
+    );
+    assert_clean_error(
+        &attractor(&["--device", "tpu", "sde", "list"]),
+        &["unknown device"],
+    );
 }
 
 #[test]
 fn bad_user_sde_file_names_file_line_and_token() {
     let t = tmpdir("badtoml");
     let f = t.join("bad.toml");
-    std::fs::write(&f, "dim = 2\n[drift]\nz1 = \"z2\"\nz2 = \"-z1 + zz1\"\n[diffusion]\ndiagonal = [0.1, 0.1]\n").unwrap();
+    std::fs::write(
+        &f,
+        "dim = 2\n[drift]\nz1 = \"z2\"\nz2 = \"-z1 + zz1\"\n[diffusion]\ndiagonal = [0.1, 0.1]\n",
+    )
+    .unwrap();
     let o = train(&t.join("run"), "10", &["--sde", f.to_str().unwrap()]);
     assert_clean_error(&o, &["bad.toml:4", "zz1"]);
     let o = attractor(&["sde", "check", f.to_str().unwrap()]);
@@ -70,13 +137,33 @@ fn user_sde_file_trains_and_is_embedded_in_the_run() {
     )
     .unwrap();
     let run = t.join("run");
-    let o = train(&run, "20", &["--sde", f.to_str().unwrap(), "--param", "alpha=0.8"]);
+    let o = train(
+        &run,
+        "20",
+        &["--sde", f.to_str().unwrap(), "--param", "alpha=0.8"],
+    );
     assert!(o.status.success(), "{}", common::stderr(&o));
     std::fs::remove_file(&f).unwrap();
-    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
-    assert!(cfg["config"]["sde_toml"].as_str().unwrap().contains("alpha*z1"));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert!(
+        cfg["config"]["sde_toml"]
+            .as_str()
+            .unwrap()
+            .contains("alpha*z1")
+    );
     // The run is self-contained: evaluation works after the file is gone.
-    let o = attractor(&["--device", "flex", "--quiet", "ddm", "simulate", "--run-dir", run.to_str().unwrap(), "--t-end", "1"]);
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "ddm",
+        "simulate",
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--t-end",
+        "1",
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(run.join("simulate.npy").exists() && run.join("simulate.png").exists());
 }
@@ -96,34 +183,77 @@ fn damaged_or_mismatched_checkpoints_are_refused_and_kept() {
     let good = std::fs::read(&ck).unwrap();
     // Truncated.
     std::fs::write(&ck, &good[..good.len() / 2]).unwrap();
-    assert_clean_error(&attractor(&["--device", "flex", "resume", "--run-dir", rd, "--until", "30"]), &["truncated or corrupt"]);
-    assert_eq!(std::fs::read(&ck).unwrap().len(), good.len() / 2, "damaged file was touched");
-    assert_clean_error(&attractor(&["--device", "flex", "ddm", "simulate", "--run-dir", rd]), &["unusable"]);
+    assert_clean_error(
+        &attractor(&[
+            "--device",
+            "flex",
+            "resume",
+            "--run-dir",
+            rd,
+            "--until",
+            "30",
+        ]),
+        &["truncated or corrupt"],
+    );
+    assert_eq!(
+        std::fs::read(&ck).unwrap().len(),
+        good.len() / 2,
+        "damaged file was touched"
+    );
+    assert_clean_error(
+        &attractor(&["--device", "flex", "ddm", "simulate", "--run-dir", rd]),
+        &["unusable"],
+    );
     // Corrupt (one flipped byte).
     let mut bad = good.clone();
     bad[good.len() / 3] ^= 0x5a;
     std::fs::write(&ck, &bad).unwrap();
-    assert_clean_error(&attractor(&["--device", "flex", "export", "--run-dir", rd]), &["truncated or corrupt"]);
+    assert_clean_error(
+        &attractor(&["--device", "flex", "export", "--run-dir", rd]),
+        &["truncated or corrupt"],
+    );
     // Mismatched: the configuration asks for another network size.
     std::fs::write(&ck, &good).unwrap();
     let cfgp = run.join("config.json");
     let orig = std::fs::read_to_string(&cfgp).unwrap();
     std::fs::write(&cfgp, orig.replace("\"neurons\": 24", "\"neurons\": 30")).unwrap();
-    assert_clean_error(&attractor(&["--device", "flex", "resume", "--run-dir", rd]), &["has shape", "different configuration"]);
+    assert_clean_error(
+        &attractor(&["--device", "flex", "resume", "--run-dir", rd]),
+        &["has shape", "different configuration"],
+    );
     std::fs::write(&cfgp, &orig).unwrap();
     // Corrupt config.json.
     std::fs::write(&cfgp, "{ not json").unwrap();
-    assert_clean_error(&attractor(&["--device", "flex", "resume", "--run-dir", rd]), &["config.json is not valid JSON"]);
+    assert_clean_error(
+        &attractor(&["--device", "flex", "resume", "--run-dir", rd]),
+        &["config.json is not valid JSON"],
+    );
     std::fs::write(&cfgp, &orig).unwrap();
     // A new training run refuses to overwrite the existing one.
     assert_clean_error(&train(&run, "20", &[]), &["already holds a run"]);
     assert_eq!(std::fs::read(&ck).unwrap(), good, "checkpoint changed");
     // Export works on the intact run.
-    let o = attractor(&["--device", "flex", "export", "--run-dir", rd, "--format", "npy"]);
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "export",
+        "--run-dir",
+        rd,
+        "--format",
+        "npy",
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let v = attractor::npy::read_npy(&run.join("export/V.npy")).unwrap();
     assert_eq!(v.shape, vec![24, 2]);
-    let o = attractor(&["--device", "flex", "export", "--run-dir", rd, "--format", "safetensors"]);
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "export",
+        "--run-dir",
+        rd,
+        "--format",
+        "safetensors",
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let bytes = std::fs::read(run.join("export/model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -135,17 +265,40 @@ fn divergence_stops_without_overwriting_the_last_good_checkpoint() {
     let t = tmpdir("nan");
     let run = t.join("run");
     // An absurd learning rate with zero init makes the loss blow up to inf/NaN.
-    let o = train(&run, "200", &["--lr", "1e30", "--init", "zero", "--set", "checkpoint_every=1"]);
+    let o = train(
+        &run,
+        "200",
+        &[
+            "--lr",
+            "1e30",
+            "--init",
+            "zero",
+            "--set",
+            "checkpoint_every=1",
+        ],
+    );
     assert_clean_error(&o, &["diverged", "last good checkpoint"]);
     let ck = attractor::checkpoint::load_latest(&run).unwrap().unwrap();
-    assert!(ck.arrays.iter().all(|a| a.data.iter().all(|x| x.is_finite())), "a non-finite state was checkpointed");
+    assert!(
+        ck.arrays
+            .iter()
+            .all(|a| a.data.iter().all(|x| x.is_finite())),
+        "a non-finite state was checkpointed"
+    );
 }
 
 #[test]
 fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
     let t = tmpdir("sigkill");
-    let iters = "400";
-    let every = ["--set", "checkpoint_every=15"];
+    let iters = "2500";
+    let every = [
+        "--set",
+        "checkpoint_every=40",
+        "--neurons",
+        "100",
+        "--batch",
+        "512",
+    ];
     let reference = t.join("ref");
     let o = train(&reference, iters, &every);
     assert!(o.status.success(), "{}", common::stderr(&o));
@@ -156,20 +309,41 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
     // Kill the same run several times at pseudo-random moments, resuming each time.
     for round in 0..4 {
         let args: Vec<String> = if !killed.join("config.json").exists() {
-            let mut a: Vec<String> = ["--device", "flex", "--quiet", "ddm", "train", "--sde", "ou-rot", "--iters", iters, "--run-dir", &d].iter().map(|s| s.to_string()).collect();
+            let mut a: Vec<String> = [
+                "--device",
+                "flex",
+                "--quiet",
+                "ddm",
+                "train",
+                "--sde",
+                "ou-rot",
+                "--iters",
+                iters,
+                "--run-dir",
+                &d,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             a.extend(SMALL.iter().map(|s| s.to_string()));
             a.extend(every.iter().map(|s| s.to_string()));
             a.push("--overwrite".into());
             a
         } else {
-            ["--device", "flex", "--quiet", "resume", "--run-dir", &d].iter().map(|s| s.to_string()).collect()
+            ["--device", "flex", "--quiet", "resume", "--run-dir", &d]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         };
         let _ = round;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attractor")).args(&args).spawn().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attractor"))
+            .args(&args)
+            .spawn()
+            .unwrap();
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let ms = 300 + seed % 1500;
+        let ms = 200 + seed % 2500;
         std::thread::sleep(Duration::from_millis(ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
@@ -177,14 +351,25 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
         }
         let _ = child.wait();
     }
-    assert!(kills >= 1, "the process always finished before being killed; the test proved nothing");
+    assert!(
+        kills >= 1,
+        "the process always finished before being killed; the test proved nothing"
+    );
     let o = attractor(&["--device", "flex", "--quiet", "resume", "--run-dir", &d]);
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let a = attractor::checkpoint::load_latest(&reference).unwrap().unwrap();
-    let b = attractor::checkpoint::load_latest(&killed).unwrap().unwrap();
-    assert_eq!(a.step, 400);
-    assert_eq!(b.step, 400);
+    let a = attractor::checkpoint::load_latest(&reference)
+        .unwrap()
+        .unwrap();
+    let b = attractor::checkpoint::load_latest(&killed)
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.step, 2500);
+    assert_eq!(b.step, 2500);
     for name in ["read", "c", "A"] {
-        assert_eq!(a.array(name).unwrap(), b.array(name).unwrap(), "tensor {name} differs after {kills} kills");
+        assert_eq!(
+            a.array(name).unwrap(),
+            b.array(name).unwrap(),
+            "tensor {name} differs after {kills} kills"
+        );
     }
 }

@@ -3,11 +3,12 @@
 mod common;
 
 use attractor::checkpoint;
-use attractor::models::ddm::{DdmConfig, DdmTrainer, objective, ridge_init};
 use attractor::models::ctrnn::NetworkSde;
+use attractor::models::ddm::{DdmConfig, DdmTrainer, objective, ridge_init};
 use attractor::optim::AdamState;
 use attractor::rng::Rng;
 use attractor::run::{RunDir, RunMeta};
+use attractor::sde::Sde;
 use attractor::sde::solver::{EulerMaruyama, tensor2, to_vec_f32};
 use attractor::train::{self, DriverOptions, Trainable};
 use burn::tensor::Tensor;
@@ -31,7 +32,10 @@ fn small_cfg() -> DdmConfig {
 #[test]
 fn adam_reaches_the_ridge_optimum() {
     let dev = common::cpu();
-    let cfg = small_cfg().with_lambda_w(1e-4).with_lambda_diff(0.0).with_init("zero".into());
+    let cfg = small_cfg()
+        .with_lambda_w(1e-2)
+        .with_lambda_diff(0.0)
+        .with_init("zero".into());
     let mut tr = DdmTrainer::new(&cfg, &dev).unwrap();
     let mut rng = Rng::new(5);
     let (z, u) = tr.sample_points(1000, &mut rng);
@@ -62,9 +66,22 @@ fn adam_reaches_the_ridge_optimum() {
     // The closed-form optimum evaluated by the same f32 loss code.
     let at_opt = objective(&opt_ddm.net, &cfg, z.clone(), None, f, &ggt, 1.0);
     let j_opt_f32 = to_vec_f32(&at_opt.total).unwrap()[0] as f64;
-    assert!((j_opt_f32 - j_star).abs() <= 1e-3 * j_star.max(1e-6) + 1e-6, "loss code disagrees with f64 ridge: {j_opt_f32} vs {j_star}");
-    assert!(last <= 1.05 * j_star, "Adam loss {last} is not within 5 % of the ridge optimum {j_star}");
-    assert!(last >= 0.999 * j_star - 1e-7, "Adam beat the exact optimum ({last} < {j_star}): the loss or the solve is wrong");
+    assert!(
+        (j_opt_f32 - j_star).abs() <= 1e-3 * j_star.max(1e-6) + 1e-6,
+        "loss code disagrees with f64 ridge: {j_opt_f32} vs {j_star}"
+    );
+    eprintln!(
+        "least-squares anchor: Adam {last:.6e}, closed-form ridge {j_star:.6e}, ratio {:.4}",
+        last / j_star
+    );
+    assert!(
+        last <= 1.05 * j_star,
+        "Adam loss {last} is not within 5 % of the ridge optimum {j_star}"
+    );
+    assert!(
+        last >= 0.999 * j_star - 1e-7,
+        "Adam beat the exact optimum ({last} < {j_star}): the loss or the solve is wrong"
+    );
 }
 
 /// Spec check 2: the latent subspace is invariant and attracting (rate 1/τ), and with
@@ -82,7 +99,12 @@ fn manifold_is_invariant_and_attracting() {
     let delta: Vec<f64> = rng.normal_vec_f64(n);
     let delta = tensor2(&delta, 1, n, &dev);
     let u = net.u.clone();
-    let perp = |x: Tensor<2>| x.clone() - x.matmul(u.clone()).matmul(u.clone().transpose()).div_scalar(n as f64);
+    let perp = |x: Tensor<2>| {
+        x.clone()
+            - x.matmul(u.clone())
+                .matmul(u.clone().transpose())
+                .div_scalar(n as f64)
+    };
     let delta = perp(delta);
     let off = |x: &Tensor<2>| -> f64 {
         let v = to_vec_f32(&(perp(x.clone()) - net.h.clone())).unwrap();
@@ -99,7 +121,10 @@ fn manifold_is_invariant_and_attracting() {
     let d2 = off(&x);
     let rate = (d0 / d2).ln() / 2.0;
     // EM's discrete decay (1 - dt)^(t/dt) differs from e^{-t} by O(dt); the check is 5 %.
-    assert!((rate - 1.0).abs() < 0.05, "transverse decay rate {rate}, expected 1/τ = 1");
+    assert!(
+        (rate - 1.0).abs() < 0.05,
+        "transverse decay rate {rate}, expected 1/τ = 1"
+    );
     // Noise confined to span(U): the state never leaves the manifold (f32 rounding only).
     let em = EulerMaruyama::new(1e-2, 1.0).unwrap();
     let mut x = on;
@@ -109,7 +134,10 @@ fn manifold_is_invariant_and_attracting() {
         worst = worst.max(off(&x) / (n as f64).sqrt());
     }
     // RMS per neuron; f32 rounding of O(1) activities is ~1e-7.
-    assert!(worst < 1e-5, "state left the manifold: RMS off-manifold deviation {worst}");
+    assert!(
+        worst < 1e-5,
+        "state left the manifold: RMS off-manifold deviation {worst}"
+    );
 }
 
 fn params(t: &DdmTrainer) -> Vec<f32> {
@@ -125,8 +153,19 @@ fn params(t: &DdmTrainer) -> Vec<f32> {
 fn resume_is_bit_exact_on_cpu() {
     let dev = common::cpu();
     let cfg = small_cfg();
-    let opts = |until| DriverOptions { total_steps: cfg.iters, until, checkpoint_every: 7, log_every: 5, keep: 2, quiet: true };
-    let meta = RunMeta { model: "ddm".into(), version: "test".into(), seed: 0 };
+    let opts = |until| DriverOptions {
+        total_steps: cfg.iters,
+        until,
+        checkpoint_every: 7,
+        log_every: 5,
+        keep: 2,
+        quiet: true,
+    };
+    let meta = RunMeta {
+        model: "ddm".into(),
+        version: "test".into(),
+        seed: 0,
+    };
     // Uninterrupted.
     let da = common::tmpdir("resume-a");
     let ra = RunDir::create(&da, false).unwrap();
@@ -144,7 +183,11 @@ fn resume_is_bit_exact_on_cpu() {
     let start = train::restore_latest(&mut c, &rb).unwrap();
     assert_eq!(start, 23);
     train::run(&mut c, &rb, start, &opts(None)).unwrap();
-    assert_eq!(params(&a), params(&c), "resumed run differs from the uninterrupted one");
+    assert_eq!(
+        params(&a),
+        params(&c),
+        "resumed run differs from the uninterrupted one"
+    );
     // Metrics of the resumed run agree line by line on the loss.
     let la = std::fs::read_to_string(ra.file("metrics.jsonl")).unwrap();
     let lb = std::fs::read_to_string(rb.file("metrics.jsonl")).unwrap();
@@ -183,11 +226,20 @@ fn same_seed_same_numbers() {
 fn wgpu_path_matches_cpu_on_a_tiny_problem() {
     use attractor::device::{DeviceChoice, select, wgpu_adapters};
     if wgpu_adapters().is_empty() {
-        eprintln!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers libvulkan1)");
+        eprintln!(
+            "SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers libvulkan1)"
+        );
         return;
     }
     let gpu = select(DeviceChoice::Wgpu).unwrap();
-    let cfg = small_cfg().with_neurons(16).with_batch(64).with_iters(3).with_pool_size(500).with_pool_chains(50).with_burn_in(1.0).with_init("zero".into());
+    let cfg = small_cfg()
+        .with_neurons(16)
+        .with_batch(64)
+        .with_iters(3)
+        .with_pool_size(500)
+        .with_pool_chains(50)
+        .with_burn_in(0.1)
+        .with_init("zero".into());
     let mut g = DdmTrainer::new(&cfg, &gpu.device).unwrap();
     let mut c = DdmTrainer::new(&cfg, &common::cpu()).unwrap();
     // Same pool on both (the pool simulation itself is backend-dependent in the last bits).
@@ -198,10 +250,17 @@ fn wgpu_path_matches_cpu_on_a_tiny_problem() {
         let lg = g.step(s).unwrap().loss;
         let lc = c.step(s).unwrap().loss;
         assert!(lg.is_finite());
-        assert!((lg - lc).abs() <= 1e-3 * lc.abs().max(1e-3), "step {s}: wgpu loss {lg} vs cpu {lc}");
+        assert!(
+            (lg - lc).abs() <= 1e-3 * lc.abs().max(1e-3),
+            "step {s}: wgpu loss {lg} vs cpu {lc}"
+        );
     }
     let pg = params(&g);
     let pc = params(&c);
-    let maxdiff = pg.iter().zip(&pc).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let maxdiff = pg
+        .iter()
+        .zip(&pc)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(maxdiff < 1e-3, "parameters differ by {maxdiff}");
 }

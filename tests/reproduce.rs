@@ -15,14 +15,24 @@ fn train(cfg: &DdmConfig) -> DdmTrainer {
 }
 
 fn args(t_end: f64, k: usize) -> EvalArgs {
-    EvalArgs { run_dir: "unused".into(), t_end: Some(t_end), trajectories: k, points: 20000, burn_in: 10.0 }
+    EvalArgs {
+        run_dir: "unused".into(),
+        t_end: Some(t_end),
+        trajectories: k,
+        points: 20000,
+        burn_in: 10.0,
+    }
 }
 
 /// Spec check 3 (short): rotated OU, θ = 1: drift error < 1e-2, EPR 2θ²/a = 2 within 10 %,
 /// stationary covariance within 5 % of 0.5 I; the symmetric control cannot rotate.
 #[test]
 fn rotated_ou_is_embedded_with_its_entropy_production() {
-    let cfg = DdmConfig::new().with_sde("ou-rot".into()).with_neurons(200).with_iters(300).with_pool_size(20000);
+    let cfg = DdmConfig::new()
+        .with_sde("ou-rot".into())
+        .with_neurons(200)
+        .with_iters(300)
+        .with_pool_size(20000);
     let t = train(&cfg);
     let r = evaluate(&t.ddm, &args(400.0, 64), 1, true).unwrap();
     let err = r["drift_rel_err"].as_f64().unwrap();
@@ -33,29 +43,47 @@ fn rotated_ou_is_embedded_with_its_entropy_production() {
     assert!((epr - 2.0).abs() < 0.2, "EPR {epr}, expected 2.0 ± 10 %");
     for (i, want) in [0.5, 0.0, 0.0, 0.5].iter().enumerate() {
         let got = cov[i].as_f64().unwrap();
-        assert!((got - want).abs() < 0.025, "cov[{i}] = {got}, expected {want} ± 5 % of 0.5");
+        assert!(
+            (got - want).abs() < 0.025,
+            "cov[{i}] = {got}, expected {want} ± 5 % of 0.5"
+        );
     }
     assert!(r["diffusion_rel_err"].as_f64().unwrap() < 1e-2);
     assert!(r["asymmetry_index"].as_f64().unwrap() > 0.0);
     // Symmetric control: the drift error stays large (no rotation possible).
-    let sym = train(&cfg.clone().with_connectivity("symmetric".into()).with_iters(300).with_lr(1e-2));
+    let sym = train(
+        &cfg.clone()
+            .with_connectivity("symmetric".into())
+            .with_iters(300)
+            .with_lr(1e-2),
+    );
     let rs = evaluate(&sym.ddm, &args(50.0, 8), 1, true).unwrap();
     let es = rs["drift_rel_err"].as_f64().unwrap();
     eprintln!("symmetric control: drift_rel_err {es:.3}");
-    assert!(es >= 0.3, "symmetric control reached drift error {es}; it should not be able to rotate");
+    assert!(
+        es >= 0.3,
+        "symmetric control reached drift error {es}; it should not be able to rotate"
+    );
 }
 
 /// Spec check 4 (short): double well, σ = 0.7: the network's latent histogram matches the exact
 /// stationary density (L1 < 0.05) and the EPR vanishes.
 #[test]
 fn double_well_matches_the_exact_stationary_density() {
-    let cfg = DdmConfig::new().with_sde("double-well".into()).with_neurons(200).with_iters(300).with_pool_size(20000);
+    let cfg = DdmConfig::new()
+        .with_sde("double-well".into())
+        .with_neurons(200)
+        .with_iters(300)
+        .with_pool_size(20000);
     let t = train(&cfg);
     let r = evaluate(&t.ddm, &args(500.0, 64), 2, true).unwrap();
     let err = r["drift_rel_err"].as_f64().unwrap();
     let l1 = r["hist_l1_exact"].as_f64().unwrap();
     let epr = r["epr_model"].as_f64().unwrap();
-    eprintln!("double well: drift_rel_err {err:.3e}, hist_l1_exact {l1:.4}, epr {epr:.4}, residence {} vs {}", r["mean_residence_model"], r["mean_residence_target"]);
+    eprintln!(
+        "double well: drift_rel_err {err:.3e}, hist_l1_exact {l1:.4}, epr {epr:.4}, residence {} vs {}",
+        r["mean_residence_model"], r["mean_residence_target"]
+    );
     assert!(err < 1e-2, "drift error {err}");
     assert!(l1 < 0.05, "histogram L1 to the exact density {l1}");
     assert!(epr.abs() < 0.05, "EPR {epr} should vanish at equilibrium");

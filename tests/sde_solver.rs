@@ -6,10 +6,11 @@ use attractor::rng::Rng;
 use attractor::sde::Sde;
 use attractor::sde::builtin::Builtin;
 use attractor::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
+use attractor::sde::target::Target;
 
 /// dz = -a z dt + sqrt(2 eps) dW in 2-D (rotation off): a = 1, eps = 0.5.
-fn ou() -> Builtin {
-    Builtin::new("ou-rot", &[("theta".into(), 0.0)], &common::cpu()).unwrap()
+fn ou() -> Target {
+    Target::Builtin(Builtin::new("ou-rot", &[("theta".into(), 0.0)], &common::cpu()).unwrap())
 }
 
 fn slope(dts: &[f64], errs: &[f64]) -> f64 {
@@ -34,7 +35,12 @@ fn strong_order_one_for_additive_noise() {
     let mut rng = Rng::new(11);
     // Brownian increments on the fine grid, [fine][paths*2].
     let incs: Vec<Vec<f32>> = (0..fine)
-        .map(|_| rng.normal_vec(paths * 2).into_iter().map(|x| x * dtf.sqrt() as f32).collect())
+        .map(|_| {
+            rng.normal_vec(paths * 2)
+                .into_iter()
+                .map(|x| x * dtf.sqrt() as f32)
+                .collect()
+        })
         .collect();
     let z0 = vec![1.0f64; paths * 2];
     let solve = |steps: usize| -> Vec<f32> {
@@ -57,12 +63,20 @@ fn strong_order_one_for_additive_noise() {
     let mut errs = Vec::new();
     for &l in &levels {
         let x = solve(l);
-        let e = x.iter().zip(&reference).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / x.len() as f64;
+        let e = x
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs() as f64)
+            .sum::<f64>()
+            / x.len() as f64;
         errs.push(e);
     }
     let dts: Vec<f64> = levels.iter().map(|&l| t_end / l as f64).collect();
     let p = slope(&dts, &errs);
-    assert!((0.85..=1.15).contains(&p), "strong order {p} (errors {errs:?})");
+    assert!(
+        (0.85..=1.15).contains(&p),
+        "strong order {p} (errors {errs:?})"
+    );
 }
 
 #[test]
@@ -102,7 +116,10 @@ fn weak_order_one_for_second_moment() {
         errs.push((to_vec_f32(&x).unwrap()[0] as f64 - m).abs());
     }
     let p = slope(&dts, &errs);
-    assert!((0.8..=1.2).contains(&p), "deterministic order {p} (errors {errs:?})");
+    assert!(
+        (0.8..=1.2).contains(&p),
+        "deterministic order {p} (errors {errs:?})"
+    );
     assert_eq!(sde.dim(), 2);
 }
 

@@ -7,8 +7,8 @@ use clap::Args;
 use serde_json::json;
 
 use crate::device::{self, DeviceChoice};
-use crate::models::ddm::{DdmConfig, DdmTrainer};
 use crate::models::ctrnn::NetworkSde;
+use crate::models::ddm::{DdmConfig, DdmTrainer};
 use crate::rng::Rng;
 use crate::sde::solver::{EulerMaruyama, tensor2, to_vec_f32};
 use crate::train::Trainable;
@@ -40,7 +40,10 @@ pub struct DdmBenchArgs {
 }
 
 fn default_devices() -> Vec<DeviceChoice> {
-    let mut v: Vec<DeviceChoice> = device::compiled().into_iter().filter(|d| matches!(d, DeviceChoice::Flex | DeviceChoice::Ndarray)).collect();
+    let mut v: Vec<DeviceChoice> = device::compiled()
+        .into_iter()
+        .filter(|d| matches!(d, DeviceChoice::Flex | DeviceChoice::Ndarray))
+        .collect();
     #[cfg(feature = "wgpu")]
     if device::hardware_gpu().is_some() {
         v.push(DeviceChoice::Wgpu);
@@ -50,7 +53,11 @@ fn default_devices() -> Vec<DeviceChoice> {
 
 /// Runs the DDM benchmark and prints one JSON line per measurement plus a table.
 pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
-    let devices = if a.devices.is_empty() { default_devices() } else { a.devices.clone() };
+    let devices = if a.devices.is_empty() {
+        default_devices()
+    } else {
+        a.devices.clone()
+    };
     let mut rows = Vec::new();
     for dc in devices {
         let sel = device::select(dc)?;
@@ -69,12 +76,16 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
             for s in 0..20 {
                 tr.step(s)?;
             }
-            sel.device.sync().map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
+            sel.device
+                .sync()
+                .map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
             let t0 = Instant::now();
             for s in 20..20 + a.iters {
                 tr.step(s)?;
             }
-            sel.device.sync().map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
+            sel.device
+                .sync()
+                .map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
             let secs = t0.elapsed().as_secs_f64();
             let its = a.iters as f64 / secs;
             // forward Z·Uᵀ and φ·V, backward φᵀ·G: 3 GEMMs of 2·B·N·d flops.
@@ -86,13 +97,20 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
         }
         // Simulation of the full network, N = 500.
         let n = 500;
-        let cfg = DdmConfig::new().with_sde("lorenz".into()).with_neurons(n).with_init("zero".into()).with_pool_size(1000).with_burn_in(0.5);
+        let cfg = DdmConfig::new()
+            .with_sde("lorenz".into())
+            .with_neurons(n)
+            .with_init("zero".into())
+            .with_pool_size(1000)
+            .with_burn_in(0.5);
         let tr = DdmTrainer::new(&cfg, &sel.device)?;
         let net = &tr.ddm.net;
         let sde = NetworkSde(net);
         let em = EulerMaruyama::new(1e-3, 1.0)?;
         let mut rng = Rng::new(1);
-        let z0: Vec<f64> = (0..a.trajectories * 3).map(|_| 0.3 * rng.normal()).collect();
+        let z0: Vec<f64> = (0..a.trajectories * 3)
+            .map(|_| 0.3 * rng.normal())
+            .collect();
         let mut x = net.embed(tensor2(&z0, a.trajectories, 3, &sel.device), None);
         for _ in 0..20 {
             x = em.step(&sde, x, None, &mut rng);
@@ -115,12 +133,37 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
         rows.push(row);
     }
     if !quiet {
-        eprintln!("\n{:<40} {:>6} {:>14} {:>10}", "benchmark / device", "N", "rate", "GFLOP/s");
+        eprintln!(
+            "\n{:<40} {:>6} {:>14} {:>10}",
+            "benchmark / device", "N", "rate", "GFLOP/s"
+        );
         for r in &rows {
-            let rate = r.get("iters_per_s").or(r.get("traj_steps_per_s")).and_then(|v| v.as_f64()).unwrap_or(0.0);
-            let unit = if r["bench"] == "ddm-train" { "it/s" } else { "traj-steps/s" };
-            let gf = r.get("gflops").or(r.get("gflops_lowrank")).and_then(|v| v.as_f64()).unwrap_or(0.0);
-            eprintln!("{:<40} {:>6} {:>9.1} {unit} {:>8.2}", format!("{} {}", r["bench"].as_str().unwrap_or(""), r["device"].as_str().unwrap_or("")), r["n"], rate, gf);
+            let rate = r
+                .get("iters_per_s")
+                .or(r.get("traj_steps_per_s"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            let unit = if r["bench"] == "ddm-train" {
+                "it/s"
+            } else {
+                "traj-steps/s"
+            };
+            let gf = r
+                .get("gflops")
+                .or(r.get("gflops_lowrank"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            eprintln!(
+                "{:<40} {:>6} {:>9.1} {unit} {:>8.2}",
+                format!(
+                    "{} {}",
+                    r["bench"].as_str().unwrap_or(""),
+                    r["device"].as_str().unwrap_or("")
+                ),
+                r["n"],
+                rate,
+                gf
+            );
         }
         if let Some(p) = a.peak_gflops {
             eprintln!("machine f32 GEMM peak (given): {p} GFLOP/s");

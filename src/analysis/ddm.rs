@@ -36,7 +36,11 @@ pub fn load_run(dir: &std::path::Path, device: &Device) -> Result<Loaded> {
     let rd = RunDir::open(dir)?;
     let meta = rd.meta()?;
     if meta.model != "ddm" {
-        bail!("{} holds a `{}` run, not a DDM one", dir.display(), meta.model);
+        bail!(
+            "{} holds a `{}` run, not a DDM one",
+            dir.display(),
+            meta.model
+        );
     }
     let cfg: DdmConfig = rd.config()?;
     let ck = checkpoint::load_latest(rd.path())?
@@ -49,7 +53,12 @@ pub fn load_run(dir: &std::path::Path, device: &Device) -> Result<Loaded> {
         .map(serde_json::from_value)
         .transpose()?
         .unwrap_or_default();
-    Ok(Loaded { rd, ddm, step: ck.step, bbox })
+    Ok(Loaded {
+        rd,
+        ddm,
+        step: ck.step,
+        bbox,
+    })
 }
 
 /// Output of [`simulate`].
@@ -85,12 +94,19 @@ impl SimOut {
 
     /// All recorded values of coordinate `j`.
     pub fn coord(&self, j: usize) -> Vec<f64> {
-        self.frames.iter().skip(j).step_by(self.d).map(|&x| x as f64).collect()
+        self.frames
+            .iter()
+            .skip(j)
+            .step_by(self.d)
+            .map(|&x| x as f64)
+            .collect()
     }
 
     /// Coordinate `j` of trajectory `i` over time.
     pub fn series(&self, i: usize, j: usize) -> Vec<f64> {
-        (0..self.n_rec).map(|t| self.frames[(t * self.k + i) * self.d + j] as f64).collect()
+        (0..self.n_rec)
+            .map(|t| self.frames[(t * self.k + i) * self.d + j] as f64)
+            .collect()
     }
 }
 
@@ -117,7 +133,10 @@ fn dinv(g_or_a: &[f64], d: usize, m: usize) -> Option<Mat> {
     let mut dm = Mat::zeros(d, d);
     for i in 0..d {
         for j in 0..d {
-            dm.data[i * d + j] = 0.5 * (0..m).map(|k| g_or_a[i * m + k] * g_or_a[j * m + k]).sum::<f64>();
+            dm.data[i * d + j] = 0.5
+                * (0..m)
+                    .map(|k| g_or_a[i * m + k] * g_or_a[j * m + k])
+                    .sum::<f64>();
         }
     }
     inverse(&dm).ok().filter(|x| x.is_finite())
@@ -140,9 +159,19 @@ pub fn simulate(
     let netsde = NetworkSde(net);
     let sde: &dyn Sde = if spec.target { &ddm.target } else { &netsde };
     let z0t = tensor2(z0, k, d, dev);
-    let readout = |x: &Tensor<2>| if spec.target { x.clone() } else { net.readout(x.clone()) };
+    let readout = |x: &Tensor<2>| {
+        if spec.target {
+            x.clone()
+        } else {
+            net.readout(x.clone())
+        }
+    };
     let latent_drift = |z: Tensor<2>, u: Option<Tensor<2>>| {
-        if spec.target { ddm.target.drift(z, u) } else { net.latent_drift(z, u.as_ref()) }
+        if spec.target {
+            ddm.target.drift(z, u)
+        } else {
+            net.latent_drift(z, u.as_ref())
+        }
     };
     let m = ddm.target.noise_dim();
     let dinv_t = if spec.epr {
@@ -151,11 +180,16 @@ pub fn simulate(
         } else {
             Some(to_vec_f32(&net.a)?.iter().map(|&x| x as f64).collect())
         };
-        g.and_then(|g| dinv(&g, d, m)).map(|di| tensor2(&di.data, d, d, dev))
+        g.and_then(|g| dinv(&g, d, m))
+            .map(|di| tensor2(&di.data, d, d, dev))
     } else {
         None
     };
-    let mut x = if spec.target { z0t } else { net.embed(z0t, None) };
+    let mut x = if spec.target {
+        z0t
+    } else {
+        net.embed(z0t, None)
+    };
     let burn = (spec.burn_in / spec.dt).round() as usize;
     let steps = (spec.t_end / spec.dt).round() as usize;
     let every = spec.record_every.max(1);
@@ -198,8 +232,17 @@ pub fn simulate(
         bail!("the simulation diverged (NaN/inf): lower --dt");
     }
     let n_rec = frames.len() / (k * d);
-    let epr = dinv_t.as_ref().map(|_| epr_sum / (k as f64 * steps as f64 * spec.dt));
-    Ok(SimOut { frames, n_rec, k, d, dt_rec: spec.dt * every as f64, epr })
+    let epr = dinv_t
+        .as_ref()
+        .map(|_| epr_sum / (k as f64 * steps as f64 * spec.dt));
+    Ok(SimOut {
+        frames,
+        n_rec,
+        k,
+        d,
+        dt_rec: spec.dt * every as f64,
+        epr,
+    })
 }
 
 /// Arguments of `ddm simulate`.
@@ -232,7 +275,12 @@ pub struct SimulateArgs {
 }
 
 /// `ddm simulate`: writes `<out>.npy` (`[K, steps, d]`), `<out>.png` and `<out>.json`.
-pub fn simulate_cmd(a: &SimulateArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<()> {
+pub fn simulate_cmd(
+    a: &SimulateArgs,
+    device: &Device,
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<()> {
     let l = load_run(&a.run_dir, device)?;
     let ddm = &l.ddm;
     let dt = a.dt.unwrap_or(ddm.target.default_dt());
@@ -256,11 +304,25 @@ pub fn simulate_cmd(a: &SimulateArgs, device: &Device, seed: Option<u64>, quiet:
         epr: false,
     };
     let out = simulate(ddm, &spec, &z0, &mut rng, &mut |_| None)?;
-    let stem = a.out.clone().unwrap_or_else(|| if a.target { "simulate_target".into() } else { "simulate".into() });
+    let stem = a.out.clone().unwrap_or_else(|| {
+        if a.target {
+            "simulate_target".into()
+        } else {
+            "simulate".into()
+        }
+    });
     let npy = l.rd.file(&format!("{stem}.npy"));
     crate::npy::write_npy_f32(&npy, &[out.k, out.n_rec, out.d], &out.by_trajectory())?;
     let png = l.rd.file(&format!("{stem}.png"));
-    plot_trajectories(&out, if a.target { "target SDE" } else { "network (latent read-out)" }, &png)?;
+    plot_trajectories(
+        &out,
+        if a.target {
+            "target SDE"
+        } else {
+            "network (latent read-out)"
+        },
+        &png,
+    )?;
     l.rd.write_json(
         &format!("{stem}.json"),
         &json!({"dt": dt, "record_every": every, "dt_record": out.dt_rec, "t_end": a.t_end,
@@ -268,7 +330,14 @@ pub fn simulate_cmd(a: &SimulateArgs, device: &Device, seed: Option<u64>, quiet:
                 "target": a.target, "npy": npy.file_name().map(|n| n.to_string_lossy().to_string())}),
     )?;
     if !quiet {
-        eprintln!("wrote {} ({} x {} x {}) and {}", npy.display(), out.k, out.n_rec, out.d, png.display());
+        eprintln!(
+            "wrote {} ({} x {} x {}) and {}",
+            npy.display(),
+            out.k,
+            out.n_rec,
+            out.d,
+            png.display()
+        );
     }
     Ok(())
 }
@@ -276,34 +345,59 @@ pub fn simulate_cmd(a: &SimulateArgs, device: &Device, seed: Option<u64>, quiet:
 /// Time series (first trajectories) and phase portrait (projections for d = 3).
 pub fn plot_trajectories(out: &SimOut, title: &str, path: &std::path::Path) -> Result<()> {
     let d = out.d;
-    let cols = if d == 1 { 2 } else if d == 2 { 2 } else { 3 };
+    let cols = if d == 1 {
+        2
+    } else if d == 2 {
+        2
+    } else {
+        3
+    };
     let mut fig = Figure::new(cols, 1, 420, 360);
     fig.set_title(title);
     let t: Vec<f64> = (0..out.n_rec).map(|i| i as f64 * out.dt_rec).collect();
     {
         let ax = fig.axes(0, 0);
-        ax.set_title("time series (trajectory 1)").set_xlabel("t").set_ylabel("z");
+        ax.set_title("time series (trajectory 1)")
+            .set_xlabel("t")
+            .set_ylabel("z");
         for j in 0..d {
             ax.line(&t, &out.series(0, j), palette(j));
         }
         let names: Vec<String> = (0..d).map(|j| format!("z{}", j + 1)).collect();
-        let entries: Vec<(&str, [u8; 3])> = names.iter().enumerate().map(|(j, n)| (n.as_str(), palette(j))).collect();
+        let entries: Vec<(&str, [u8; 3])> = names
+            .iter()
+            .enumerate()
+            .map(|(j, n)| (n.as_str(), palette(j)))
+            .collect();
         ax.legend(&entries);
     }
     if d == 1 {
         let ax = fig.axes(1, 0);
         let xs = out.coord(0);
-        let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
         let h = super::stats::histogram(&xs, lo, hi + 1e-9, 50);
         let w = (hi - lo) / 50.0;
         let cx: Vec<f64> = (0..50).map(|i| lo + (i as f64 + 0.5) * w).collect();
         let dens: Vec<f64> = h.iter().map(|v| v / w.max(1e-12)).collect();
-        ax.set_title("histogram").set_xlabel("z1").set_ylabel("density").line(&cx, &dens, palette(0));
+        ax.set_title("histogram")
+            .set_xlabel("z1")
+            .set_ylabel("density")
+            .line(&cx, &dens, palette(0));
     } else {
-        let pairs: Vec<(usize, usize)> = if d == 2 { vec![(0, 1)] } else { vec![(0, 1), (0, 2)] };
+        let pairs: Vec<(usize, usize)> = if d == 2 {
+            vec![(0, 1)]
+        } else {
+            vec![(0, 1), (0, 2)]
+        };
         for (pi, (a, b)) in pairs.into_iter().enumerate() {
             let ax = fig.axes(1 + pi, 0);
-            ax.set_title("phase portrait").set_xlabel(&format!("z{}", a + 1)).set_ylabel(&format!("z{}", b + 1));
+            ax.set_title("phase portrait")
+                .set_xlabel(&format!("z{}", a + 1))
+                .set_ylabel(&format!("z{}", b + 1));
             for i in 0..out.k.min(8) {
                 ax.line(&out.series(i, a), &out.series(i, b), palette(i));
             }
@@ -336,8 +430,22 @@ pub struct EvalArgs {
 pub fn drift_rel_err(ddm: &Ddm, points: usize, rng: &mut Rng) -> Result<f64> {
     let d = ddm.target.dim();
     let chains = points.clamp(1, 500);
-    let x0 = tensor2(&ddm.target.initial_states(rng, chains), chains, d, &ddm.device);
-    let pts = stationary_samples(&ddm.target, x0, points, ddm.cfg.burn_in, ddm.cfg.thin, ddm.dt(), rng, &|x| x.clone())?;
+    let x0 = tensor2(
+        &ddm.target.initial_states(rng, chains),
+        chains,
+        d,
+        &ddm.device,
+    );
+    let pts = stationary_samples(
+        &ddm.target,
+        x0,
+        points,
+        ddm.cfg.burn_in,
+        ddm.cfg.thin,
+        ddm.dt(),
+        rng,
+        &|x| x.clone(),
+    )?;
     let n = pts.len() / d;
     let z = tensor2_f32(pts, n, d, &ddm.device);
     let p = ddm.target.inputs();
@@ -350,7 +458,11 @@ pub fn drift_rel_err(ddm: &Ddm, points: usize, rng: &mut Rng) -> Result<f64> {
         });
         let f = to_vec_f32(&ddm.target.drift(z.clone(), u.clone()))?;
         let fh = to_vec_f32(&ddm.net.latent_drift(z.clone(), u.as_ref()))?;
-        num += f.iter().zip(&fh).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+        num += f
+            .iter()
+            .zip(&fh)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>();
         den += f.iter().map(|a| (*a as f64).powi(2)).sum::<f64>();
     }
     Ok((num / den.max(1e-300)).sqrt())
@@ -394,7 +506,15 @@ pub fn asymmetry_index(net: &CtRnn) -> Result<f64> {
 
 /// Largest Lyapunov exponent of the noise-free latent flow (RK4, Benettin renormalisation),
 /// averaged over the starting points `z0`.
-pub fn lyapunov_max(sde: &dyn Sde, z0: &[f64], d: usize, dt: f64, t_total: f64, renorm: f64, device: &Device) -> Result<f64> {
+pub fn lyapunov_max(
+    sde: &dyn Sde,
+    z0: &[f64],
+    d: usize,
+    dt: f64,
+    t_total: f64,
+    renorm: f64,
+    device: &Device,
+) -> Result<f64> {
     let k = z0.len() / d;
     let delta = 1e-6;
     let mut rng = Rng::new(17);
@@ -479,7 +599,14 @@ pub fn transition_stats(out: &SimOut, mem: &[Vec<f64>], core: f64) -> (f64, usiz
             }
         }
     }
-    (if tot > 0 { fwd as f64 / tot as f64 } else { f64::NAN }, tot)
+    (
+        if tot > 0 {
+            fwd as f64 / tot as f64
+        } else {
+            f64::NAN
+        },
+        tot,
+    )
 }
 
 fn nearest(z: &[f32], mem: &[Vec<f64>]) -> usize {
@@ -496,7 +623,14 @@ fn nearest(z: &[f32], mem: &[Vec<f64>]) -> usize {
 /// Input-switching protocol: from each memory, a pulse on channel μ ≠ start for `pulse` time
 /// units, then `settle` units without input; success when the network ends in memory μ.
 /// Also the share of spontaneous switches with u = 0 over `spont` time units.
-pub fn switch_protocol(ddm: &Ddm, trials: usize, pulse: f64, settle: f64, spont: f64, rng: &mut Rng) -> Result<(f64, f64)> {
+pub fn switch_protocol(
+    ddm: &Ddm,
+    trials: usize,
+    pulse: f64,
+    settle: f64,
+    spont: f64,
+    rng: &mut Rng,
+) -> Result<(f64, f64)> {
     let mem = ddm.target.memories();
     let kw = mem.len();
     let p = ddm.target.inputs();
@@ -517,28 +651,61 @@ pub fn switch_protocol(ddm: &Ddm, trials: usize, pulse: f64, settle: f64, spont:
     let n = trials;
     let u_on = tensor2(&uflat, n, p, &ddm.device);
     let pulse_steps = (pulse / dt).round() as usize;
-    let spec = SimSpec { target: false, dt, t_end: pulse + settle, burn_in: 0.0, noise_scale: 1.0, record_every: usize::MAX, epr: false };
-    let out = simulate(ddm, &spec, &z0, rng, &mut |s| if s < pulse_steps { Some(u_on.clone()) } else { None })?;
+    let spec = SimSpec {
+        target: false,
+        dt,
+        t_end: pulse + settle,
+        burn_in: 0.0,
+        noise_scale: 1.0,
+        record_every: usize::MAX,
+        epr: false,
+    };
+    let out = simulate(ddm, &spec, &z0, rng, &mut |s| {
+        if s < pulse_steps {
+            Some(u_on.clone())
+        } else {
+            None
+        }
+    })?;
     let last = &out.frames[(out.n_rec - 1) * n * d..];
-    let ok = (0..n).filter(|&i| nearest(&last[i * d..(i + 1) * d], &mem) == goal[i]).count();
+    let ok = (0..n)
+        .filter(|&i| nearest(&last[i * d..(i + 1) * d], &mem) == goal[i])
+        .count();
     // Spontaneous switches.
     let z0s: Vec<f64> = (0..trials).flat_map(|t| mem[t % kw].clone()).collect();
-    let spec2 = SimSpec { t_end: spont, ..spec };
+    let spec2 = SimSpec {
+        t_end: spont,
+        ..spec
+    };
     let out2 = simulate(ddm, &spec2, &z0s, rng, &mut |_| None)?;
     let last2 = &out2.frames[(out2.n_rec - 1) * n * d..];
-    let moved = (0..n).filter(|&i| nearest(&last2[i * d..(i + 1) * d], &mem) != i % kw).count();
+    let moved = (0..n)
+        .filter(|&i| nearest(&last2[i * d..(i + 1) * d], &mem) != i % kw)
+        .count();
     Ok((ok as f64 / n as f64, moved as f64 / n as f64))
 }
 
 /// Noise-free limit cycle of the network: (mean radius, period) from one orbit.
 pub fn limit_cycle(ddm: &Ddm, target: bool) -> Result<(f64, f64)> {
     let dt = 1e-3;
-    let spec = SimSpec { target, dt, t_end: 40.0, burn_in: 20.0, noise_scale: 0.0, record_every: 1, epr: false };
+    let spec = SimSpec {
+        target,
+        dt,
+        t_end: 40.0,
+        burn_in: 20.0,
+        noise_scale: 0.0,
+        record_every: 1,
+        epr: false,
+    };
     let mut rng = Rng::new(0);
     let out = simulate(ddm, &spec, &[0.5, 0.0], &mut rng, &mut |_| None)?;
     let x = out.series(0, 0);
     let y = out.series(0, 1);
-    let r: Vec<f64> = x.iter().zip(&y).map(|(a, b)| (a * a + b * b).sqrt()).collect();
+    let r: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (a * a + b * b).sqrt())
+        .collect();
     let (rm, _) = mean_std(&r);
     let mut ups = Vec::new();
     for t in 1..x.len() {
@@ -547,7 +714,11 @@ pub fn limit_cycle(ddm: &Ddm, target: bool) -> Result<(f64, f64)> {
             ups.push((t as f64 - 1.0 + frac) * out.dt_rec);
         }
     }
-    let period = if ups.len() >= 2 { (ups[ups.len() - 1] - ups[0]) / (ups.len() - 1) as f64 } else { f64::NAN };
+    let period = if ups.len() >= 2 {
+        (ups[ups.len() - 1] - ups[0]) / (ups.len() - 1) as f64
+    } else {
+        f64::NAN
+    };
     Ok((rm, period))
 }
 
@@ -564,19 +735,50 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
     };
     let mut r = serde_json::Map::new();
     say("drift error on held-out stationary points");
-    r.insert("drift_rel_err".into(), drift_rel_err(ddm, a.points, &mut rng)?.into());
-    r.insert("diffusion_rel_err".into(), json_num(diffusion_rel_err(ddm)?));
+    r.insert(
+        "drift_rel_err".into(),
+        drift_rel_err(ddm, a.points, &mut rng)?.into(),
+    );
+    r.insert(
+        "diffusion_rel_err".into(),
+        json_num(diffusion_rel_err(ddm)?),
+    );
     r.insert("asymmetry_index".into(), asymmetry_index(&ddm.net)?.into());
     say("simulating network and target");
     let z0 = ddm.target.initial_states(&mut rng, a.trajectories);
-    let spec = SimSpec { target: false, dt, t_end, burn_in: a.burn_in, noise_scale: 1.0, record_every: ((0.05 / dt).round() as usize).max(1), epr: true };
+    let spec = SimSpec {
+        target: false,
+        dt,
+        t_end,
+        burn_in: a.burn_in,
+        noise_scale: 1.0,
+        record_every: ((0.05 / dt).round() as usize).max(1),
+        epr: true,
+    };
     let net_out = simulate(ddm, &spec, &z0, &mut rng, &mut |_| None)?;
-    let tgt_out = simulate(ddm, &SimSpec { target: true, ..spec.clone() }, &z0, &mut rng, &mut |_| None)?;
-    let l1: Vec<f64> = (0..d).map(|j| hist_l1(&net_out.coord(j), &tgt_out.coord(j), 60)).collect();
+    let tgt_out = simulate(
+        ddm,
+        &SimSpec {
+            target: true,
+            ..spec.clone()
+        },
+        &z0,
+        &mut rng,
+        &mut |_| None,
+    )?;
+    let l1: Vec<f64> = (0..d)
+        .map(|j| hist_l1(&net_out.coord(j), &tgt_out.coord(j), 60))
+        .collect();
     r.insert("hist_l1".into(), (l1.iter().sum::<f64>() / d as f64).into());
     r.insert("hist_l1_per_coord".into(), json!(l1));
-    r.insert("epr_model".into(), json_num(net_out.epr.unwrap_or(f64::NAN)));
-    r.insert("epr_target".into(), json_num(tgt_out.epr.unwrap_or(f64::NAN)));
+    r.insert(
+        "epr_model".into(),
+        json_num(net_out.epr.unwrap_or(f64::NAN)),
+    );
+    r.insert(
+        "epr_target".into(),
+        json_num(tgt_out.epr.unwrap_or(f64::NAN)),
+    );
     if let Some(e) = ddm.target.epr_theory() {
         r.insert("epr_theory".into(), e.into());
     }
@@ -588,7 +790,12 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
         let n = cols[0].len() as f64;
         for i in 0..d {
             for j in 0..d {
-                c[i * d + j] = cols[i].iter().zip(&cols[j]).map(|(a, b)| (a - means[i]) * (b - means[j])).sum::<f64>() / n;
+                c[i * d + j] = cols[i]
+                    .iter()
+                    .zip(&cols[j])
+                    .map(|(a, b)| (a - means[i]) * (b - means[j]))
+                    .sum::<f64>()
+                    / n;
             }
         }
         c
@@ -603,13 +810,19 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
             let sigma = ddm.target.param("sigma");
             let z1 = net_out.coord(0);
             if d == 1 {
-                let l1x = hist_l1_density(&z1, -2.5, 2.5, 60, |z| (-2.0 * (z.powi(4) / 4.0 - z * z / 2.0) / (sigma * sigma)).exp());
+                let l1x = hist_l1_density(&z1, -2.5, 2.5, 60, |z| {
+                    (-2.0 * (z.powi(4) / 4.0 - z * z / 2.0) / (sigma * sigma)).exp()
+                });
                 r.insert("hist_l1_exact".into(), l1x.into());
             }
             let t_tot = net_out.n_rec as f64 * net_out.dt_rec;
             let res = |o: &SimOut| {
                 let sw: usize = (0..o.k).map(|i| count_switches(&o.series(i, 0), 0.5)).sum();
-                if sw > 0 { o.k as f64 * t_tot / sw as f64 } else { f64::INFINITY }
+                if sw > 0 {
+                    o.k as f64 * t_tot / sw as f64
+                } else {
+                    f64::INFINITY
+                }
             };
             r.insert("mean_residence_model".into(), json_num(res(&net_out)));
             r.insert("mean_residence_target".into(), json_num(res(&tgt_out)));
@@ -625,12 +838,43 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
         }
         Some(Kind::Lorenz) => {
             say("largest Lyapunov exponent");
-            let starts: Vec<f64> = net_out.frames[(net_out.n_rec - 1) * net_out.k * d..].iter().take(8 * d).map(|&x| x as f64).collect();
+            let starts: Vec<f64> = net_out.frames[(net_out.n_rec - 1) * net_out.k * d..]
+                .iter()
+                .take(8 * d)
+                .map(|&x| x as f64)
+                .collect();
             let lat = LatentSde(&ddm.net);
-            r.insert("lyapunov_max".into(), json_num(lyapunov_max(&lat, &starts, d, 0.01, 200.0, 0.1, &ddm.device)?));
-            r.insert("lyapunov_target".into(), json_num(lyapunov_max(&ddm.target, &starts, d, 0.01, 200.0, 0.1, &ddm.device)?));
+            r.insert(
+                "lyapunov_max".into(),
+                json_num(lyapunov_max(
+                    &lat,
+                    &starts,
+                    d,
+                    0.01,
+                    200.0,
+                    0.1,
+                    &ddm.device,
+                )?),
+            );
+            r.insert(
+                "lyapunov_target".into(),
+                json_num(lyapunov_max(
+                    &ddm.target,
+                    &starts,
+                    d,
+                    0.01,
+                    200.0,
+                    0.1,
+                    &ddm.device,
+                )?),
+            );
             let t_tot = net_out.n_rec as f64 * net_out.dt_rec * net_out.k as f64;
-            let sw = |o: &SimOut| (0..o.k).map(|i| count_switches(&o.series(i, 0), 0.3)).sum::<usize>() as f64 / t_tot;
+            let sw = |o: &SimOut| {
+                (0..o.k)
+                    .map(|i| count_switches(&o.series(i, 0), 0.3))
+                    .sum::<usize>() as f64
+                    / t_tot
+            };
             r.insert("lobe_switch_rate_model".into(), json_num(sw(&net_out)));
             r.insert("lobe_switch_rate_target".into(), json_num(sw(&tgt_out)));
         }
@@ -640,7 +884,11 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
             let (fm, nm) = transition_stats(&net_out, &mem, core);
             let (ft, nt) = transition_stats(&tgt_out, &mem, core);
             // "Forward" is the target's dominant cyclic direction.
-            let (fm, ft) = if ft >= 0.5 { (fm, ft) } else { (1.0 - fm, 1.0 - ft) };
+            let (fm, ft) = if ft >= 0.5 {
+                (fm, ft)
+            } else {
+                (1.0 - fm, 1.0 - ft)
+            };
             r.insert("forward_transition_frac".into(), json_num(fm));
             r.insert("forward_transition_frac_target".into(), json_num(ft));
             r.insert("transitions_model".into(), nm.into());
@@ -700,7 +948,12 @@ pub struct DecomposeArgs {
 }
 
 /// `ddm decompose`: drift fields of W, W_s and W_a; reversible/irreversible parts; EPR.
-pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<()> {
+pub fn decompose_cmd(
+    a: &DecomposeArgs,
+    device: &Device,
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<()> {
     let l = load_run(&a.run_dir, device)?;
     let ddm = &l.ddm;
     let d = ddm.target.dim();
@@ -711,9 +964,20 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
     let mut rng = Rng::derived(seed.unwrap_or(ddm.cfg.seed), streams::EVAL);
     let dt = ddm.target.default_dt();
     let z0 = ddm.target.initial_states(&mut rng, a.trajectories);
-    let spec = SimSpec { target: false, dt, t_end: a.t_end, burn_in: 20.0, noise_scale: 1.0, record_every: ((0.05 / dt).round() as usize).max(1), epr: true };
+    let spec = SimSpec {
+        target: false,
+        dt,
+        t_end: a.t_end,
+        burn_in: 20.0,
+        noise_scale: 1.0,
+        record_every: ((0.05 / dt).round() as usize).max(1),
+        epr: true,
+    };
     let full = simulate(ddm, &spec, &z0, &mut rng, &mut |_| None)?;
-    let ddm_s = Ddm { net: net_s.clone(), ..ddm.clone() };
+    let ddm_s = Ddm {
+        net: net_s.clone(),
+        ..ddm.clone()
+    };
     let sym = simulate(&ddm_s, &spec, &z0, &mut rng, &mut |_| None)?;
     // Share of the drift carried by the antisymmetric part at stationary states.
     let zs = tensor2_f32(full.frames.clone(), full.frames.len() / d, d, dev);
@@ -727,7 +991,10 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
     let frac_anti = (na / nf.max(1e-300)).sqrt();
     let mut report = serde_json::Map::new();
     report.insert("epr_model".into(), json_num(full.epr.unwrap_or(f64::NAN)));
-    report.insert("epr_symmetric_only".into(), json_num(sym.epr.unwrap_or(f64::NAN)));
+    report.insert(
+        "epr_symmetric_only".into(),
+        json_num(sym.epr.unwrap_or(f64::NAN)),
+    );
     report.insert("asymmetry_index".into(), asymmetry_index(&ddm.net)?.into());
     report.insert("antisymmetric_drift_frac".into(), frac_anti.into());
     if let Some(e) = ddm.target.epr_theory() {
@@ -735,11 +1002,20 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
     }
     // Fields on a grid over the training box (d = 1: a line; d >= 2: the (z1, z2) plane through
     // the mean of the other coordinates).
-    let bbox = if l.bbox.len() == d { l.bbox.clone() } else { vec![(-2.0, 2.0); d] };
+    let bbox = if l.bbox.len() == d {
+        l.bbox.clone()
+    } else {
+        vec![(-2.0, 2.0); d]
+    };
     let g = a.grid.clamp(5, 101);
     let means: Vec<f64> = (0..d).map(|j| mean_std(&full.coord(j)).0).collect();
     let (gx, gy): (Vec<f64>, Vec<f64>) = if d == 1 {
-        ((0..g).map(|i| bbox[0].0 + (bbox[0].1 - bbox[0].0) * i as f64 / (g - 1) as f64).collect(), vec![0.0; g])
+        (
+            (0..g)
+                .map(|i| bbox[0].0 + (bbox[0].1 - bbox[0].0) * i as f64 / (g - 1) as f64)
+                .collect(),
+            vec![0.0; g],
+        )
     } else {
         let mut xs = Vec::new();
         let mut ys = Vec::new();
@@ -765,13 +1041,20 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
     let zg = tensor2(&grid, npts, d, dev);
     let fg = to_vec_f32(&ddm.net.latent_drift(zg.clone(), None))?;
     let fsg = to_vec_f32(&net_s.latent_drift(zg, None))?;
-    let comp = |v: &[f32], j: usize| -> Vec<f64> { (0..npts).map(|i| v[i * d + j] as f64).collect() };
+    let comp =
+        |v: &[f32], j: usize| -> Vec<f64> { (0..npts).map(|i| v[i * d + j] as f64).collect() };
     let fag: Vec<f32> = fg.iter().zip(&fsg).map(|(a, b)| a - b).collect();
     // Reversible part D ∇log p from a smoothed histogram of the stationary samples.
     let dm: Vec<f64> = {
         let a_: Vec<f64> = to_vec_f32(&ddm.net.a)?.iter().map(|&x| x as f64).collect();
         let m = ddm.net.shape.m;
-        (0..d * d).map(|ij| 0.5 * (0..m).map(|k| a_[(ij / d) * m + k] * a_[(ij % d) * m + k]).sum::<f64>()).collect()
+        (0..d * d)
+            .map(|ij| {
+                0.5 * (0..m)
+                    .map(|k| a_[(ij / d) * m + k] * a_[(ij % d) * m + k])
+                    .sum::<f64>()
+            })
+            .collect()
     };
     let dens = kde_grid(&full, &gx, &gy, d, &bbox);
     let mut frev = vec![0.0f64; npts * d];
@@ -782,8 +1065,10 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
             for i in 0..g {
                 let idx = j * g + i;
                 let lp = |ii: usize, jj: usize| dens[jj * g + ii].max(1e-12).ln();
-                let dlx = (lp((i + 1).min(g - 1), j) - lp(i.saturating_sub(1), j)) / (hx * ((i + 1).min(g - 1) - i.saturating_sub(1)) as f64);
-                let dly = (lp(i, (j + 1).min(g - 1)) - lp(i, j.saturating_sub(1))) / (hy * ((j + 1).min(g - 1) - j.saturating_sub(1)) as f64);
+                let dlx = (lp((i + 1).min(g - 1), j) - lp(i.saturating_sub(1), j))
+                    / (hx * ((i + 1).min(g - 1) - i.saturating_sub(1)) as f64);
+                let dly = (lp(i, (j + 1).min(g - 1)) - lp(i, j.saturating_sub(1)))
+                    / (hy * ((j + 1).min(g - 1) - j.saturating_sub(1)) as f64);
                 frev[idx * d] = dm[0] * dlx + dm[1] * dly;
                 frev[idx * d + 1] = dm[d] * dlx + dm[d + 1] * dly;
             }
@@ -798,7 +1083,8 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
         let mut phi = 0.0;
         for i in 0..npts {
             let v = [firr[i * 2], firr[i * 2 + 1]];
-            let q = v[0] * (di.data[0] * v[0] + di.data[1] * v[1]) + v[1] * (di.data[2] * v[0] + di.data[3] * v[1]);
+            let q = v[0] * (di.data[0] * v[0] + di.data[1] * v[1])
+                + v[1] * (di.data[2] * v[0] + di.data[3] * v[1]);
             phi += dens[i] * q;
         }
         report.insert("epr_grid_estimate".into(), json_num(phi / tot.max(1e-300)));
@@ -809,20 +1095,39 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
     if d == 1 {
         let mut fig = Figure::new(1, 1, 520, 380);
         let ax = fig.axes(0, 0);
-        ax.set_title("drift: full (blue), W_s only (orange), W_a part (green)").set_xlabel("z1").set_ylabel("F(z)");
-        ax.line(&gx, &comp(&fg, 0), palette(0)).line(&gx, &comp(&fsg, 0), palette(1)).line(&gx, &comp(&fag, 0), palette(2)).hline(0.0, [128, 128, 128]);
+        ax.set_title("drift: full (blue), W_s only (orange), W_a part (green)")
+            .set_xlabel("z1")
+            .set_ylabel("F(z)");
+        ax.line(&gx, &comp(&fg, 0), palette(0))
+            .line(&gx, &comp(&fsg, 0), palette(1))
+            .line(&gx, &comp(&fag, 0), palette(2))
+            .hline(0.0, [128, 128, 128]);
         fig.save_png(&p1)?;
         let mut fig = Figure::new(1, 1, 520, 380);
         let ax = fig.axes(0, 0);
-        ax.set_title("stationary density (1-D: detailed balance, f_irr = 0)").set_xlabel("z1").set_ylabel("p");
+        ax.set_title("stationary density (1-D: detailed balance, f_irr = 0)")
+            .set_xlabel("z1")
+            .set_ylabel("p");
         ax.line(&gx, &dens, palette(0));
         fig.save_png(&p2)?;
     } else {
         let mut fig = Figure::new(2, 2, 400, 380);
         fig.set_title("asymmetry decomposition of the latent drift (z1, z2 plane)");
-        fig.axes(0, 0).set_title("F: full W").set_xlabel("z1").set_ylabel("z2").quiver(&gx, &gy, &comp(&fg, 0), &comp(&fg, 1), palette(0));
-        fig.axes(1, 0).set_title("F_s: W_s only").set_xlabel("z1").set_ylabel("z2").quiver(&gx, &gy, &comp(&fsg, 0), &comp(&fsg, 1), palette(1));
-        fig.axes(0, 1).set_title("F_a = F - F_s").set_xlabel("z1").set_ylabel("z2").quiver(&gx, &gy, &comp(&fag, 0), &comp(&fag, 1), palette(2));
+        fig.axes(0, 0)
+            .set_title("F: full W")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .quiver(&gx, &gy, &comp(&fg, 0), &comp(&fg, 1), palette(0));
+        fig.axes(1, 0)
+            .set_title("F_s: W_s only")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .quiver(&gx, &gy, &comp(&fsg, 0), &comp(&fsg, 1), palette(1));
+        fig.axes(0, 1)
+            .set_title("F_a = F - F_s")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .quiver(&gx, &gy, &comp(&fag, 0), &comp(&fag, 1), palette(2));
         let ratio: Vec<f64> = (0..npts)
             .map(|i| {
                 let a = ((fag[i * d] as f64).powi(2) + (fag[i * d + 1] as f64).powi(2)).sqrt();
@@ -830,17 +1135,33 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
                 a / f.max(1e-9)
             })
             .collect();
-        fig.axes(1, 1).set_title("|F_a| / |F|").set_xlabel("z1").set_ylabel("z2").heatmap(&ratio, g, g, bbox[0], bbox[1]);
+        fig.axes(1, 1)
+            .set_title("|F_a| / |F|")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .heatmap(&ratio, g, g, bbox[0], bbox[1]);
         fig.save_png(&p1)?;
         let mut fig = Figure::new(3, 1, 400, 380);
         fig.set_title("time-irreversibility: F = f_rev + f_irr, f_rev = D grad log p");
-        fig.axes(0, 0).set_title("stationary density p").set_xlabel("z1").set_ylabel("z2").heatmap(&dens, g, g, bbox[0], bbox[1]);
+        fig.axes(0, 0)
+            .set_title("stationary density p")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .heatmap(&dens, g, g, bbox[0], bbox[1]);
         let rx: Vec<f64> = (0..npts).map(|i| frev[i * d]).collect();
         let ry: Vec<f64> = (0..npts).map(|i| frev[i * d + 1]).collect();
         let ix: Vec<f64> = (0..npts).map(|i| firr[i * d]).collect();
         let iy: Vec<f64> = (0..npts).map(|i| firr[i * d + 1]).collect();
-        fig.axes(1, 0).set_title("f_rev (reversible)").set_xlabel("z1").set_ylabel("z2").quiver(&gx, &gy, &rx, &ry, palette(0));
-        fig.axes(2, 0).set_title("f_irr (irreversible)").set_xlabel("z1").set_ylabel("z2").quiver(&gx, &gy, &ix, &iy, palette(3));
+        fig.axes(1, 0)
+            .set_title("f_rev (reversible)")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .quiver(&gx, &gy, &rx, &ry, palette(0));
+        fig.axes(2, 0)
+            .set_title("f_irr (irreversible)")
+            .set_xlabel("z1")
+            .set_ylabel("z2")
+            .quiver(&gx, &gy, &ix, &iy, palette(3));
         fig.save_png(&p2)?;
     }
     report.insert("step".into(), l.step.into());
@@ -848,7 +1169,12 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
     let p = l.rd.write_json("decompose.json", &v)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     if !quiet {
-        eprintln!("wrote {}, {} and {}", p.display(), p1.display(), p2.display());
+        eprintln!(
+            "wrote {}, {} and {}",
+            p.display(),
+            p1.display(),
+            p2.display()
+        );
     }
     Ok(())
 }
@@ -858,12 +1184,18 @@ pub fn decompose_cmd(a: &DecomposeArgs, device: &Device, seed: Option<u64>, quie
 fn kde_grid(out: &SimOut, gx: &[f64], gy: &[f64], d: usize, bbox: &[(f64, f64)]) -> Vec<f64> {
     let n = out.frames.len() / d;
     let stride = (n / 20000).max(1);
-    let bw: Vec<f64> = (0..d.min(2)).map(|j| (bbox[j].1 - bbox[j].0) / 30.0).collect();
+    let bw: Vec<f64> = (0..d.min(2))
+        .map(|j| (bbox[j].1 - bbox[j].0) / 30.0)
+        .collect();
     let mut dens = vec![0.0; gx.len()];
     let mut cnt = 0.0;
     for s in (0..n).step_by(stride) {
         let x = out.frames[s * d] as f64;
-        let y = if d >= 2 { out.frames[s * d + 1] as f64 } else { 0.0 };
+        let y = if d >= 2 {
+            out.frames[s * d + 1] as f64
+        } else {
+            0.0
+        };
         cnt += 1.0;
         for (i, v) in dens.iter_mut().enumerate() {
             let mut q = ((gx[i] - x) / bw[0]).powi(2);
@@ -875,7 +1207,11 @@ fn kde_grid(out: &SimOut, gx: &[f64], gy: &[f64], d: usize, bbox: &[(f64, f64)])
             }
         }
     }
-    let norm = if d == 1 { cnt * bw[0] * (2.0 * std::f64::consts::PI).sqrt() } else { dens.iter().sum::<f64>().max(1e-300) };
+    let norm = if d == 1 {
+        cnt * bw[0] * (2.0 * std::f64::consts::PI).sqrt()
+    } else {
+        dens.iter().sum::<f64>().max(1e-300)
+    };
     dens.iter_mut().for_each(|v| *v /= norm);
     dens
 }

@@ -21,8 +21,18 @@ pub fn histogram(xs: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<f64> {
 
 /// L1 distance between two samples' histograms on a common range (0 = identical, 2 = disjoint).
 pub fn hist_l1(a: &[f64], b: &[f64], bins: usize) -> f64 {
-    let lo = a.iter().chain(b).copied().filter(|x| x.is_finite()).fold(f64::INFINITY, f64::min);
-    let hi = a.iter().chain(b).copied().filter(|x| x.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+    let lo = a
+        .iter()
+        .chain(b)
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let hi = a
+        .iter()
+        .chain(b)
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
     if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
         return f64::NAN;
     }
@@ -32,13 +42,23 @@ pub fn hist_l1(a: &[f64], b: &[f64], bins: usize) -> f64 {
 }
 
 /// L1 distance between a sample's histogram and a density given on the same bins.
-pub fn hist_l1_density(a: &[f64], lo: f64, hi: f64, bins: usize, density: impl Fn(f64) -> f64) -> f64 {
+pub fn hist_l1_density(
+    a: &[f64],
+    lo: f64,
+    hi: f64,
+    bins: usize,
+    density: impl Fn(f64) -> f64,
+) -> f64 {
     let ha = histogram(a, lo, hi, bins);
     let w = (hi - lo) / bins as f64;
     // Fine quadrature of the density per bin, then normalise over [lo, hi].
     let sub = 20;
     let mut q: Vec<f64> = (0..bins)
-        .map(|i| (0..sub).map(|s| density(lo + w * (i as f64 + (s as f64 + 0.5) / sub as f64))).sum::<f64>())
+        .map(|i| {
+            (0..sub)
+                .map(|s| density(lo + w * (i as f64 + (s as f64 + 0.5) / sub as f64)))
+                .sum::<f64>()
+        })
         .collect();
     let tot: f64 = q.iter().sum();
     q.iter_mut().for_each(|v| *v /= tot);
@@ -89,6 +109,9 @@ mod tests {
 
     #[test]
     fn switches_with_hysteresis() {
-        assert_eq!(count_switches(&[-1.0, 0.1, -0.1, 1.0, 0.0, -1.0, -2.0, 1.0], 0.5), 3);
+        assert_eq!(
+            count_switches(&[-1.0, 0.1, -0.1, 1.0, 0.0, -1.0, -2.0, 1.0], 0.5),
+            3
+        );
     }
 }

@@ -84,7 +84,13 @@ pub const TENSORS: [&str; 7] = ["U", "h", "B_perp", "read", "c", "A", "M"];
 impl CtRnn {
     /// A fresh network: random orthogonal `U`, transverse `h` of scale `bias_scale`, transverse
     /// input loadings of scale `input_scale`, zero read-out, small random `A`.
-    pub fn init(shape: Shape, bias_scale: f64, input_scale: f64, rng: &mut Rng, device: &Device) -> Result<Self> {
+    pub fn init(
+        shape: Shape,
+        bias_scale: f64,
+        input_scale: f64,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Self> {
         let Shape { n, d, p, m, .. } = shape;
         if d == 0 || n < d {
             bail!("the network needs N >= d >= 1 neurons (N = {n}, d = {d})");
@@ -105,12 +111,26 @@ impl CtRnn {
                 .map(|i| v[i] - (0..d).map(|j| u[i * d + j] * coef[j]).sum::<f64>() / n as f64)
                 .collect()
         };
-        let h = perp(rng.normal_vec_f64(n).into_iter().map(|x| x * bias_scale).collect());
+        let h = perp(
+            rng.normal_vec_f64(n)
+                .into_iter()
+                .map(|x| x * bias_scale)
+                .collect(),
+        );
         let mut bp = Vec::with_capacity(p * n);
         for _ in 0..p {
-            bp.extend(perp(rng.normal_vec_f64(n).into_iter().map(|x| x * input_scale).collect()));
+            bp.extend(perp(
+                rng.normal_vec_f64(n)
+                    .into_iter()
+                    .map(|x| x * input_scale)
+                    .collect(),
+            ));
         }
-        let a: Vec<f64> = rng.normal_vec_f64(d * m).into_iter().map(|x| 0.1 * x).collect();
+        let a: Vec<f64> = rng
+            .normal_vec_f64(d * m)
+            .into_iter()
+            .map(|x| 0.1 * x)
+            .collect();
         let read = match shape.conn {
             Connectivity::LowRank => Tensor::zeros([n, d], device),
             Connectivity::Symmetric => Tensor::zeros([d, d], device),
@@ -185,10 +205,14 @@ impl CtRnn {
         let n = self.shape.n as f64;
         match self.shape.conn {
             Connectivity::LowRank => phi.matmul(self.read.clone()).div_scalar(n),
-            Connectivity::Symmetric => phi.matmul(self.u.clone()).matmul(self.csym()).div_scalar(n * n),
-            Connectivity::FullRank => {
-                phi.matmul(self.read.clone().transpose()).matmul(self.u.clone()).div_scalar(n)
-            }
+            Connectivity::Symmetric => phi
+                .matmul(self.u.clone())
+                .matmul(self.csym())
+                .div_scalar(n * n),
+            Connectivity::FullRank => phi
+                .matmul(self.read.clone().transpose())
+                .matmul(self.u.clone())
+                .div_scalar(n),
         }
     }
 
@@ -209,7 +233,10 @@ impl CtRnn {
     pub fn off_manifold(&self, z: Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
         let phi = self.features_pre(z, u).tanh();
         let y = phi.matmul(self.read.clone().transpose());
-        let proj = y.clone().matmul(self.u.clone()).matmul(self.u.clone().transpose());
+        let proj = y
+            .clone()
+            .matmul(self.u.clone())
+            .matmul(self.u.clone().transpose());
         y - proj.div_scalar(self.shape.n as f64)
     }
 
@@ -232,10 +259,17 @@ impl CtRnn {
     pub fn dense_w(&self) -> Tensor<2> {
         let n = self.shape.n as f64;
         match self.shape.conn {
-            Connectivity::LowRank => self.u.clone().matmul(self.read.clone().transpose()).div_scalar(n),
-            Connectivity::Symmetric => {
-                self.u.clone().matmul(self.csym()).matmul(self.u.clone().transpose()).div_scalar(n * n)
-            }
+            Connectivity::LowRank => self
+                .u
+                .clone()
+                .matmul(self.read.clone().transpose())
+                .div_scalar(n),
+            Connectivity::Symmetric => self
+                .u
+                .clone()
+                .matmul(self.csym())
+                .matmul(self.u.clone().transpose())
+                .div_scalar(n * n),
             Connectivity::FullRank => self.read.clone(),
         }
     }
@@ -273,7 +307,11 @@ impl CtRnn {
         for name in TENSORS {
             let t = self.get(name);
             let [r, c] = t.dims();
-            ck.arrays.push(NamedArray { name: name.into(), shape: vec![r, c], data: to_vec_f32(t)? });
+            ck.arrays.push(NamedArray {
+                name: name.into(),
+                shape: vec![r, c],
+                data: to_vec_f32(t)?,
+            });
         }
         Ok(())
     }
@@ -312,9 +350,10 @@ impl Sde for NetworkSde<'_> {
         let n = net.shape.n as f64;
         let phi = x.clone().tanh();
         let rec = match net.shape.conn {
-            Connectivity::LowRank => {
-                phi.matmul(net.read.clone()).matmul(net.u.clone().transpose()).div_scalar(n)
-            }
+            Connectivity::LowRank => phi
+                .matmul(net.read.clone())
+                .matmul(net.u.clone().transpose())
+                .div_scalar(n),
             Connectivity::Symmetric => phi
                 .matmul(net.u.clone())
                 .matmul(net.csym())

@@ -169,7 +169,10 @@ impl DdmConfig {
         finite_nonneg("sample_dt", self.sample_dt)?;
         finite_nonneg("box_expand", self.box_expand)?;
         if !(0.0..=1.0).contains(&self.stationary_frac) {
-            bail!("`stationary_frac` must lie in [0, 1], got {}", self.stationary_frac);
+            bail!(
+                "`stationary_frac` must lie in [0, 1], got {}",
+                self.stationary_frac
+            );
         }
         if self.batch == 0 || self.pool_size == 0 || self.pool_chains == 0 {
             bail!("`batch`, `pool_size` and `pool_chains` must be >= 1");
@@ -190,12 +193,21 @@ impl DdmConfig {
 
     /// Adam settings.
     pub fn adam(&self) -> Adam {
-        Adam { beta1: self.beta1, beta2: self.beta2, eps: self.adam_eps, weight_decay: 0.0 }
+        Adam {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.adam_eps,
+            weight_decay: 0.0,
+        }
     }
 
     /// The target as named by the configuration.
     pub fn target_spec(&self) -> TargetSpec {
-        TargetSpec { sde: self.sde.clone(), params: self.params.clone(), toml: self.sde_toml.clone() }
+        TargetSpec {
+            sde: self.sde.clone(),
+            params: self.params.clone(),
+            toml: self.sde_toml.clone(),
+        }
     }
 }
 
@@ -219,7 +231,10 @@ impl Ddm {
         let target = Target::from_spec(&cfg.target_spec(), device)?;
         let d = target.dim();
         if cfg.neurons < d {
-            bail!("`neurons` (N = {}) must be at least the latent dimension d = {d}", cfg.neurons);
+            bail!(
+                "`neurons` (N = {}) must be at least the latent dimension d = {d}",
+                cfg.neurons
+            );
         }
         let shape = Shape {
             n: cfg.neurons,
@@ -231,12 +246,21 @@ impl Ddm {
         };
         let mut rng = Rng::derived(cfg.seed, streams::INIT);
         let net = CtRnn::init(shape, cfg.bias_scale, cfg.input_scale, &mut rng, device)?;
-        Ok(Self { cfg: cfg.clone(), target, net, device: device.clone() })
+        Ok(Self {
+            cfg: cfg.clone(),
+            target,
+            net,
+            device: device.clone(),
+        })
     }
 
     /// Time step for simulating the target.
     pub fn dt(&self) -> f64 {
-        if self.cfg.sample_dt > 0.0 { self.cfg.sample_dt } else { self.target.default_dt() }
+        if self.cfg.sample_dt > 0.0 {
+            self.cfg.sample_dt
+        } else {
+            self.target.default_dt()
+        }
     }
 }
 
@@ -323,9 +347,15 @@ pub fn objective(
     }
     let aat = net.a.clone().matmul(net.a.clone().transpose());
     let diff = (aat - ggt.clone()).powi_scalar(2).sum();
-    let mut total = drift.clone() + diff.clone().mul_scalar(cfg.lambda_diff) + net.w_norm2().mul_scalar(cfg.lambda_w);
+    let mut total = drift.clone()
+        + diff.clone().mul_scalar(cfg.lambda_diff)
+        + net.w_norm2().mul_scalar(cfg.lambda_w);
     if net.shape.conn == Connectivity::FullRank && cfg.lambda_perp > 0.0 {
-        let off = net.off_manifold(z, u).powi_scalar(2).sum().div_scalar(b as f64);
+        let off = net
+            .off_manifold(z, u)
+            .powi_scalar(2)
+            .sum()
+            .div_scalar(b as f64);
         total = total + off.mul_scalar(cfg.lambda_perp);
     }
     Losses { total, drift, diff }
@@ -347,8 +377,18 @@ impl DdmTrainer {
         let ddm = Ddm::new(cfg, device)?;
         let d = ddm.target.dim();
         let mut prng = Rng::derived(cfg.seed, streams::POOL);
-        let cfg = &DdmConfig { pool_size: if fresh { cfg.pool_size } else { 1 }, pool_chains: if fresh { cfg.pool_chains } else { 1 }, burn_in: if fresh { cfg.burn_in } else { 0.0 }, ..cfg.clone() };
-        let x0 = tensor2(&ddm.target.initial_states(&mut prng, cfg.pool_chains), cfg.pool_chains, d, device);
+        let cfg = &DdmConfig {
+            pool_size: if fresh { cfg.pool_size } else { 1 },
+            pool_chains: if fresh { cfg.pool_chains } else { 1 },
+            burn_in: if fresh { cfg.burn_in } else { 0.0 },
+            ..cfg.clone()
+        };
+        let x0 = tensor2(
+            &ddm.target.initial_states(&mut prng, cfg.pool_chains),
+            cfg.pool_chains,
+            d,
+            device,
+        );
         let pool = stationary_samples(
             &ddm.target,
             x0,
@@ -376,7 +416,9 @@ impl DdmTrainer {
         };
         let drift_norm = {
             let n = pool.len() / d;
-            let f = ddm.target.drift(tensor2_f32(pool.clone(), n, d, device), None);
+            let f = ddm
+                .target
+                .drift(tensor2_f32(pool.clone(), n, d, device), None);
             let v = to_vec_f32(&f)?;
             v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / n as f64
         };
@@ -459,7 +501,11 @@ impl DdmTrainer {
             Diffusion::Additive(g) => g.clone().matmul(g.transpose()),
             Diffusion::PerSample(g) => {
                 let [b, d, _] = g.dims();
-                g.clone().matmul(g.swap_dims(1, 2)).sum_dim(0).div_scalar(b as f64).reshape([d, d])
+                g.clone()
+                    .matmul(g.swap_dims(1, 2))
+                    .sum_dim(0)
+                    .div_scalar(b as f64)
+                    .reshape([d, d])
             }
         }
     }
@@ -474,7 +520,9 @@ impl DdmTrainer {
 /// Minimises `mean_k ‖F_θ(z_k) − f(z_k)‖² + λ_W ‖V‖²/N` exactly.
 pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result<f64> {
     let net = &ddm.net;
-    let Shape { n, d, p, m, tau, .. } = net.shape.clone();
+    let Shape {
+        n, d, p, m, tau, ..
+    } = net.shape.clone();
     let [k, _] = z.dims();
     let f = to_vec_f32(&ddm.target.drift(z.clone(), u.cloned()))?;
     let zh = to_vec_f32(z)?;
@@ -535,7 +583,9 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
     let mut obj = 0.0;
     for r in 0..k {
         for j in 0..d {
-            let pred: f64 = (0..cols).map(|i| x.data[r * cols + i] * sol.data[i * d + j]).sum();
+            let pred: f64 = (0..cols)
+                .map(|i| x.data[r * cols + i] * sol.data[i * d + j])
+                .sum();
             obj += ((pred - y.data[r * d + j]) / tau).powi(2);
         }
     }
@@ -558,7 +608,15 @@ impl Trainable for DdmTrainer {
         let f = self.ddm.target.drift(z.clone(), u.clone());
         let ggt = self.target_ggt(&z);
         let tracked = self.ddm.net.tracked(&self.names);
-        let l = objective(&tracked, &self.ddm.cfg, z, u.as_ref(), f, &ggt, self.drift_norm);
+        let l = objective(
+            &tracked,
+            &self.ddm.cfg,
+            z,
+            u.as_ref(),
+            f,
+            &ggt,
+            self.drift_norm,
+        );
         let grads = l.total.backward();
         let vals = to_vec_f32(&Tensor::cat(
             vec![l.total.inner(), l.drift.inner(), l.diff.inner()],
@@ -611,8 +669,17 @@ impl Trainable for DdmTrainer {
         self.adam.load_from(ck)?;
         self.pool = ck.array("pool")?.data.clone();
         self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
-        self.bbox = serde_json::from_value(ck.extra.get("bbox").cloned().context("checkpoint has no box")?)?;
-        self.drift_norm = ck.extra.get("drift_norm").and_then(|v| v.as_f64()).unwrap_or(self.drift_norm);
+        self.bbox = serde_json::from_value(
+            ck.extra
+                .get("bbox")
+                .cloned()
+                .context("checkpoint has no box")?,
+        )?;
+        self.drift_norm = ck
+            .extra
+            .get("drift_norm")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(self.drift_norm);
         Ok(())
     }
 }

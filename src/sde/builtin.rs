@@ -47,7 +47,10 @@ pub fn catalogue() -> Vec<BuiltinInfo> {
         BuiltinInfo {
             name: "double-well",
             doc: "double well f = z - z^3 (d=1) or (z1 - z1^3, -z2) (d=2), g = sigma I; equilibrium",
-            params: vec![p("dim", 1.0, "latent dimension, 1 or 2"), p("sigma", 0.7, "noise amplitude")],
+            params: vec![
+                p("dim", 1.0, "latent dimension, 1 or 2"),
+                p("sigma", 0.7, "noise amplitude"),
+            ],
         },
         BuiltinInfo {
             name: "stuart-landau",
@@ -141,13 +144,20 @@ impl Builtin {
                 cat.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
             );
         };
-        let mut values: Vec<(String, f64)> =
-            info.params.iter().map(|p| (p.name.to_string(), p.default)).collect();
+        let mut values: Vec<(String, f64)> = info
+            .params
+            .iter()
+            .map(|p| (p.name.to_string(), p.default))
+            .collect();
         for (k, v) in overrides {
             let Some(slot) = values.iter_mut().find(|(n, _)| n == k) else {
                 bail!(
                     "SDE `{name}` has no parameter `{k}` (parameters: {})",
-                    info.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                    info.params
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             };
             if !v.is_finite() {
@@ -155,7 +165,13 @@ impl Builtin {
             }
             slot.1 = *v;
         }
-        let get = |n: &str| values.iter().find(|(k, _)| k == n).map(|x| x.1).unwrap_or(f64::NAN);
+        let get = |n: &str| {
+            values
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|x| x.1)
+                .unwrap_or(f64::NAN)
+        };
         let kind = match name {
             "ou-rot" => Kind::OuRot,
             "double-well" => Kind::DoubleWell,
@@ -192,7 +208,11 @@ impl Builtin {
                 }
                 positive("width")?;
                 positive("radius")?;
-                let inputs = if kind == Kind::MultiwellSwitch { k as usize } else { 0 };
+                let inputs = if kind == Kind::MultiwellSwitch {
+                    k as usize
+                } else {
+                    0
+                };
                 (2, inputs, positive("sigma")?)
             }
         };
@@ -206,7 +226,8 @@ impl Builtin {
                 let r = get("radius");
                 (0..k)
                     .map(|i| {
-                        let a = std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * i as f64 / k as f64;
+                        let a = std::f64::consts::FRAC_PI_2
+                            + 2.0 * std::f64::consts::PI * i as f64 / k as f64;
                         vec![r * a.cos(), r * a.sin()]
                     })
                     .collect()
@@ -217,12 +238,25 @@ impl Builtin {
             let flat: Vec<f64> = memories.iter().flatten().copied().collect();
             tensor2(&flat, memories.len(), 2, device)
         });
-        Ok(Self { kind, values, dim, inputs, memories, g, device: device.clone(), mem_t })
+        Ok(Self {
+            kind,
+            values,
+            dim,
+            inputs,
+            memories,
+            g,
+            device: device.clone(),
+            mem_t,
+        })
     }
 
     /// A parameter value.
     pub fn param(&self, name: &str) -> f64 {
-        self.values.iter().find(|(k, _)| k == name).map(|x| x.1).unwrap_or(f64::NAN)
+        self.values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|x| x.1)
+            .unwrap_or(f64::NAN)
     }
 
     /// Suggested time step.
@@ -241,7 +275,11 @@ impl Builtin {
         let w2 = self.param("width").powi(2);
         // logits_mu = -|z - xi_mu|^2 / (2 w^2) = (z.xi - |xi|^2/2 - |z|^2/2) / w^2; the |z|^2 term
         // cancels in the softmax.
-        let half_norm: Vec<f64> = self.memories.iter().map(|m| -0.5 * (m[0] * m[0] + m[1] * m[1])).collect();
+        let half_norm: Vec<f64> = self
+            .memories
+            .iter()
+            .map(|m| -0.5 * (m[0] * m[0] + m[1] * m[1]))
+            .collect();
         let bias = tensor2(&half_norm, 1, self.memories.len(), &self.device);
         let logits = (z.clone().matmul(mem.clone().transpose()) + bias).div_scalar(w2);
         let wts = activation::softmax(logits, 1);

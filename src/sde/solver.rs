@@ -33,7 +33,11 @@ impl EulerMaruyama {
     /// Standard normal increments `[B, m]` scaled by `sqrt(dt) * noise_scale`.
     pub fn increments(&self, rng: &mut Rng, batch: usize, m: usize, device: &Device) -> Tensor<2> {
         let s = (self.dt.sqrt() * self.noise_scale) as f32;
-        let v: Vec<f32> = rng.normal_vec(batch * m).into_iter().map(|x| x * s).collect();
+        let v: Vec<f32> = rng
+            .normal_vec(batch * m)
+            .into_iter()
+            .map(|x| x * s)
+            .collect();
         Tensor::from_data(TensorData::new(v, [batch, m]), device)
     }
 
@@ -54,7 +58,13 @@ impl EulerMaruyama {
     }
 
     /// One step, drawing the noise from `rng`.
-    pub fn step(&self, sde: &dyn Sde, x: Tensor<2>, u: Option<Tensor<2>>, rng: &mut Rng) -> Tensor<2> {
+    pub fn step(
+        &self,
+        sde: &dyn Sde,
+        x: Tensor<2>,
+        u: Option<Tensor<2>>,
+        rng: &mut Rng,
+    ) -> Tensor<2> {
         let dw = if self.noise_scale > 0.0 {
             let [b, _] = x.dims();
             Some(self.increments(rng, b, sde.noise_dim(), &x.device()))
@@ -108,7 +118,9 @@ pub fn apply_diffusion(g: &Diffusion, dw: Tensor<2>) -> Tensor<2> {
 pub fn to_rows(t: &Tensor<2>) -> Result<Vec<Vec<f64>>> {
     let [b, d] = t.dims();
     let v = to_vec_f32(t)?;
-    Ok((0..b).map(|i| v[i * d..(i + 1) * d].iter().map(|&x| x as f64).collect()).collect())
+    Ok((0..b)
+        .map(|i| v[i * d..(i + 1) * d].iter().map(|&x| x as f64).collect())
+        .collect())
 }
 
 /// Reads any tensor back as a flat f32 vector.

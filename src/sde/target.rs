@@ -36,7 +36,11 @@ impl TargetSpec {
         } else {
             None
         };
-        let s = Self { sde: sde.to_string(), params: params.to_vec(), toml };
+        let s = Self {
+            sde: sde.to_string(),
+            params: params.to_vec(),
+            toml,
+        };
         s.overrides()?;
         Ok(s)
     }
@@ -80,9 +84,17 @@ impl Target {
     pub fn from_spec(spec: &TargetSpec, device: &Device) -> Result<Self> {
         let ov = spec.overrides()?;
         if let Some(text) = &spec.toml {
-            Ok(Self::User(UserTarget::from_text(text, Path::new(&spec.sde), &ov, device)?))
+            Ok(Self::User(UserTarget::from_text(
+                text,
+                Path::new(&spec.sde),
+                &ov,
+                device,
+            )?))
         } else if is_user_file(&spec.sde) {
-            bail!("SDE file {} was not embedded in the configuration", spec.sde)
+            bail!(
+                "SDE file {} was not embedded in the configuration",
+                spec.sde
+            )
         } else {
             Ok(Self::Builtin(Builtin::new(&spec.sde, &ov, device)?))
         }
@@ -140,7 +152,13 @@ impl Target {
     pub fn param(&self, name: &str) -> f64 {
         match self {
             Self::Builtin(b) => b.param(name),
-            Self::User(u) => u.sde.params.iter().find(|(k, _)| k == name).map(|x| x.1).unwrap_or(f64::NAN),
+            Self::User(u) => u
+                .sde
+                .params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|x| x.1)
+                .unwrap_or(f64::NAN),
         }
     }
 
@@ -187,7 +205,8 @@ impl Target {
 
     /// The constant diffusion as a device tensor.
     pub fn g_tensor(&self, device: &Device) -> Option<Tensor<2>> {
-        self.g_const().map(|g| tensor2(&g, self.dim(), self.noise_dim(), device))
+        self.g_const()
+            .map(|g| tensor2(&g, self.dim(), self.noise_dim(), device))
     }
 }
 
@@ -218,9 +237,7 @@ impl Sde for Target {
     }
     fn diffusion(&self, x: &Tensor<2>) -> Diffusion {
         match self {
-            Self::Builtin(b) => {
-                Diffusion::Additive(tensor2(&b.g, b.dim, b.dim, &x.device()))
-            }
+            Self::Builtin(b) => Diffusion::Additive(tensor2(&b.g, b.dim, b.dim, &x.device())),
             Self::User(t) => t.diffusion(x),
         }
     }

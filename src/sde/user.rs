@@ -23,7 +23,14 @@ enum V {
     T(Tensor<2>),
 }
 
-fn binary(a: V, b: V, op: fn(f64, f64) -> f64, tt: fn(Tensor<2>, Tensor<2>) -> Tensor<2>, ts: fn(Tensor<2>, f64) -> Tensor<2>, st: fn(f64, Tensor<2>) -> Tensor<2>) -> V {
+fn binary(
+    a: V,
+    b: V,
+    op: fn(f64, f64) -> f64,
+    tt: fn(Tensor<2>, Tensor<2>) -> Tensor<2>,
+    ts: fn(Tensor<2>, f64) -> Tensor<2>,
+    st: fn(f64, Tensor<2>) -> Tensor<2>,
+) -> V {
     match (a, b) {
         (V::S(x), V::S(y)) => V::S(op(x, y)),
         (V::T(x), V::S(y)) => V::T(ts(x, y)),
@@ -62,13 +69,47 @@ fn eval(e: &Expr, z: &Tensor<2>, u: Option<&Tensor<2>>) -> V {
             V::S(x) => V::S(-x),
             V::T(t) => V::T(t.neg()),
         },
-        Expr::Add(a, b) => binary(eval(a, z, u), eval(b, z, u), |x, y| x + y, |x, y| x + y, |x, y| x.add_scalar(y), |x, y| y.add_scalar(x)),
-        Expr::Sub(a, b) => binary(eval(a, z, u), eval(b, z, u), |x, y| x - y, |x, y| x - y, |x, y| x.sub_scalar(y), |x, y| y.neg().add_scalar(x)),
-        Expr::Mul(a, b) => binary(eval(a, z, u), eval(b, z, u), |x, y| x * y, |x, y| x * y, |x, y| x.mul_scalar(y), |x, y| y.mul_scalar(x)),
-        Expr::Div(a, b) => binary(eval(a, z, u), eval(b, z, u), |x, y| x / y, |x, y| x / y, |x, y| x.div_scalar(y), |x, y| y.recip().mul_scalar(x)),
+        Expr::Add(a, b) => binary(
+            eval(a, z, u),
+            eval(b, z, u),
+            |x, y| x + y,
+            |x, y| x + y,
+            |x, y| x.add_scalar(y),
+            |x, y| y.add_scalar(x),
+        ),
+        Expr::Sub(a, b) => binary(
+            eval(a, z, u),
+            eval(b, z, u),
+            |x, y| x - y,
+            |x, y| x - y,
+            |x, y| x.sub_scalar(y),
+            |x, y| y.neg().add_scalar(x),
+        ),
+        Expr::Mul(a, b) => binary(
+            eval(a, z, u),
+            eval(b, z, u),
+            |x, y| x * y,
+            |x, y| x * y,
+            |x, y| x.mul_scalar(y),
+            |x, y| y.mul_scalar(x),
+        ),
+        Expr::Div(a, b) => binary(
+            eval(a, z, u),
+            eval(b, z, u),
+            |x, y| x / y,
+            |x, y| x / y,
+            |x, y| x.div_scalar(y),
+            |x, y| y.recip().mul_scalar(x),
+        ),
         Expr::Pow(a, b) => match (eval(a, z, u), eval(b, z, u)) {
-            (V::S(x), V::S(y)) => V::S(if y.fract() == 0.0 { x.powi(y as i32) } else { x.powf(y) }),
-            (V::T(x), V::S(y)) if y.fract() == 0.0 && y.abs() < 64.0 => V::T(x.powi_scalar(y as i32)),
+            (V::S(x), V::S(y)) => V::S(if y.fract() == 0.0 {
+                x.powi(y as i32)
+            } else {
+                x.powf(y)
+            }),
+            (V::T(x), V::S(y)) if y.fract() == 0.0 && y.abs() < 64.0 => {
+                V::T(x.powi_scalar(y as i32))
+            }
             (V::T(x), V::S(y)) => V::T(x.powf_scalar(y)),
             (V::S(x), V::T(y)) => V::T(y.mul_scalar(x.ln()).exp()),
             (V::T(x), V::T(y)) => V::T(x.powf(y)),
@@ -105,10 +146,22 @@ fn column(e: &Expr, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
 
 impl UserTarget {
     /// Parses `text` (the contents of `source`) and applies parameter overrides.
-    pub fn from_text(text: &str, source: &Path, overrides: &[(String, f64)], device: &Device) -> Result<Self> {
+    pub fn from_text(
+        text: &str,
+        source: &Path,
+        overrides: &[(String, f64)],
+        device: &Device,
+    ) -> Result<Self> {
         let sde = parse_user_sde(text, source)?;
-        let sde = if overrides.is_empty() { sde } else { sde.with_params(overrides)? };
-        Ok(Self { sde, device: device.clone() })
+        let sde = if overrides.is_empty() {
+            sde
+        } else {
+            sde.with_params(overrides)?
+        };
+        Ok(Self {
+            sde,
+            device: device.clone(),
+        })
     }
 
     /// Constant diffusion as row-major `[d, m]`.
@@ -122,7 +175,12 @@ impl UserTarget {
 
     /// Drift on a batch.
     pub fn drift(&self, z: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2> {
-        let cols: Vec<Tensor<2>> = self.sde.drift.iter().map(|e| column(e, &z, u.as_ref())).collect();
+        let cols: Vec<Tensor<2>> = self
+            .sde
+            .drift
+            .iter()
+            .map(|e| column(e, &z, u.as_ref()))
+            .collect();
         Tensor::cat(cols, 1)
     }
 
@@ -135,12 +193,18 @@ impl UserTarget {
         let b = z.dims()[0];
         let zero = Expr::Const(0.0);
         let entries: Vec<Tensor<2>> = match &self.sde.diffusion {
-            UserDiffusion::Constant(rows) => rows.iter().flatten().map(|c| Tensor::full([b, 1], *c, &z.device())).collect(),
+            UserDiffusion::Constant(rows) => rows
+                .iter()
+                .flatten()
+                .map(|c| Tensor::full([b, 1], *c, &z.device()))
+                .collect(),
             UserDiffusion::Diagonal(diag) => (0..d)
                 .flat_map(|i| (0..m).map(move |j| (i, j)))
                 .map(|(i, j)| column(if i == j { &diag[i] } else { &zero }, z, None))
                 .collect(),
-            UserDiffusion::Entries(rows) => rows.iter().flatten().map(|e| column(e, z, None)).collect(),
+            UserDiffusion::Entries(rows) => {
+                rows.iter().flatten().map(|e| column(e, z, None)).collect()
+            }
         };
         Diffusion::PerSample(Tensor::cat(entries, 1).reshape([b, d, m]))
     }

@@ -9,7 +9,9 @@ use burn::tensor::Device;
 
 /// The flex CPU device (the deterministic reference backend).
 pub fn cpu() -> Device {
-    select(DeviceChoice::Flex).expect("flex backend compiled in").device
+    select(DeviceChoice::Flex)
+        .expect("flex backend compiled in")
+        .device
 }
 
 /// A fresh temporary directory for one test.
@@ -36,8 +38,14 @@ pub fn stderr(o: &Output) -> String {
 /// Asserts a clean failure: non-zero exit, an `error:` line mentioning every `needles`, no panic.
 pub fn assert_clean_error(o: &Output, needles: &[&str]) {
     let e = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr:\n{e}");
-    assert!(!e.contains("panicked"), "panicked instead of a clean error:\n{e}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr:\n{e}"
+    );
+    assert!(
+        !e.contains("panicked"),
+        "panicked instead of a clean error:\n{e}"
+    );
     assert!(e.contains("error:"), "no error line:\n{e}");
     for n in needles {
         assert!(e.contains(n), "error does not mention `{n}`:\n{e}");
