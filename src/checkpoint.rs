@@ -239,7 +239,7 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
             out.push((step, p));
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|b| std::cmp::Reverse(b.0));
     Ok(out)
 }
 

@@ -156,6 +156,8 @@ pub struct ExportArgs {
 pub enum BenchCmd {
     /// DDM training iterations/s and simulation trajectory-steps/s.
     Ddm(crate::analysis::bench::DdmBenchArgs),
+    /// Single tensor operations (ms per call) on each backend.
+    Ops(crate::analysis::bench::OpsBenchArgs),
 }
 
 /// Entry point: runs the CLI and returns the process exit code.
@@ -226,6 +228,12 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Ddm { cmd } => ddm(&cli, cmd),
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
+        Cmd::Bench {
+            cmd: BenchCmd::Ops(a),
+        } => {
+            crate::analysis::bench::ops(a)?;
+            Ok(0)
+        }
         Cmd::Bench {
             cmd: BenchCmd::Ddm(a),
         } => {

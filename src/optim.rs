@@ -33,7 +33,11 @@ impl Adam {
                 self.beta2
             );
         }
-        if !(self.eps > 0.0) || !(self.weight_decay >= 0.0) {
+        if self.eps.is_nan()
+            || self.eps <= 0.0
+            || self.weight_decay.is_nan()
+            || self.weight_decay < 0.0
+        {
             bail!("Adam eps must be > 0 and weight decay >= 0");
         }
         Ok(())

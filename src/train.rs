@@ -146,7 +146,7 @@ pub fn run(
             );
         }
         step += 1;
-        if opts.log_every > 0 && (step % opts.log_every == 0 || step == opts.total_steps) {
+        if opts.log_every > 0 && (step.is_multiple_of(opts.log_every) || step == opts.total_steps) {
             let mut m = serde_json::Map::new();
             m.insert("step".into(), step.into());
             m.insert("loss".into(), out.loss.into());
@@ -158,7 +158,7 @@ pub fn run(
         }
         pb.set_position(step);
         pb.set_message(format!("loss {:.4e}", out.loss));
-        let periodic = opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0;
+        let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
         if periodic || step == end || interrupted() {
             checkpoint::save(run.path(), &task.checkpoint(step)?, opts.keep)?;
         }

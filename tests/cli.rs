@@ -300,14 +300,19 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
         "512",
     ];
     let reference = t.join("ref");
+    let t0 = std::time::Instant::now();
     let o = train(&reference, iters, &every);
+    let ref_ms = t0.elapsed().as_millis() as u64;
     assert!(o.status.success(), "{}", common::stderr(&o));
     let killed = t.join("killed");
     let d = killed.to_str().unwrap().to_string();
     let mut seed = 0x9e3779b97f4a7c15u64;
     let mut kills = 0;
     // Kill the same run several times at pseudo-random moments, resuming each time.
-    for round in 0..4 {
+    for round in 0..6 {
+        if kills >= 3 {
+            break;
+        }
         let args: Vec<String> = if !killed.join("config.json").exists() {
             let mut a: Vec<String> = [
                 "--device",
@@ -343,7 +348,8 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let ms = 200 + seed % 2500;
+        // A random moment within the first 80 % of an uninterrupted run's duration.
+        let ms = 20 + seed % (ref_ms * 4 / 5).max(1);
         std::thread::sleep(Duration::from_millis(ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL

@@ -171,3 +171,83 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `bench ops`.
+#[derive(Args, Debug, Clone)]
+pub struct OpsBenchArgs {
+    /// Rows of the test matrices.
+    #[arg(long, default_value_t = 1024)]
+    pub rows: usize,
+    /// Columns of the test matrices.
+    #[arg(long, default_value_t = 784)]
+    pub cols: usize,
+    /// Repetitions.
+    #[arg(long, default_value_t = 50)]
+    pub reps: usize,
+    /// Backends (default: the compiled CPU ones).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<DeviceChoice>,
+}
+
+/// Times single tensor operations (ms per call): where the time of the model loops goes.
+pub fn ops(a: &OpsBenchArgs) -> Result<()> {
+    use burn::tensor::Tensor;
+    let devices = if a.devices.is_empty() {
+        default_devices()
+    } else {
+        a.devices.clone()
+    };
+    let (r, c) = (a.rows, a.cols);
+    for dc in devices {
+        let sel = device::select(dc)?;
+        let dev = &sel.device;
+        let mut rng = Rng::new(3);
+        let x = crate::sde::solver::tensor2_f32(rng.normal_vec(r * c), r, c, dev);
+        let w = crate::sde::solver::tensor2_f32(rng.normal_vec(c * c), c, c, dev);
+        let small = crate::sde::solver::tensor2_f32(rng.normal_vec(c * 3), c, 3, dev);
+        let time = |name: &str, flops: f64, f: &mut dyn FnMut() -> Tensor<2>| -> Result<()> {
+            let _ = to_vec_f32(&f())?;
+            let t0 = Instant::now();
+            let mut last = None;
+            for _ in 0..a.reps {
+                last = Some(f());
+            }
+            if let Some(l) = last {
+                let _ = to_vec_f32(&l)?;
+            }
+            let ms = t0.elapsed().as_secs_f64() * 1e3 / a.reps as f64;
+            let gf = if flops > 0.0 {
+                format!("{:.1} GFLOP/s", flops / ms / 1e6)
+            } else {
+                String::new()
+            };
+            println!("{:<28} {:<10} {:>9.3} ms  {gf}", sel.description, name, ms);
+            Ok(())
+        };
+        time("tanh", 0.0, &mut || x.clone().tanh())?;
+        time("fast::tanh", 0.0, &mut || {
+            crate::device::fast::tanh(x.clone())
+        })?;
+        time("exp", 0.0, &mut || x.clone().exp())?;
+        time("readback+upload", 0.0, &mut || {
+            let v = x.clone().try_into_vec_as::<f32>().unwrap_or_default();
+            crate::sde::solver::tensor2_f32(v, r, c, dev)
+        })?;
+        time("add", 0.0, &mut || x.clone() + x.clone())?;
+        time("mul_scalar", 0.0, &mut || x.clone().mul_scalar(0.5))?;
+        time("matmul NxN", 2.0 * (r * c * c) as f64, &mut || {
+            x.clone().matmul(w.clone())
+        })?;
+        time("matmul Nx3", 2.0 * (r * c * 3) as f64, &mut || {
+            x.clone().matmul(small.clone())
+        })?;
+        let mut rr = Rng::new(5);
+        time("normal(host)", 0.0, &mut || {
+            crate::sde::solver::tensor2_f32(rr.normal_vec(r * c), r, c, dev)
+        })?;
+        time("random(burn)", 0.0, &mut || {
+            Tensor::random([r, c], burn::tensor::Distribution::Normal(0.0, 1.0), dev)
+        })?;
+    }
+    Ok(())
+}

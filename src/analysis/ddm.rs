@@ -75,6 +75,9 @@ pub struct SimOut {
     pub dt_rec: f64,
     /// Stratonovich entropy-production estimate (per unit time), if asked for.
     pub epr: Option<f64>,
+    /// Quadratic variation of the latent path per unit time, `Σ Δz Δzᵀ / T` (`[d, d]`),
+    /// computed with the entropy production.
+    pub qv: Option<Vec<f64>>,
 }
 
 impl SimOut {
@@ -202,6 +205,8 @@ pub fn simulate(
     frames.extend(to_vec_f32(&z)?);
     let mut acc: Option<Tensor<2>> = None;
     let mut epr_sum = 0.0f64;
+    let mut qv_acc: Option<Tensor<2>> = None;
+    let mut qv_sum = vec![0.0f64; d * d];
     for s in 0..steps {
         let u = input(burn + s);
         x = em.step(sde, x, u.clone(), rng);
@@ -209,14 +214,25 @@ pub fn simulate(
         if let Some(di) = &dinv_t {
             let zbar = (z.clone() + zn.clone()).mul_scalar(0.5);
             let f = latent_drift(zbar, u);
-            let inc = (f.matmul(di.clone()) * (zn.clone() - z.clone())).sum_dim(1);
+            let dz = zn.clone() - z.clone();
+            let inc = (f.matmul(di.clone()) * dz.clone()).sum_dim(1);
+            let q = dz.clone().transpose().matmul(dz);
             acc = Some(match acc {
                 Some(a) => a + inc,
                 None => inc,
             });
+            qv_acc = Some(match qv_acc {
+                Some(a) => a + q,
+                None => q,
+            });
             if (s + 1) % 256 == 0 {
                 if let Some(a) = acc.take() {
                     epr_sum += to_vec_f32(&a)?.iter().map(|&v| v as f64).sum::<f64>();
+                }
+                if let Some(a) = qv_acc.take() {
+                    for (t, v) in qv_sum.iter_mut().zip(to_vec_f32(&a)?) {
+                        *t += v as f64;
+                    }
                 }
             }
         }
@@ -228,13 +244,20 @@ pub fn simulate(
     if let Some(a) = acc.take() {
         epr_sum += to_vec_f32(&a)?.iter().map(|&v| v as f64).sum::<f64>();
     }
+    if let Some(a) = qv_acc.take() {
+        for (t, v) in qv_sum.iter_mut().zip(to_vec_f32(&a)?) {
+            *t += v as f64;
+        }
+    }
     if frames.iter().any(|v| !v.is_finite()) {
         bail!("the simulation diverged (NaN/inf): lower --dt");
     }
     let n_rec = frames.len() / (k * d);
-    let epr = dinv_t
+    let t_tot = k as f64 * steps as f64 * spec.dt;
+    let epr = dinv_t.as_ref().map(|_| epr_sum / t_tot);
+    let qv = dinv_t
         .as_ref()
-        .map(|_| epr_sum / (k as f64 * steps as f64 * spec.dt));
+        .map(|_| qv_sum.iter().map(|v| v / t_tot).collect());
     Ok(SimOut {
         frames,
         n_rec,
@@ -242,6 +265,7 @@ pub fn simulate(
         d,
         dt_rec: spec.dt * every as f64,
         epr,
+        qv,
     })
 }
 
@@ -345,13 +369,7 @@ pub fn simulate_cmd(
 /// Time series (first trajectories) and phase portrait (projections for d = 3).
 pub fn plot_trajectories(out: &SimOut, title: &str, path: &std::path::Path) -> Result<()> {
     let d = out.d;
-    let cols = if d == 1 {
-        2
-    } else if d == 2 {
-        2
-    } else {
-        3
-    };
+    let cols = if d <= 2 { 2 } else { 3 };
     let mut fig = Figure::new(cols, 1, 420, 360);
     fig.set_title(title);
     let t: Vec<f64> = (0..out.n_rec).map(|i| i as f64 * out.dt_rec).collect();
@@ -801,6 +819,22 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
         c
     };
     r.insert("cov_model".into(), json!(cov(&net_out)));
+    if let (Some(qv), Some(g)) = (&net_out.qv, ddm.target.g_const()) {
+        let m = ddm.target.noise_dim();
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..d {
+            for j in 0..d {
+                let gg: f64 = (0..m).map(|k| g[i * m + k] * g[j * m + k]).sum();
+                num += (qv[i * d + j] - gg).powi(2);
+                den += gg * gg;
+            }
+        }
+        r.insert("quadratic_variation".into(), json!(qv));
+        r.insert(
+            "quadratic_variation_rel_err".into(),
+            json_num((num / den).sqrt()),
+        );
+    }
     r.insert("cov_target".into(), json!(cov(&tgt_out)));
     r.insert("sim_t_end".into(), t_end.into());
     r.insert("sim_dt".into(), dt.into());
@@ -1030,11 +1064,11 @@ pub fn decompose_cmd(
     let npts = gx.len();
     let mut grid = Vec::with_capacity(npts * d);
     for i in 0..npts {
-        for j in 0..d {
+        for (j, m) in means.iter().enumerate() {
             grid.push(match j {
                 0 => gx[i],
                 1 => gy[i],
-                _ => means[j],
+                _ => *m,
             });
         }
     }
@@ -1217,7 +1251,11 @@ fn kde_grid(out: &SimOut, gx: &[f64], gy: &[f64], d: usize, bbox: &[(f64, f64)])
 }
 
 /// Named tensors for `export` (names of the spec: U, V, c, h, A, W, Sigma, b, B_in, M).
-pub fn export_tensors(ddm: &Ddm) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+/// A named f32 tensor: name, shape, row-major values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Named tensors for `export`.
+pub fn export_tensors(ddm: &Ddm) -> Result<Vec<NamedTensor>> {
     let net = &ddm.net;
     let mut out = Vec::new();
     let mut put = |name: &str, t: &Tensor<2>| -> Result<()> {

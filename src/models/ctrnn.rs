@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
+use crate::device::fast;
 use crate::linalg::{Mat, qr_thin};
 use crate::rng::Rng;
 use crate::sde::solver::{tensor2, tensor2_f32, to_vec_f32};
@@ -218,7 +219,7 @@ impl CtRnn {
 
     /// Latent drift `F_θ(z, u)`, `[B, d]` (exact on the manifold for low-rank and symmetric W).
     pub fn latent_drift(&self, z: Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
-        let phi = self.features_pre(z.clone(), u).tanh();
+        let phi = fast::tanh(self.features_pre(z.clone(), u));
         let mut f = z.neg() + self.latent_recurrent(phi) + self.c.clone();
         if let Some(u) = u
             && self.shape.p > 0
@@ -231,7 +232,7 @@ impl CtRnn {
     /// Off-manifold part of the recurrent drift at `x = U z + h`: `P_⊥ W φ(x)`, `[B, N]`
     /// (identically zero for the low-rank and symmetric forms).
     pub fn off_manifold(&self, z: Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
-        let phi = self.features_pre(z, u).tanh();
+        let phi = fast::tanh(self.features_pre(z, u));
         let y = phi.matmul(self.read.clone().transpose());
         let proj = y
             .clone()
@@ -348,7 +349,7 @@ impl Sde for NetworkSde<'_> {
     fn drift(&self, x: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2> {
         let net = self.0;
         let n = net.shape.n as f64;
-        let phi = x.clone().tanh();
+        let phi = fast::tanh(x.clone());
         let rec = match net.shape.conn {
             Connectivity::LowRank => phi
                 .matmul(net.read.clone())

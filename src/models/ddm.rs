@@ -526,7 +526,7 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
     let [k, _] = z.dims();
     let f = to_vec_f32(&ddm.target.drift(z.clone(), u.cloned()))?;
     let zh = to_vec_f32(z)?;
-    let phi = to_vec_f32(&net.features_pre(z.clone(), u).tanh())?;
+    let phi = to_vec_f32(&crate::device::fast::tanh(net.features_pre(z.clone(), u)))?;
     let uh = match u {
         Some(u) => to_vec_f32(u)?,
         None => Vec::new(),

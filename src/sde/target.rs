@@ -182,8 +182,8 @@ impl Target {
         for i in 0..n {
             if !mem.is_empty() {
                 let m = &mem[i % mem.len()];
-                for j in 0..d {
-                    out.push(m[j] + 0.1 * rng.normal());
+                for mj in m.iter().take(d) {
+                    out.push(mj + 0.1 * rng.normal());
                 }
             } else {
                 for _ in 0..d {
