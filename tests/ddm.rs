@@ -264,3 +264,61 @@ fn wgpu_path_matches_cpu_on_a_tiny_problem() {
         .fold(0f32, f32::max);
     assert!(maxdiff < 1e-3, "parameters differ by {maxdiff}");
 }
+
+/// The closed-form gradients equal Burn's autodiff gradients (with inputs and normalisation).
+#[test]
+fn analytic_gradients_match_autodiff() {
+    use attractor::models::ddm::analytic_grads;
+    let dev = common::cpu();
+    for (sde, norm) in [("multiwell-switch", true), ("lorenz", false)] {
+        let cfg = small_cfg()
+            .with_sde(sde.into())
+            .with_normalize_drift(norm)
+            .with_lambda_w(1e-3)
+            .with_init("zero".into());
+        let mut tr = DdmTrainer::new(&cfg, &dev).unwrap();
+        // Non-trivial parameters.
+        let mut rng = Rng::new(2);
+        for name in ["read", "c", "A", "M"] {
+            let [r, c] = tr.ddm.net.get(name).dims();
+            let v: Vec<f64> = rng.normal_vec_f64(r * c);
+            tr.ddm.net.set(name, tensor2(&v, r, c, &dev));
+        }
+        let (z, u) = tr.sample_points(300, &mut rng);
+        let f = tr.ddm.target.drift(z.clone(), u.clone());
+        let ggt = tr.target_ggt(&z);
+        let (la, ga) = analytic_grads(
+            &tr.ddm.net,
+            &cfg,
+            z.clone(),
+            u.as_ref(),
+            f.clone(),
+            &ggt,
+            tr.drift_norm(),
+        );
+        let names: Vec<&str> = ga.iter().map(|(n, _)| *n).collect();
+        let tracked = tr.ddm.net.tracked(&names);
+        let lb = objective(&tracked, &cfg, z, u.as_ref(), f, &ggt, tr.drift_norm());
+        let grads = lb.total.backward();
+        let ta = to_vec_f32(&la.total).unwrap()[0];
+        let tb = to_vec_f32(&lb.total.inner()).unwrap()[0];
+        assert!(
+            (ta - tb).abs() <= 1e-5 * tb.abs(),
+            "{sde}: loss {ta} vs {tb}"
+        );
+        for (name, g) in ga {
+            let a = to_vec_f32(&g).unwrap();
+            let b = to_vec_f32(&tracked.get(name).grad(&grads).unwrap()).unwrap();
+            let scale = b.iter().map(|x| x.abs()).fold(0f32, f32::max).max(1e-12);
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                err <= 1e-4 * scale,
+                "{sde}: gradient of {name} differs by {err} (scale {scale})"
+            );
+        }
+    }
+}

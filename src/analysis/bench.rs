@@ -34,6 +34,9 @@ pub struct DdmBenchArgs {
     /// Backends to measure (default: every compiled one; wgpu only with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
+    /// Gradient path of the training benchmark: auto, analytic or autodiff.
+    #[arg(long, default_value = "auto")]
+    pub grad: String,
     /// Machine's measured f32 GEMM peak in GFLOP/s, printed beside the achieved rate.
     #[arg(long)]
     pub peak_gflops: Option<f64>,
@@ -71,7 +74,8 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
                 .with_pool_size(20000)
                 .with_pool_chains(1000)
                 .with_burn_in(2.0)
-                .with_normalize_drift(true);
+                .with_normalize_drift(true)
+                .with_grad(a.grad.clone());
             let mut tr = DdmTrainer::new(&cfg, &sel.device)?;
             for s in 0..20 {
                 tr.step(s)?;

@@ -100,6 +100,10 @@ pub struct DdmConfig {
     /// `zero`.
     #[config(default = "String::from(\"ridge\")")]
     pub init: String,
+    /// Gradient computation: `auto` (closed form for the low-rank network with fixed h,
+    /// autodiff otherwise), `analytic` (same as auto) or `autodiff` (always Burn's autodiff).
+    #[config(default = "String::from(\"auto\")")]
+    pub grad: String,
     /// Points used by the ridge initialiser.
     #[config(default = 20000)]
     pub ridge_points: usize,
@@ -184,6 +188,12 @@ impl DdmConfig {
         self.schedule.parse::<Schedule>()?;
         if !matches!(self.init.as_str(), "ridge" | "zero") {
             bail!("`init` must be `ridge` or `zero`, got `{}`", self.init);
+        }
+        if !matches!(self.grad.as_str(), "auto" | "analytic" | "autodiff") {
+            bail!(
+                "`grad` must be `auto`, `analytic` or `autodiff`, got `{}`",
+                self.grad
+            );
         }
         if self.init == "ridge" && self.ridge_points == 0 {
             bail!("`ridge_points` must be >= 1");
@@ -510,10 +520,72 @@ impl DdmTrainer {
         }
     }
 
+    /// Whether this run uses the closed-form gradient (low-rank W, fixed h, `grad` = `auto` or
+    /// `analytic`); otherwise Burn's autodiff.
+    pub fn analytic(&self) -> bool {
+        let ok = self.ddm.net.shape.conn == Connectivity::LowRank && !self.ddm.cfg.train_bias;
+        match self.ddm.cfg.grad.as_str() {
+            "autodiff" => false,
+            _ => ok,
+        }
+    }
+
     /// Mean ‖f‖² over the pool (normaliser of the drift loss).
     pub fn drift_norm(&self) -> f64 {
         self.drift_norm
     }
+}
+
+/// The DDM objective and its gradients in closed form, for the low-rank network with fixed
+/// `U`, `h` (the default case): no autodiff tape. Equal to the autodiff gradients (tested).
+///
+/// With `F = (−z + φ V/N + c + u Mᵀ)/τ`, `R = F − f` and `s` the drift normaliser:
+/// `∂L/∂V = 2 s φᵀR/(B N τ) + 2 λ_W V/N`, `∂L/∂c = 2 s Σ_b R/(B τ)`, `∂L/∂M = 2 s Rᵀu/(B τ)`,
+/// `∂L/∂A = 4 λ_diff (AAᵀ − ggᵀ) A`.
+#[allow(clippy::type_complexity)]
+pub fn analytic_grads(
+    net: &CtRnn,
+    cfg: &DdmConfig,
+    z: Tensor<2>,
+    u: Option<&Tensor<2>>,
+    f: Tensor<2>,
+    ggt: &Tensor<2>,
+    drift_norm: f64,
+) -> (Losses, Vec<(&'static str, Tensor<2>)>) {
+    let [b, _] = z.dims();
+    let (n, tau) = (net.shape.n as f64, net.shape.tau);
+    let phi = crate::device::fast::tanh(net.features_pre(z.clone(), u));
+    let mut fnet = z.neg() + phi.clone().matmul(net.read.clone()).div_scalar(n) + net.c.clone();
+    if let Some(u) = u
+        && net.shape.p > 0
+    {
+        fnet = fnet + u.clone().matmul(net.min.clone().transpose());
+    }
+    let r = fnet.div_scalar(tau) - f;
+    let scale = if cfg.normalize_drift && drift_norm > 0.0 {
+        1.0 / drift_norm
+    } else {
+        1.0
+    };
+    let drift = r.clone().powi_scalar(2).sum().mul_scalar(scale / b as f64);
+    let df = r.mul_scalar(2.0 * scale / (b as f64 * tau));
+    let gv = phi.transpose().matmul(df.clone()).div_scalar(n)
+        + net.read.clone().mul_scalar(2.0 * cfg.lambda_w / n);
+    let gc = df.clone().sum_dim(0);
+    let a = net.a.clone();
+    let e = a.clone().matmul(a.clone().transpose()) - ggt.clone();
+    let diff = e.clone().powi_scalar(2).sum();
+    let ga = e.matmul(a).mul_scalar(4.0 * cfg.lambda_diff);
+    let total = drift.clone()
+        + diff.clone().mul_scalar(cfg.lambda_diff)
+        + net.w_norm2().mul_scalar(cfg.lambda_w);
+    let mut grads = vec![("read", gv), ("c", gc), ("A", ga)];
+    if let Some(u) = u
+        && net.shape.p > 0
+    {
+        grads.push(("M", df.transpose().matmul(u.clone())));
+    }
+    (Losses { total, drift, diff }, grads)
 }
 
 /// Closed-form ridge fit of `[V; c; Mᵀ]` with `U`, `h` fixed (f64), and `A` from `ggᵀ`.
@@ -607,27 +679,48 @@ impl Trainable for DdmTrainer {
         self.rng = rng;
         let f = self.ddm.target.drift(z.clone(), u.clone());
         let ggt = self.target_ggt(&z);
-        let tracked = self.ddm.net.tracked(&self.names);
-        let l = objective(
-            &tracked,
-            &self.ddm.cfg,
-            z,
-            u.as_ref(),
-            f,
-            &ggt,
-            self.drift_norm,
-        );
-        let grads = l.total.backward();
-        let vals = to_vec_f32(&Tensor::cat(
-            vec![l.total.inner(), l.drift.inner(), l.diff.inner()],
-            0,
-        ))?;
+        let (vals, grads) = if self.analytic() {
+            let (l, g) = analytic_grads(
+                &self.ddm.net,
+                &self.ddm.cfg,
+                z,
+                u.as_ref(),
+                f,
+                &ggt,
+                self.drift_norm,
+            );
+            (
+                to_vec_f32(&Tensor::cat(vec![l.total, l.drift, l.diff], 0))?,
+                g,
+            )
+        } else {
+            let tracked = self.ddm.net.tracked(&self.names);
+            let l = objective(
+                &tracked,
+                &self.ddm.cfg,
+                z,
+                u.as_ref(),
+                f,
+                &ggt,
+                self.drift_norm,
+            );
+            let g = l.total.backward();
+            let vals = to_vec_f32(&Tensor::cat(
+                vec![l.total.inner(), l.drift.inner(), l.diff.inner()],
+                0,
+            ))?;
+            let mut out = Vec::new();
+            for name in &self.names {
+                let gr = tracked
+                    .get(name)
+                    .grad(&g)
+                    .with_context(|| format!("no gradient for `{name}`"))?;
+                out.push((*name, gr));
+            }
+            (vals, out)
+        };
         self.adam.tick();
-        for name in self.names.clone() {
-            let g = tracked
-                .get(name)
-                .grad(&grads)
-                .with_context(|| format!("no gradient for `{name}`"))?;
+        for (name, g) in grads {
             let p = self.ddm.net.get(name).clone();
             let next = self.adam.update(&self.adam_cfg, name, p, g, lr);
             self.ddm.net.set(name, next);
