@@ -406,18 +406,30 @@ pub fn plot_trajectories(out: &SimOut, title: &str, path: &std::path::Path) -> R
             .set_ylabel("density")
             .line(&cx, &dens, palette(0));
     } else {
-        let pairs: Vec<(usize, usize)> = if d == 2 {
-            vec![(0, 1)]
-        } else {
-            vec![(0, 1), (0, 2)]
-        };
-        for (pi, (a, b)) in pairs.into_iter().enumerate() {
-            let ax = fig.axes(1 + pi, 0);
+        {
+            let ax = fig.axes(1, 0);
             ax.set_title("phase portrait")
-                .set_xlabel(&format!("z{}", a + 1))
-                .set_ylabel(&format!("z{}", b + 1));
+                .set_xlabel("z1")
+                .set_ylabel(if d == 2 { "z2" } else { "z3" });
+            let b = if d == 2 { 1 } else { 2 };
             for i in 0..out.k.min(8) {
-                ax.line(&out.series(i, a), &out.series(i, b), palette(i));
+                ax.line(&out.series(i, 0), &out.series(i, b), palette(i));
+            }
+        }
+        if d >= 3 {
+            // Oblique 3-D projection: rotate (z1, z2) by 35° and tilt by 20°.
+            let (ca, sa) = (35f64.to_radians().cos(), 35f64.to_radians().sin());
+            let (ct, st) = (20f64.to_radians().cos(), 20f64.to_radians().sin());
+            let ax = fig.axes(2, 0);
+            ax.set_title("3-D projection (z1, z2, z3)")
+                .set_axis_visible(false);
+            for i in 0..out.k.min(8) {
+                let (z1, z2, z3) = (out.series(i, 0), out.series(i, 1), out.series(i, 2));
+                let px: Vec<f64> = z1.iter().zip(&z2).map(|(a, b)| a * ca - b * sa).collect();
+                let py: Vec<f64> = (0..z1.len())
+                    .map(|t| z3[t] * ct + (z1[t] * sa + z2[t] * ca) * st)
+                    .collect();
+                ax.line(&px, &py, palette(i));
             }
         }
     }
