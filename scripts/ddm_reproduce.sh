@@ -37,6 +37,7 @@ train dw --sde double-well --param sigma=0.7
 train sl --sde stuart-landau
 train sl-sym --sde stuart-landau --connectivity symmetric --lr 1e-2
 train lorenz --sde lorenz --neurons 500 --set normalize_drift=true
+train switch --sde multiwell-switch
 $A ddm decompose --run-dir "$OUT/sl" > /dev/null
 $A ddm decompose --run-dir "$OUT/ou1" > /dev/null
 T1=$(date +%s)
@@ -53,7 +54,7 @@ def row(check, target, measured, ok):
 log = open(os.path.join(out, "tests.log")).read()
 m = re.search(r"least-squares anchor: Adam ([0-9.e+-]+), closed-form ridge ([0-9.e+-]+), ratio ([0-9.]+)", log)
 if m:
-    r = float(m.group(3)); row("1 least-squares anchor (N=40, lambda_W=1e-2)", "Adam loss <= 1.05 x ridge", f"ratio {r:.4f}", r <= 1.05)
+    r = float(m.group(3)); row("1 least-squares anchor (N=40, lambda_W=1e-3)", "Adam loss <= 1.05 x ridge", f"ratio {r:.4f}", r <= 1.05)
 else:
     row("1 least-squares anchor", "Adam loss <= 1.05 x ridge", "test did not run", False)
 m = re.search(r"transverse decay rate ([0-9.]+)", log)
@@ -90,6 +91,9 @@ h = lz["hist_l1_per_coord"]
 row("6 Lorenz: marginal histograms z1, z3", "L1 < 0.1", f"{h[0]:.3f}, {h[2]:.3f}", h[0] < 0.1 and h[2] < 0.1)
 a, b = lz["lobe_switch_rate_model"], lz["lobe_switch_rate_target"]
 row("6 Lorenz: lobe switching rate", "within 20 %", f"{a:.3f} vs {b:.3f} per unit time", abs(a / b - 1) < 0.2)
+sw = ev("switch")
+row("7 (extra) input switching K=3: pulse success", ">= 95 % of 99 trials", f"{sw['switch_success']:.3f} (target SDE {sw['switch_success_target']:.3f})", sw["switch_success"] >= 0.95)
+row("7 (extra) input switching: spontaneous, 50 tau", "< 5 %", f"{sw['spontaneous_switch_frac']:.3f}", sw["spontaneous_switch_frac"] < 0.05)
 row("9 diffusion matching (OU theta=1, ridge init)", "||AA^T - gg^T||/||gg^T|| < 1e-2", f"{o1['diffusion_rel_err']:.2e}", o1["diffusion_rel_err"] < 1e-2)
 row("9 quadratic variation (OU theta=1)", "within 5 % of gg^T", f"{o1['quadratic_variation_rel_err']:.3f}", o1["quadratic_variation_rel_err"] < 0.05)
 oz = ev("ou1-zero")

@@ -88,3 +88,26 @@ fn double_well_matches_the_exact_stationary_density() {
     assert!(l1 < 0.05, "histogram L1 to the exact density {l1}");
     assert!(epr.abs() < 0.05, "EPR {epr} should vanish at equilibrium");
 }
+
+/// Spec check 7 (short): input-driven switching between K = 3 memories in the full network.
+#[test]
+fn input_pulses_switch_between_memories() {
+    use attractor::analysis::ddm::switch_protocol;
+    use attractor::rng::Rng;
+    let cfg = DdmConfig::new()
+        .with_sde("multiwell-switch".into())
+        .with_neurons(200)
+        .with_iters(800)
+        .with_pool_size(20000);
+    let t = train(&cfg);
+    let mut rng = Rng::new(3);
+    let (ok, spont) = switch_protocol(&t.ddm, false, 30, 3.0, 10.0, 50.0, &mut rng).unwrap();
+    let (ok_t, _) = switch_protocol(&t.ddm, true, 30, 3.0, 10.0, 50.0, &mut rng).unwrap();
+    eprintln!("switching: network {ok:.3} (target SDE {ok_t:.3}), spontaneous {spont:.3}");
+    assert!(
+        ok_t >= 0.95,
+        "the target itself does not switch ({ok_t}): protocol broken"
+    );
+    assert!(ok >= 0.95, "network switch success {ok}");
+    assert!(spont < 0.05, "spontaneous switches {spont}");
+}

@@ -655,6 +655,7 @@ fn nearest(z: &[f32], mem: &[Vec<f64>]) -> usize {
 /// Also the share of spontaneous switches with u = 0 over `spont` time units.
 pub fn switch_protocol(
     ddm: &Ddm,
+    target: bool,
     trials: usize,
     pulse: f64,
     settle: f64,
@@ -682,12 +683,12 @@ pub fn switch_protocol(
     let u_on = tensor2(&uflat, n, p, &ddm.device);
     let pulse_steps = (pulse / dt).round() as usize;
     let spec = SimSpec {
-        target: false,
+        target,
         dt,
         t_end: pulse + settle,
         burn_in: 0.0,
         noise_scale: 1.0,
-        record_every: usize::MAX,
+        record_every: ((pulse + settle) / dt).round() as usize,
         epr: false,
     };
     let out = simulate(ddm, &spec, &z0, rng, &mut |s| {
@@ -705,6 +706,7 @@ pub fn switch_protocol(
     let z0s: Vec<f64> = (0..trials).flat_map(|t| mem[t % kw].clone()).collect();
     let spec2 = SimSpec {
         t_end: spont,
+        record_every: (spont / dt).round() as usize,
         ..spec
     };
     let out2 = simulate(ddm, &spec2, &z0s, rng, &mut |_| None)?;
@@ -942,9 +944,12 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
         }
         Some(Kind::MultiwellSwitch) => {
             say("switching protocol");
-            let (ok, spont) = switch_protocol(ddm, 99, 3.0, 10.0, 50.0, &mut rng)?;
+            let (ok, spont) = switch_protocol(ddm, false, 99, 3.0, 10.0, 50.0, &mut rng)?;
             r.insert("switch_success".into(), ok.into());
             r.insert("spontaneous_switch_frac".into(), spont.into());
+            let (ok, spont) = switch_protocol(ddm, true, 99, 3.0, 10.0, 50.0, &mut rng)?;
+            r.insert("switch_success_target".into(), ok.into());
+            r.insert("spontaneous_switch_frac_target".into(), spont.into());
         }
         _ => {}
     }

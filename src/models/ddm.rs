@@ -100,6 +100,17 @@ pub struct DdmConfig {
     /// `zero`.
     #[config(default = "String::from(\"ridge\")")]
     pub init: String,
+    /// Train the direct latent input loading M (B_in = U M + B⊥). Off by default: M u acts on z
+    /// instantly while the feature shift B⊥ u builds up at rate 1/τ, so a trained M makes the
+    /// full network overshoot for about τ after an input switches; without it, inputs act
+    /// only through the features and the network stays consistent during transients.
+    #[config(default = false)]
+    pub train_input_latent: bool,
+    /// Amplitude of the sampled input pulses: `uniform` (a ~ U(0, 1) on the chosen channel, so
+    /// the network is also right while its transverse state relaxes after an input switches
+    /// on or off) or `unit` (a = 1, the spec's u ∈ {0, e_1, …, e_K}).
+    #[config(default = "String::from(\"uniform\")")]
+    pub input_amplitude: String,
     /// Gradient computation: `auto` (closed form for the low-rank network with fixed h,
     /// autodiff otherwise), `analytic` (same as auto) or `autodiff` (always Burn's autodiff).
     #[config(default = "String::from(\"auto\")")]
@@ -188,6 +199,12 @@ impl DdmConfig {
         self.schedule.parse::<Schedule>()?;
         if !matches!(self.init.as_str(), "ridge" | "zero") {
             bail!("`init` must be `ridge` or `zero`, got `{}`", self.init);
+        }
+        if !matches!(self.input_amplitude.as_str(), "uniform" | "unit") {
+            bail!(
+                "`input_amplitude` must be `uniform` or `unit`, got `{}`",
+                self.input_amplitude
+            );
         }
         if !matches!(self.grad.as_str(), "auto" | "analytic" | "autodiff") {
             bail!(
@@ -443,7 +460,7 @@ impl DdmTrainer {
             tensor2(&out, dd, dd, device)
         });
         let mut names = vec!["read", "c", "A"];
-        if ddm.net.shape.p > 0 {
+        if ddm.net.shape.p > 0 && cfg.train_input_latent {
             names.push("M");
         }
         if cfg.train_bias {
@@ -489,12 +506,17 @@ impl DdmTrainer {
         }
         let dev = &self.ddm.device;
         let p = self.ddm.target.inputs();
+        let uniform_amp = self.ddm.cfg.input_amplitude == "uniform";
         let u = (p > 0).then(|| {
             let mut u = vec![0f32; b * p];
             for r in 0..b {
                 let k = rng.index(p + 1);
                 if k > 0 {
-                    u[r * p + k - 1] = 1.0;
+                    u[r * p + k - 1] = if uniform_amp {
+                        rng.uniform(0.0, 1.0) as f32
+                    } else {
+                        1.0
+                    };
                 }
             }
             tensor2_f32(u, b, p, dev)
@@ -593,15 +615,22 @@ pub fn analytic_grads(
 pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result<f64> {
     let net = &ddm.net;
     let Shape {
-        n, d, p, m, tau, ..
+        n,
+        d,
+        p: p_all,
+        m,
+        tau,
+        ..
     } = net.shape.clone();
+    // Columns for the direct latent input M only when it is trained.
+    let p = if ddm.cfg.train_input_latent { p_all } else { 0 };
     let [k, _] = z.dims();
     let f = to_vec_f32(&ddm.target.drift(z.clone(), u.cloned()))?;
     let zh = to_vec_f32(z)?;
     let phi = to_vec_f32(&crate::device::fast::tanh(net.features_pre(z.clone(), u)))?;
     let uh = match u {
-        Some(u) => to_vec_f32(u)?,
-        None => Vec::new(),
+        Some(u) if p > 0 => to_vec_f32(u)?,
+        _ => Vec::new(),
     };
     let cols = n + 1 + p;
     let mut x = Mat::zeros(k, cols);
@@ -635,17 +664,17 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
     let sol = cholesky_solve(&a, &rhs).map_err(|e| anyhow::anyhow!("ridge solve failed: {e}"))?;
     let v: Vec<f64> = sol.data[..n * d].to_vec();
     let c: Vec<f64> = sol.data[n * d..(n + 1) * d].to_vec();
-    let mut mm = vec![0.0; d * p];
+    let mut mm = vec![0.0; d * p_all];
     for j in 0..p {
         for i in 0..d {
-            mm[i * p + j] = sol.data[(n + 1 + j) * d + i];
+            mm[i * p_all + j] = sol.data[(n + 1 + j) * d + i];
         }
     }
     let dev = ddm.device.clone();
     let net = &mut ddm.net;
     net.read = tensor2(&v, n, d, &dev);
     net.c = tensor2(&c, 1, d, &dev);
-    net.min = tensor2(&mm, d, p, &dev);
+    net.min = tensor2(&mm, d, p_all, &dev);
     if let Some(g) = ddm.target.g_const()
         && g.len() == d * m
     {
@@ -689,6 +718,10 @@ impl Trainable for DdmTrainer {
                 &ggt,
                 self.drift_norm,
             );
+            let g = g
+                .into_iter()
+                .filter(|(n, _)| self.names.contains(n))
+                .collect();
             (
                 to_vec_f32(&Tensor::cat(vec![l.total, l.drift, l.diff], 0))?,
                 g,

@@ -80,7 +80,11 @@ pub fn catalogue() -> Vec<BuiltinInfo> {
                 p("k", 3.0, "number of wells / input channels"),
                 p("radius", 1.5, "radius of the circle of memories"),
                 p("width", 0.5, "well width w"),
-                p("kappa", 3.0, "strength of the input pull"),
+                p(
+                    "kappa",
+                    8.0,
+                    "strength of the input pull (8: a unit pulse carries the state past the barrier)",
+                ),
                 p("sigma", 0.4, "noise amplitude (spontaneous switches rare)"),
             ],
         },
