@@ -129,3 +129,25 @@ fn invalid_steps_are_rejected() {
     assert!(EulerMaruyama::new(f64::NAN, 1.0).is_err());
     assert!(EulerMaruyama::new(0.01, -1.0).is_err());
 }
+
+#[test]
+fn rk4_is_fourth_order_on_the_noise_free_flow() {
+    use attractor::sde::solver::rk4_step;
+    let dev = common::cpu();
+    let sde = Target::Builtin(Builtin::new("ou-rot", &[], &common::cpu()).unwrap());
+    // dz = -B z dt with B = [[1, -1], [1, 1]]: z(t) = e^{-t} (cos t, -sin t) from z0 = (1, 0).
+    let t_end = 2.0f64;
+    let exact = [(-t_end).exp() * t_end.cos(), -(-t_end).exp() * t_end.sin()];
+    let dts = [0.4, 0.2, 0.1];
+    let mut errs = Vec::new();
+    for &dt in &dts {
+        let mut x = tensor2(&[1.0, 0.0], 1, 2, &dev);
+        for _ in 0..(t_end / dt).round() as usize {
+            x = rk4_step(&sde, x, dt);
+        }
+        let v = to_vec_f32(&x).unwrap();
+        errs.push(((v[0] as f64 - exact[0]).powi(2) + (v[1] as f64 - exact[1]).powi(2)).sqrt());
+    }
+    let p = slope(&dts, &errs);
+    assert!((3.5..=4.5).contains(&p), "RK4 order {p} (errors {errs:?})");
+}

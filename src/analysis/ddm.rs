@@ -562,13 +562,7 @@ pub fn lyapunov_max(
     // dominates (delta 1e-6 relative to O(1) states would be too small in f32), so use 1e-3.
     let delta = 1e-3;
     let mut x = tensor2(&all, 2 * k, d, device);
-    let rk4 = |x: Tensor<2>| {
-        let k1 = sde.drift(x.clone(), None);
-        let k2 = sde.drift(x.clone() + k1.clone().mul_scalar(dt / 2.0), None);
-        let k3 = sde.drift(x.clone() + k2.clone().mul_scalar(dt / 2.0), None);
-        let k4 = sde.drift(x.clone() + k3.clone().mul_scalar(dt), None);
-        x + (k1 + k2.mul_scalar(2.0) + k3.mul_scalar(2.0) + k4).mul_scalar(dt / 6.0)
-    };
+    let rk4 = |x: Tensor<2>| crate::sde::solver::rk4_step(sde, x, dt);
     // Initial renormalisation to the working separation.
     let renorm_steps = ((renorm / dt).round() as usize).max(1);
     let blocks = ((t_total / renorm).round() as usize).max(1);

@@ -101,6 +101,16 @@ impl EulerMaruyama {
     }
 }
 
+/// One classical Runge–Kutta step of the noise-free flow `dx = f(x) dt` of an [`Sde`] (used
+/// where the deterministic flow must be accurate, e.g. Lyapunov exponents).
+pub fn rk4_step(sde: &dyn Sde, x: Tensor<2>, dt: f64) -> Tensor<2> {
+    let k1 = sde.drift(x.clone(), None);
+    let k2 = sde.drift(x.clone() + k1.clone().mul_scalar(dt / 2.0), None);
+    let k3 = sde.drift(x.clone() + k2.clone().mul_scalar(dt / 2.0), None);
+    let k4 = sde.drift(x.clone() + k3.clone().mul_scalar(dt), None);
+    x + (k1 + k2.mul_scalar(2.0) + k3.mul_scalar(2.0) + k4).mul_scalar(dt / 6.0)
+}
+
 /// `G dW` for a batch: `[B, m] x [dim, m]^T -> [B, dim]`, or per-sample `G`.
 pub fn apply_diffusion(g: &Diffusion, dw: Tensor<2>) -> Tensor<2> {
     match g {
