@@ -94,10 +94,10 @@ impl Selected {
 pub fn hardware_gpu() -> Option<(burn::tensor::DeviceKind, String)> {
     use burn::tensor::DeviceKind;
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::all(),
+        backends: wgpu::Backends::PRIMARY,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
     let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
     for ty in [
         wgpu::DeviceType::DiscreteGpu,
@@ -121,10 +121,10 @@ pub fn hardware_gpu() -> Option<(burn::tensor::DeviceKind, String)> {
 #[cfg(feature = "wgpu")]
 pub fn wgpu_adapters() -> Vec<String> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::all(),
+        backends: wgpu::Backends::PRIMARY,
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
         .iter()
         .map(|a| {
             let i = a.get_info();

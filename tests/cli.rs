@@ -204,6 +204,34 @@ fn damaged_or_mismatched_checkpoints_are_refused_and_kept() {
         &attractor(&["--device", "flex", "ddm", "simulate", "--run-dir", rd]),
         &["unusable"],
     );
+    // Invalid simulation settings on an intact run: nothing is written.
+    std::fs::write(&ck, &good).unwrap();
+    assert_clean_error(
+        &attractor(&[
+            "--device",
+            "flex",
+            "ddm",
+            "simulate",
+            "--run-dir",
+            rd,
+            "--dt=-0.01",
+        ]),
+        &["dt must be a positive number"],
+    );
+    assert_clean_error(
+        &attractor(&[
+            "--device",
+            "flex",
+            "ddm",
+            "simulate",
+            "--run-dir",
+            rd,
+            "--t-end=-5",
+        ]),
+        &["--t-end must be > 0"],
+    );
+    assert!(!run.join("simulate.npy").exists());
+    std::fs::write(&ck, &good[..good.len() / 2]).unwrap();
     // Corrupt (one flipped byte).
     let mut bad = good.clone();
     bad[good.len() / 3] ^= 0x5a;
