@@ -3,4 +3,5 @@
 
 pub mod bench;
 pub mod ddm;
+pub mod fep;
 pub mod stats;

@@ -1,4 +1,6 @@
 //! Model families. Models know nothing of files, the CLI or printing.
 
+pub mod cb;
 pub mod ctrnn;
 pub mod ddm;
+pub mod fep;

@@ -1,0 +1,316 @@
+//! Self-orthogonalising attractor networks from the free energy principle (FEP spec).
+//!
+//! G independent networks of N continuous-Bernoulli units are trained together as one batched
+//! computation: couplings `J: [G, N, N]` (J_ij from j to i, zero diagonal), states `σ: [G, N]`,
+//! per-network precision β, evidence and learning rate (so a grid of settings is one run).
+//! Learning is local: the code form of the spec (§1.5, default), the paper form, or Hebbian.
+//! Analysis (attractors, orthogonality, retrieval) runs on the host in f64 (`analysis::fep`).
+
+use anyhow::{Context, Result, bail};
+use burn::config::Config;
+use burn::tensor::{Device, Tensor};
+
+use super::cb::{langevin_t, sample_t};
+use crate::checkpoint::{Checkpoint, NamedArray};
+use crate::rng::Rng;
+use crate::sde::solver::{tensor2_f32, to_vec_f32};
+use crate::train::{StepOutput, Trainable};
+
+/// RNG streams of FEP runs.
+pub mod streams {
+    /// Pattern order and unit sampling during training.
+    pub const TRAIN: u64 = 11;
+    /// Evaluation cues and sampling.
+    pub const EVAL: u64 = 12;
+}
+
+/// Every hyperparameter of a FEP run.
+#[derive(Config, Debug)]
+pub struct FepConfig {
+    /// Patterns: `digits` (the bundled 8×8 digits, first 10 as training set) or a path
+    /// (`.npy` `[P, N]`, CSV one pattern a row, or a folder of same-size PNGs).
+    #[config(default = "String::from(\"digits\")")]
+    pub patterns: String,
+    /// Z-score each user pattern (the digits are always preprocessed as in the spec).
+    #[config(default = true)]
+    pub zscore: bool,
+    /// Evidence level: a pattern x is presented as bias b = evidence · x.
+    #[config(default = 11.0)]
+    pub evidence: f64,
+    /// Inverse temperature (precision) β multiplying the local field.
+    #[config(default = 0.1668)]
+    pub beta: f64,
+    /// Learning rate α.
+    #[config(default = 0.001)]
+    pub lr: f64,
+    /// Training epochs (one pattern presentation each).
+    #[config(default = 5000)]
+    pub epochs: u64,
+    /// Update + learning steps per epoch.
+    #[config(default = 10)]
+    pub steps_per_epoch: usize,
+    /// Pattern order: `random` (uniform per epoch) or `sequential` (0, 1, …, P−1, 0, …).
+    #[config(default = "String::from(\"random\")")]
+    pub order: String,
+    /// Learning rule: `code` (ε = σ − L(Jσ_prev), spec default), `paper` (ε = σ − L(β(b + Jσ_prev)))
+    /// or `hebbian` (ΔJ = α σσᵀ, baseline).
+    #[config(default = "String::from(\"code\")")]
+    pub rule: String,
+    /// Multiply the prediction error by the precision 1/max(L'(βh), 1e-8).
+    #[config(default = false)]
+    pub precision_weighting: bool,
+    /// Reset the state to 0 at the start of each epoch (the numpy reference carries it over).
+    #[config(default = false)]
+    pub reset_state: bool,
+    /// Independent networks trained together (different seeds of the same setting).
+    #[config(default = 1)]
+    pub networks: usize,
+    /// Checkpoint period (epochs).
+    #[config(default = 500)]
+    pub checkpoint_every: u64,
+    /// Metrics period (epochs).
+    #[config(default = 50)]
+    pub log_every: u64,
+    /// Checkpoints kept on disk.
+    #[config(default = 3)]
+    pub keep_checkpoints: usize,
+    /// Seed of every random stream.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl FepConfig {
+    /// Rejects invalid hyperparameters with a message naming the key.
+    pub fn validate(&self) -> Result<()> {
+        for (k, v) in [
+            ("evidence", self.evidence),
+            ("beta", self.beta),
+            ("lr", self.lr),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("`{k}` must be a finite number >= 0, got {v}");
+            }
+        }
+        if self.steps_per_epoch == 0 || self.networks == 0 {
+            bail!("`steps_per_epoch` and `networks` must be >= 1");
+        }
+        if !matches!(self.order.as_str(), "random" | "sequential") {
+            bail!(
+                "`order` must be `random` or `sequential`, got `{}`",
+                self.order
+            );
+        }
+        if !matches!(self.rule.as_str(), "code" | "paper" | "hebbian") {
+            bail!(
+                "`rule` must be `code`, `paper` or `hebbian`, got `{}`",
+                self.rule
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Batched FEP networks with their training state.
+pub struct FepTrainer {
+    /// Configuration.
+    pub cfg: FepConfig,
+    /// Training patterns, row-major `[P, N]` (already preprocessed).
+    pub patterns: Vec<f64>,
+    /// Pattern length N.
+    pub n: usize,
+    /// Networks G.
+    pub g: usize,
+    /// Couplings `[G, N, N]`.
+    pub j: Tensor<3>,
+    /// States `[G, N]`.
+    pub state: Tensor<2>,
+    rng: Rng,
+    offdiag: Tensor<3>,
+    device: Device,
+    /// Pattern presented in the last epoch, per network.
+    pub last_pattern: Vec<usize>,
+}
+
+impl FepTrainer {
+    /// Fresh networks (J = 0, σ = 0) for `patterns` (`[P, N]`).
+    pub fn new(cfg: &FepConfig, patterns: Vec<f64>, n: usize, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        if n == 0 || patterns.is_empty() || !patterns.len().is_multiple_of(n) {
+            bail!(
+                "patterns must be a non-empty [P, N] array (got {} values for N = {n})",
+                patterns.len()
+            );
+        }
+        if patterns.iter().any(|x| !x.is_finite()) {
+            bail!("patterns contain NaN or infinite values");
+        }
+        let g = cfg.networks;
+        let mut mask = vec![1f32; n * n];
+        for i in 0..n {
+            mask[i * n + i] = 0.0;
+        }
+        let offdiag = tensor2_f32(mask, n, n, device).reshape([1, n, n]);
+        Ok(Self {
+            cfg: cfg.clone(),
+            patterns,
+            n,
+            g,
+            j: Tensor::zeros([g, n, n], device),
+            state: Tensor::zeros([g, n], device),
+            rng: Rng::derived(cfg.seed, streams::TRAIN),
+            offdiag,
+            device: device.clone(),
+            last_pattern: vec![0; g],
+        })
+    }
+
+    /// Number of patterns P.
+    pub fn n_patterns(&self) -> usize {
+        self.patterns.len() / self.n
+    }
+
+    /// Couplings of network `k` as row-major f64 `[N, N]`.
+    pub fn j_host(&self, k: usize) -> Result<Vec<f64>> {
+        let n = self.n;
+        let v = to_vec_f32(&self.j.clone().narrow(0, k, 1).reshape([n, n]))?;
+        Ok(v.into_iter().map(|x| x as f64).collect())
+    }
+
+    fn uniforms(&mut self) -> Tensor<2> {
+        let (g, n) = (self.g, self.n);
+        let v: Vec<f32> = (0..g * n)
+            .map(|_| self.rng.uniform(0.0, 1.0) as f32)
+            .collect();
+        tensor2_f32(v, g, n, &self.device)
+    }
+
+    /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed.
+    fn learn_step(&mut self, b: &Tensor<2>) -> Tensor<1> {
+        let (g, n) = (self.g, self.n);
+        let beta = self.cfg.beta;
+        let prev = self.state.clone();
+        // h = J σ_prev (row form: σ_prev Jᵀ per network).
+        let h = prev
+            .reshape([g, 1, n])
+            .matmul(self.j.clone().swap_dims(1, 2))
+            .reshape([g, n]);
+        let theta = (b.clone() + h.clone()).mul_scalar(beta);
+        let u = self.uniforms();
+        let s = sample_t(theta.clone(), u);
+        let mut eps = match self.cfg.rule.as_str() {
+            "hebbian" => s.clone(),
+            "paper" => s.clone() - langevin_t(theta.clone()),
+            _ => s.clone() - langevin_t(h.clone()),
+        };
+        if self.cfg.precision_weighting && self.cfg.rule != "hebbian" {
+            let bh = h.mul_scalar(beta);
+            // L'(x) = 1/x² − 1/sinh²(x); use 1 − L² − 2L/x ≡ L'(x) (stable for moderate x).
+            let l = langevin_t(bh.clone());
+            let safe = bh.clone().mask_fill(bh.clone().abs().lower_elem(1e-3), 1.0);
+            let lp = l.clone().powi_scalar(2).neg().add_scalar(1.0) - l.mul_scalar(2.0).div(safe);
+            let lp = lp
+                .mask_fill(bh.abs().lower_elem(1e-3), 1.0 / 3.0)
+                .clamp_min(1e-8);
+            eps = eps.div(lp);
+        }
+        let dj = eps
+            .reshape([g, n, 1])
+            .matmul(s.clone().reshape([g, 1, n]))
+            .mul_scalar(self.cfg.lr)
+            * self.offdiag.clone();
+        let norm = dj.clone().powi_scalar(2).sum();
+        self.j = self.j.clone() + dj;
+        self.state = s;
+        norm
+    }
+
+    /// One epoch: pick a pattern per network, present it as bias for `steps_per_epoch` steps.
+    fn epoch(&mut self, epoch: u64) -> Result<f64> {
+        let (g, n, p) = (self.g, self.n, self.n_patterns());
+        let mut bias = vec![0f32; g * n];
+        for k in 0..g {
+            let idx = if self.cfg.order == "sequential" {
+                (epoch as usize) % p
+            } else {
+                self.rng.index(p)
+            };
+            self.last_pattern[k] = idx;
+            for i in 0..n {
+                bias[k * n + i] = (self.cfg.evidence * self.patterns[idx * n + i]) as f32;
+            }
+        }
+        if self.cfg.reset_state {
+            self.state = Tensor::zeros([g, n], &self.device);
+        }
+        let b = tensor2_f32(bias, g, n, &self.device);
+        let mut norm = None;
+        for _ in 0..self.cfg.steps_per_epoch {
+            let x = self.learn_step(&b);
+            norm = Some(match norm {
+                Some(a) => a + x,
+                None => x,
+            });
+        }
+        let v = match norm {
+            Some(t) => to_vec_f32(&t)?[0] as f64,
+            None => 0.0,
+        };
+        Ok(v / g as f64)
+    }
+}
+
+impl Trainable for FepTrainer {
+    fn kind(&self) -> &'static str {
+        "fep"
+    }
+
+    fn step(&mut self, step: u64) -> Result<StepOutput> {
+        let dj = self.epoch(step)?;
+        Ok(StepOutput {
+            loss: dj,
+            metrics: vec![("pattern".into(), self.last_pattern[0] as f64)],
+        })
+    }
+
+    fn checkpoint(&self, step: u64) -> Result<Checkpoint> {
+        let (g, n) = (self.g, self.n);
+        Ok(Checkpoint {
+            kind: "fep".into(),
+            step,
+            arrays: vec![
+                NamedArray {
+                    name: "J".into(),
+                    shape: vec![g, n, n],
+                    data: to_vec_f32(&self.j)?,
+                },
+                NamedArray {
+                    name: "state".into(),
+                    shape: vec![g, n],
+                    data: to_vec_f32(&self.state)?,
+                },
+                NamedArray {
+                    name: "patterns".into(),
+                    shape: vec![self.n_patterns(), n],
+                    data: self.patterns.iter().map(|&x| x as f32).collect(),
+                },
+            ],
+            extra: serde_json::json!({ "rng": self.rng.to_json(), "last_pattern": self.last_pattern }),
+        })
+    }
+
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        let (g, n) = (self.g, self.n);
+        let j = ck.array_shaped("J", &[g, n, n])?;
+        let s = ck.array_shaped("state", &[g, n])?;
+        if j.data.iter().chain(&s.data).any(|x| !x.is_finite()) {
+            bail!("checkpoint contains NaN or infinite couplings");
+        }
+        self.j = tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]);
+        self.state = tensor2_f32(s.data.clone(), g, n, &self.device);
+        self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
+        if let Some(lp) = ck.extra.get("last_pattern") {
+            self.last_pattern = serde_json::from_value(lp.clone())?;
+        }
+        Ok(())
+    }
+}
