@@ -66,7 +66,7 @@ fn tensor_langevin_matches_f64() {
 fn sim1_patterns() -> Vec<f64> {
     let mut out = Vec::new();
     for vertical in [true, false] {
-        let mut p = vec![0.0; 25];
+        let mut p = [0.0; 25];
         for k in 0..5 {
             let idx = if vertical { k * 5 + 2 } else { 2 * 5 + k };
             p[idx] = 1.0;
