@@ -44,6 +44,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: DdmCmd,
     },
+    /// Self-orthogonalising attractor networks (free energy principle).
+    Fep {
+        #[command(subcommand)]
+        cmd: FepCmd,
+    },
     /// Continues a run from its newest checkpoint.
     Resume(ResumeArgs),
     /// Writes the trained parameters as .npy files or one .safetensors file.
@@ -124,6 +129,48 @@ pub enum DdmCmd {
     Eval(ana::EvalArgs),
     /// Symmetric/antisymmetric and reversible/irreversible decompositions: PNGs, decompose.json.
     Decompose(ana::DecomposeArgs),
+}
+
+/// `attractor fep …`
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum FepCmd {
+    /// Trains networks on patterns with the local predictive-coding rule.
+    Train {
+        /// `digits` (bundled 8×8 digits, first 10) or a .npy / CSV file or a folder of PNGs.
+        #[arg(long)]
+        patterns: Option<String>,
+        /// Evidence level (bias = evidence × pattern).
+        #[arg(long)]
+        evidence: Option<f64>,
+        /// Precision (inverse temperature) β.
+        #[arg(long)]
+        beta: Option<f64>,
+        /// Learning rate α.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Epochs (pattern presentations).
+        #[arg(long)]
+        epochs: Option<u64>,
+        /// Steps per epoch.
+        #[arg(long)]
+        steps_per_epoch: Option<usize>,
+        /// random or sequential.
+        #[arg(long)]
+        order: Option<String>,
+        /// code (default), paper or hebbian.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Independent networks trained together (seeds).
+        #[arg(long)]
+        networks: Option<usize>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Distinct deterministic attractors: attractors.npy and a PNG beside the patterns.
+    Attractors(crate::analysis::fep::cmd::AttractorsArgs),
+    /// Attractor count, orthogonality, retrieval and generalisation ΔR², asymmetry: eval.json.
+    Eval(crate::analysis::fep::cmd::EvalArgs),
 }
 
 /// `attractor resume`
@@ -226,6 +273,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Ddm { cmd } => ddm(&cli, cmd),
+        Cmd::Fep { cmd } => fep(&cli, cmd),
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
         Cmd::Bench {
@@ -362,6 +410,111 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
     }
 }
 
+fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
+    use crate::analysis::fep::cmd as fc;
+    use crate::models::fep::{FepConfig, FepTrainer};
+    match cmd {
+        FepCmd::Train {
+            patterns,
+            evidence,
+            beta,
+            lr,
+            epochs,
+            steps_per_epoch,
+            order,
+            rule,
+            networks,
+            run,
+        } => {
+            let mut extra = Vec::new();
+            let mut put = |k: &str, v: serde_json::Value| extra.push(serde_json::json!({ k: v }));
+            if let Some(v) = patterns {
+                put("patterns", v.clone().into());
+            }
+            if let Some(v) = evidence {
+                put("evidence", (*v).into());
+            }
+            if let Some(v) = beta {
+                put("beta", (*v).into());
+            }
+            if let Some(v) = lr {
+                put("lr", (*v).into());
+            }
+            if let Some(v) = epochs {
+                put("epochs", (*v).into());
+            }
+            if let Some(v) = steps_per_epoch {
+                put("steps_per_epoch", (*v).into());
+            }
+            if let Some(v) = order {
+                put("order", v.clone().into());
+            }
+            if let Some(v) = rule {
+                put("rule", v.clone().into());
+            }
+            if let Some(v) = networks {
+                put("networks", (*v).into());
+            }
+            if let Some(s) = cli.seed {
+                put("seed", s.into());
+            }
+            let cfg: FepConfig =
+                config::build(&FepConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
+            cfg.validate()?;
+            let (pats, _) = fc::resolve_patterns(&cfg)?;
+            for w in &pats.warnings {
+                eprintln!("warning: {w}");
+            }
+            let sel = select_device(cli)?;
+            let mut trainer = FepTrainer::new(&cfg, pats.data.clone(), pats.n, &sel.device)?;
+            let path = run
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| default_run_path("fep"));
+            let rd = RunDir::create(&path, run.overwrite)?;
+            rd.write_config(
+                &RunMeta {
+                    model: "fep".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    seed: cfg.seed,
+                },
+                &cfg,
+            )?;
+            if !cli.quiet {
+                eprintln!(
+                    "run directory: {} ({} patterns of N = {}, {} network(s))",
+                    rd.path().display(),
+                    pats.len(),
+                    pats.n,
+                    cfg.networks
+                );
+            }
+            train::install_ctrlc_handler();
+            let opts = DriverOptions {
+                total_steps: cfg.epochs,
+                until: None,
+                checkpoint_every: cfg.checkpoint_every,
+                log_every: cfg.log_every,
+                keep: cfg.keep_checkpoints,
+                quiet: cli.quiet,
+            };
+            let out = train::run(&mut trainer, &rd, 0, &opts)?;
+            fc::plot_couplings(&trainer, &rd.file("couplings.png"))?;
+            Ok(finish(out, &rd, cli.quiet))
+        }
+        FepCmd::Attractors(a) => {
+            let sel = select_device(cli)?;
+            fc::attractors_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        FepCmd::Eval(a) => {
+            let sel = select_device(cli)?;
+            fc::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+    }
+}
+
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
     let rd = RunDir::open(&a.run_dir)?;
     let meta = rd.meta()?;
@@ -395,6 +548,48 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             )?;
             Ok(finish(out, &rd, cli.quiet))
         }
+        "fep" => {
+            use crate::models::fep::{FepConfig, FepTrainer};
+            let cfg: FepConfig = rd.config()?;
+            cfg.validate().with_context(|| {
+                format!(
+                    "invalid configuration in {}",
+                    rd.file("config.json").display()
+                )
+            })?;
+            let sel = select_device(cli)?;
+            // The run's own patterns (as trained on) come from its checkpoint when there is one.
+            let (pats, n) = match checkpoint::load_latest(rd.path())? {
+                Some(ck) => {
+                    let arr = ck.array("patterns")?;
+                    let n = *arr
+                        .shape
+                        .get(1)
+                        .context("bad patterns array in checkpoint")?;
+                    (arr.data.iter().map(|&x| x as f64).collect::<Vec<f64>>(), n)
+                }
+                None => {
+                    let (p, _) = crate::analysis::fep::cmd::resolve_patterns(&cfg)?;
+                    (p.data, p.n)
+                }
+            };
+            let mut trainer = FepTrainer::new(&cfg, pats, n, &sel.device)?;
+            let start = train::restore_latest(&mut trainer, &rd)?;
+            if !cli.quiet {
+                eprintln!("resuming {} from epoch {start}", rd.path().display());
+            }
+            train::install_ctrlc_handler();
+            let opts = DriverOptions {
+                total_steps: cfg.epochs,
+                until: a.until,
+                checkpoint_every: cfg.checkpoint_every,
+                log_every: cfg.log_every,
+                keep: cfg.keep_checkpoints,
+                quiet: cli.quiet,
+            };
+            let out = train::run(&mut trainer, &rd, start, &opts)?;
+            Ok(finish(out, &rd, cli.quiet))
+        }
         other => bail!(
             "resume: unknown model `{other}` in {}",
             rd.file("config.json").display()
@@ -419,6 +614,17 @@ fn export(a: &ExportArgs) -> Result<i32> {
                 .or_else(|_| device::select(DeviceChoice::Auto))?;
             let ddm = load_network(&cfg, &ck, &dev.device)?;
             ana::export_tensors(&ddm)?
+        }
+        "fep" => {
+            let ck = checkpoint::load_latest(rd.path())?
+                .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
+            ["J", "state", "patterns"]
+                .iter()
+                .map(|n| {
+                    ck.array(n)
+                        .map(|a| (n.to_string(), a.shape.clone(), a.data.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?
         }
         other => bail!("export: unknown model `{other}`"),
     };

@@ -13,6 +13,7 @@ pub mod checkpoint;
 #[allow(missing_docs)]
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod device;
 pub mod linalg;
 pub mod models;

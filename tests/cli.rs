@@ -466,3 +466,132 @@ fn ctrl_c_saves_a_checkpoint_and_exits_130() {
         ck.step
     );
 }
+
+#[test]
+fn fep_bad_pattern_files_are_clean_errors() {
+    let t = tmpdir("fepbad");
+    let run = t.join("run");
+    let r = run.to_str().unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        ("mixed.csv", "1,2,3\n4,5\n", "line 2 has 2 values"),
+        ("nan.csv", "1,2,3\n4,NaN,6\n", "line 2"),
+        ("empty.csv", "", "no patterns"),
+        ("word.csv", "1,2,3\n4,x5,6\n", "x5"),
+    ];
+    for (name, text, needle) in cases {
+        let f = t.join(name);
+        std::fs::write(&f, text).unwrap();
+        let o = attractor(&[
+            "--device",
+            "flex",
+            "--quiet",
+            "fep",
+            "train",
+            "--patterns",
+            f.to_str().unwrap(),
+            "--epochs",
+            "5",
+            "--run-dir",
+            r,
+        ]);
+        assert_clean_error(&o, &[name, needle]);
+        assert!(!run.exists(), "{name}: a failed start left a run directory");
+    }
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "train",
+        "--patterns",
+        t.join("missing.npy").to_str().unwrap(),
+        "--run-dir",
+        r,
+    ]);
+    assert_clean_error(&o, &["missing.npy"]);
+}
+
+#[test]
+fn fep_train_eval_attractors_resume() {
+    let t = tmpdir("fepok");
+    let f = t.join("p.csv");
+    std::fs::write(
+        &f,
+        "# three patterns\n1,0,0,1,0,1\n0,1,1,0,0,1\n1,1,0,0,1,0\n",
+    )
+    .unwrap();
+    let run = t.join("run");
+    let r = run.to_str().unwrap();
+    let base = [
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "train",
+        "--patterns",
+        f.to_str().unwrap(),
+        "--epochs",
+        "60",
+        "--run-dir",
+        r,
+        "--set",
+        "checkpoint_every=25",
+    ];
+    let o = attractor(&base);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "eval",
+        "--run-dir",
+        r,
+        "--trials",
+        "10",
+        "--steps",
+        "10",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    for k in [
+        "n_attractors",
+        "orthogonality_deg",
+        "orthogonality_offdiag_deg",
+        "data_orthogonality_deg",
+        "retrieval_dr2",
+        "generalization_dr2",
+        "asymmetry",
+    ] {
+        assert!(ev.get(k).is_some(), "eval.json lacks {k}");
+    }
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "attractors",
+        "--run-dir",
+        r,
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(run.join("attractors.npy").exists() && run.join("attractors.png").exists());
+    // Resume equivalence: a run stopped at 30 and resumed ends with the same couplings.
+    let run2 = t.join("run2");
+    let r2 = run2.to_str().unwrap();
+    let mut a2: Vec<&str> = base.to_vec();
+    a2[10] = r2;
+    let o = attractor(&a2);
+    assert!(o.status.success());
+    let ck = attractor::checkpoint::load_latest(&run2).unwrap().unwrap();
+    let _ = ck;
+    std::fs::remove_file(attractor::checkpoint::path_for(&run2, 60)).unwrap();
+    std::fs::remove_file(attractor::checkpoint::path_for(&run2, 50)).unwrap();
+    let o = attractor(&["--device", "flex", "--quiet", "resume", "--run-dir", r2]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let a = attractor::checkpoint::load_latest(&run).unwrap().unwrap();
+    let b = attractor::checkpoint::load_latest(&run2).unwrap().unwrap();
+    assert_eq!(a.step, 60);
+    assert_eq!(a.array("J").unwrap(), b.array("J").unwrap());
+}

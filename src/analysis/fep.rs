@@ -261,3 +261,325 @@ mod tests {
         assert!(s.is_some());
     }
 }
+
+/// Commands of `attractor fep …` (argument structs and their implementations).
+pub mod cmd {
+    use std::path::{Path, PathBuf};
+
+    use anyhow::{Context, Result, bail};
+    use burn::tensor::Device;
+    use clap::Args;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::checkpoint;
+    use crate::data::patterns::{Patterns, digits_preprocessed, load_patterns};
+    use crate::models::fep::{FepConfig, FepTrainer, streams};
+    use crate::plot::{Figure, image_grid, save_rgb_png};
+    use crate::run::RunDir;
+
+    /// Where the bundled digits live (working directory first, then the source tree).
+    pub fn digits_path() -> Result<PathBuf> {
+        let local = Path::new("data/digits/digits.csv.gz");
+        if local.is_file() {
+            return Ok(local.to_path_buf());
+        }
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits/digits.csv.gz");
+        if built.is_file() {
+            return Ok(built);
+        }
+        bail!(
+            "bundled digits not found (looked for data/digits/digits.csv.gz here and in {})",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// Training patterns (and held-out patterns for the digits) named by a configuration.
+    pub fn resolve_patterns(cfg: &FepConfig) -> Result<(Patterns, Option<Patterns>)> {
+        if cfg.patterns == "digits" {
+            let (train, test) = digits_preprocessed(&digits_path()?)?;
+            return Ok((train, Some(test)));
+        }
+        let mut p = load_patterns(Path::new(&cfg.patterns))?;
+        if cfg.zscore {
+            crate::data::patterns::zscore_rows(&mut p.data, p.n)
+                .with_context(|| format!("cannot z-score the patterns of {}", cfg.patterns))?;
+        }
+        Ok((p, None))
+    }
+
+    /// A trained run loaded for analysis.
+    pub struct LoadedFep {
+        /// Run directory.
+        pub rd: RunDir,
+        /// Networks with their couplings and training patterns.
+        pub trainer: FepTrainer,
+        /// Checkpoint step.
+        pub step: u64,
+        /// Image shape of the patterns, if known.
+        pub shape: Option<(usize, usize)>,
+        /// Held-out patterns (digits test set).
+        pub test: Option<Patterns>,
+    }
+
+    /// Loads the newest checkpoint of a FEP run.
+    pub fn load(dir: &Path, device: &Device) -> Result<LoadedFep> {
+        let rd = RunDir::open(dir)?;
+        if rd.meta()?.model != "fep" {
+            bail!("{} is not a FEP run", dir.display());
+        }
+        let cfg: FepConfig = rd.config()?;
+        let ck = checkpoint::load_latest(rd.path())?
+            .with_context(|| format!("{} has no checkpoint", dir.display()))?;
+        if ck.kind != "fep" {
+            bail!("checkpoint in {} is not a FEP checkpoint", dir.display());
+        }
+        let pats = ck.array("patterns")?;
+        let n = *pats
+            .shape
+            .get(1)
+            .context("bad patterns array in checkpoint")?;
+        let data: Vec<f64> = pats.data.iter().map(|&x| x as f64).collect();
+        let mut trainer = FepTrainer::new(&cfg, data, n, device)?;
+        trainer.restore(&ck)?;
+        let (shape, test) = if cfg.patterns == "digits" {
+            (
+                Some((8, 8)),
+                resolve_patterns(&cfg).ok().and_then(|(_, t)| t),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(LoadedFep {
+            rd,
+            trainer,
+            step: ck.step,
+            shape,
+            test,
+        })
+    }
+
+    use crate::train::Trainable;
+
+    /// Arguments of `fep attractors`.
+    #[derive(Args, Debug, Clone)]
+    pub struct AttractorsArgs {
+        /// Run directory.
+        #[arg(long)]
+        pub run_dir: PathBuf,
+        /// Which of the batched networks.
+        #[arg(long, default_value_t = 0)]
+        pub network: usize,
+    }
+
+    /// `fep attractors`: `attractors.npy` (distinct attractors) and `attractors.png`.
+    pub fn attractors_cmd(
+        a: &AttractorsArgs,
+        device: &Device,
+        seed: Option<u64>,
+        quiet: bool,
+    ) -> Result<()> {
+        let l = load(&a.run_dir, device)?;
+        let t = &l.trainer;
+        if a.network >= t.g {
+            bail!(
+                "--network {} out of range (the run has {} networks)",
+                a.network,
+                t.g
+            );
+        }
+        let n = t.n;
+        let j = t.j_host(a.network)?;
+        let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.cfg.evidence).collect();
+        let mut rng = Rng::derived(seed.unwrap_or(t.cfg.seed), streams::EVAL);
+        let (_, distinct) = attractors(&j, n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
+        let flat: Vec<f64> = distinct.iter().flatten().copied().collect();
+        let npy = l.rd.file("attractors.npy");
+        crate::npy::write_npy_f64(&npy, &[distinct.len(), n], &flat)?;
+        let png = l.rd.file("attractors.png");
+        let (h, w) = l.shape.unwrap_or((1, n));
+        let mut imgs: Vec<Vec<f32>> = (0..t.n_patterns())
+            .map(|k| {
+                t.patterns[k * n..(k + 1) * n]
+                    .iter()
+                    .map(|&x| (x / 3.0).clamp(-1.0, 1.0) as f32)
+                    .collect()
+            })
+            .collect();
+        let cols = imgs.len().max(distinct.len()).max(1);
+        while imgs.len() < cols {
+            imgs.push(vec![f32::NAN; n]);
+        }
+        for d in &distinct {
+            imgs.push(d.iter().map(|&x| x as f32).collect());
+        }
+        while imgs.len() < 2 * cols {
+            imgs.push(vec![f32::NAN; n]);
+        }
+        let scale = if h == 1 {
+            4
+        } else {
+            (64 / h.max(w)).max(4) as u32
+        };
+        save_rgb_png(&image_grid(&imgs, w, h, cols, -1.0, 1.0, scale), &png)?;
+        println!(
+            "{} distinct attractors (network {}); top row: training patterns, bottom: attractors",
+            distinct.len(),
+            a.network
+        );
+        if !quiet {
+            eprintln!("wrote {} and {}", npy.display(), png.display());
+        }
+        Ok(())
+    }
+
+    /// Arguments of `fep eval`.
+    #[derive(Args, Debug, Clone)]
+    pub struct EvalArgs {
+        /// Run directory.
+        #[arg(long)]
+        pub run_dir: PathBuf,
+        /// Trials per ΔR² estimate.
+        #[arg(long, default_value_t = 100)]
+        pub trials: usize,
+        /// Stochastic steps per trial.
+        #[arg(long, default_value_t = 100)]
+        pub steps: usize,
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.retain(|x| x.is_finite());
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            0.5 * (v[m - 1] + v[m])
+        }
+    }
+
+    fn num(x: f64) -> Value {
+        if x.is_finite() { x.into() } else { Value::Null }
+    }
+
+    /// The metrics of every network of a run (spec §2 `performance_metrics`).
+    pub fn evaluate(l: &LoadedFep, a: &EvalArgs, seed: u64) -> Result<Value> {
+        let t = &l.trainer;
+        let n = t.n;
+        let p = t.n_patterns();
+        let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.cfg.evidence).collect();
+        let rows: Vec<Vec<f64>> = (0..p)
+            .map(|k| t.patterns[k * n..(k + 1) * n].to_vec())
+            .collect();
+        let (data_full, data_off) = orthogonality(&rows, false);
+        let mut per = Vec::new();
+        for k in 0..t.g {
+            let mut rng = Rng::derived(seed.wrapping_add(k as u64), streams::EVAL);
+            let j = t.j_host(k)?;
+            let (_, distinct) = attractors(&j, n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
+            let (orth, orth_off) = orthogonality(&distinct, true);
+            let retr = reconstruction_dr2(
+                &j,
+                n,
+                &scaled,
+                &mut |i, _| i % p,
+                0.1,
+                1.0,
+                a.trials,
+                a.steps,
+                1.0,
+                &mut rng,
+            );
+            let generalisation = match &l.test {
+                Some(test) if !test.is_empty() => {
+                    let ts: Vec<f64> = test.data.iter().map(|x| x * t.cfg.evidence).collect();
+                    let np = test.len();
+                    reconstruction_dr2(
+                        &j,
+                        n,
+                        &ts,
+                        &mut |_, r| r.index(np),
+                        0.1,
+                        1.0,
+                        a.trials,
+                        a.steps,
+                        1.0,
+                        &mut rng,
+                    )
+                }
+                _ => f64::NAN,
+            };
+            per.push((
+                distinct.len() as f64,
+                orth,
+                orth_off,
+                retr,
+                generalisation,
+                asymmetry(&j, n),
+            ));
+        }
+        type Row = (f64, f64, f64, f64, f64, f64);
+        let col = |f: fn(&Row) -> f64| -> Vec<f64> { per.iter().map(f).collect() };
+        let na = col(|x| x.0);
+        let o = col(|x| x.1);
+        let oo = col(|x| x.2);
+        let r = col(|x| x.3);
+        let g = col(|x| x.4);
+        let asy = col(|x| x.5);
+        Ok(json!({
+            "step": l.step,
+            "networks": t.g,
+            "n_attractors": num(median(na.clone())),
+            "orthogonality_deg": num(median(o.clone())),
+            "orthogonality_offdiag_deg": num(median(oo.clone())),
+            "data_orthogonality_deg": num(data_full),
+            "data_orthogonality_offdiag_deg": num(data_off),
+            "retrieval_dr2": num(median(r.clone())),
+            "generalization_dr2": num(median(g.clone())),
+            "asymmetry": num(median(asy.clone())),
+            "per_network": {
+                "n_attractors": na.iter().map(|x| num(*x)).collect::<Vec<_>>(),
+                "orthogonality_deg": o.iter().map(|x| num(*x)).collect::<Vec<_>>(),
+                "retrieval_dr2": r.iter().map(|x| num(*x)).collect::<Vec<_>>(),
+                "generalization_dr2": g.iter().map(|x| num(*x)).collect::<Vec<_>>(),
+                "asymmetry": asy.iter().map(|x| num(*x)).collect::<Vec<_>>(),
+            },
+            "scoring": {"trials": a.trials, "steps": a.steps, "signal": 0.1, "snr": 1.0, "beta": 1.0},
+        }))
+    }
+
+    /// `fep eval`: writes `eval.json` and prints it.
+    pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<()> {
+        if a.trials == 0 || a.steps == 0 {
+            bail!("--trials and --steps must be >= 1");
+        }
+        let l = load(&a.run_dir, device)?;
+        let v = evaluate(&l, a, seed.unwrap_or(l.trainer.cfg.seed))?;
+        let p = l.rd.write_json("eval.json", &v)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        if !quiet {
+            eprintln!("wrote {}", p.display());
+        }
+        Ok(())
+    }
+
+    /// Renders the couplings of network 0 as a heat map (for `fep train`).
+    pub fn plot_couplings(t: &FepTrainer, path: &Path) -> Result<()> {
+        let n = t.n;
+        let j = t.j_host(0)?;
+        let mut grid = vec![0.0; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                grid[(n - 1 - i) * n + k] = j[i * n + k];
+            }
+        }
+        let mut fig = Figure::new(1, 1, 420, 400);
+        fig.axes(0, 0)
+            .set_title("couplings J (row i <- column j)")
+            .heatmap(&grid, n, n, (0.0, n as f64), (0.0, n as f64));
+        fig.save_png(path)
+    }
+}

@@ -1,0 +1,3 @@
+//! Data sets and pattern files.
+
+pub mod patterns;
