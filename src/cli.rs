@@ -171,6 +171,8 @@ pub enum FepCmd {
     Attractors(crate::analysis::fep::cmd::AttractorsArgs),
     /// Attractor count, orthogonality, retrieval and generalisation ΔR², asymmetry: eval.json.
     Eval(crate::analysis::fep::cmd::EvalArgs),
+    /// Free-running replay with zero input: states.npy, raster PNG, forward-transition fraction.
+    RunFree(crate::analysis::fep::free::RunFreeArgs),
 }
 
 /// `attractor resume`
@@ -510,6 +512,11 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
         FepCmd::Eval(a) => {
             let sel = select_device(cli)?;
             fc::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        FepCmd::RunFree(a) => {
+            let sel = select_device(cli)?;
+            crate::analysis::fep::free::run_free_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
     }

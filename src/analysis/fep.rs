@@ -145,6 +145,17 @@ pub fn orthogonality(vs: &[Vec<f64>], drop_degenerate: bool) -> (f64, f64) {
     (mean(&full), mean(&off))
 }
 
+/// The symmetric part J† = (J + Jᵀ)/2.
+pub fn symmetric_part(j: &[f64], n: usize) -> Vec<f64> {
+    let mut s = vec![0.0; n * n];
+    for i in 0..n {
+        for k in 0..n {
+            s[i * n + k] = 0.5 * (j[i * n + k] + j[k * n + i]);
+        }
+    }
+    s
+}
+
 /// A = ‖J − Jᵀ‖_F / ‖J‖_F (0 symmetric, ≈ √2 unrelated, 2 antisymmetric).
 pub fn asymmetry(j: &[f64], n: usize) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
@@ -296,16 +307,32 @@ pub mod cmd {
 
     /// Training patterns (and held-out patterns for the digits) named by a configuration.
     pub fn resolve_patterns(cfg: &FepConfig) -> Result<(Patterns, Option<Patterns>)> {
-        if cfg.patterns == "digits" {
+        let (mut train, test) = if cfg.patterns == "digits" {
             let (train, test) = digits_preprocessed(&digits_path()?)?;
-            return Ok((train, Some(test)));
+            (train, Some(test))
+        } else {
+            let mut p = load_patterns(Path::new(&cfg.patterns))?;
+            if cfg.zscore {
+                crate::data::patterns::zscore_rows(&mut p.data, p.n)
+                    .with_context(|| format!("cannot z-score the patterns of {}", cfg.patterns))?;
+            }
+            (p, None)
+        };
+        if !cfg.subset.is_empty() {
+            let n = train.n;
+            let mut data = Vec::new();
+            let mut labels = Vec::new();
+            for &i in &cfg.subset {
+                if i >= train.len() {
+                    bail!("`subset` index {i} out of range ({} patterns)", train.len());
+                }
+                data.extend_from_slice(&train.data[i * n..(i + 1) * n]);
+                labels.push(train.labels.as_ref().map(|l| l[i]).unwrap_or(i));
+            }
+            train.data = data;
+            train.labels = Some(labels);
         }
-        let mut p = load_patterns(Path::new(&cfg.patterns))?;
-        if cfg.zscore {
-            crate::data::patterns::zscore_rows(&mut p.data, p.n)
-                .with_context(|| format!("cannot z-score the patterns of {}", cfg.patterns))?;
-        }
-        Ok((p, None))
+        Ok((train, test))
     }
 
     /// A trained run loaded for analysis.
@@ -370,6 +397,10 @@ pub mod cmd {
         /// Which of the batched networks.
         #[arg(long, default_value_t = 0)]
         pub network: usize,
+        /// Relax with the symmetric part J† = (J + Jᵀ)/2 (asymmetric J trained on sequences
+        /// cycles instead of converging).
+        #[arg(long)]
+        pub symmetric_part: bool,
     }
 
     /// `fep attractors`: `attractors.npy` (distinct attractors) and `attractors.png`.
@@ -390,7 +421,16 @@ pub mod cmd {
         }
         let n = t.n;
         let j = t.j_host(a.network)?;
-        let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.cfg.evidence).collect();
+        let j = if a.symmetric_part {
+            symmetric_part(&j, n)
+        } else {
+            j
+        };
+        let scaled: Vec<f64> = t
+            .patterns
+            .iter()
+            .map(|x| x * t.evidences[a.network])
+            .collect();
         let mut rng = Rng::derived(seed.unwrap_or(t.cfg.seed), streams::EVAL);
         let (_, distinct) = attractors(&j, n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
         let flat: Vec<f64> = distinct.iter().flatten().copied().collect();
@@ -470,13 +510,16 @@ pub mod cmd {
         let t = &l.trainer;
         let n = t.n;
         let p = t.n_patterns();
-        let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.cfg.evidence).collect();
         let rows: Vec<Vec<f64>> = (0..p)
             .map(|k| t.patterns[k * n..(k + 1) * n].to_vec())
             .collect();
         let (data_full, data_off) = orthogonality(&rows, false);
         let mut per = Vec::new();
+        let mut sym_counts = Vec::new();
+        let mut pair_corr = Vec::new();
+        let mut best_sym = Vec::new();
         for k in 0..t.g {
+            let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.evidences[k]).collect();
             let mut rng = Rng::derived(seed.wrapping_add(k as u64), streams::EVAL);
             let j = t.j_host(k)?;
             let (_, distinct) = attractors(&j, n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
@@ -495,7 +538,7 @@ pub mod cmd {
             );
             let generalisation = match &l.test {
                 Some(test) if !test.is_empty() => {
-                    let ts: Vec<f64> = test.data.iter().map(|x| x * t.cfg.evidence).collect();
+                    let ts: Vec<f64> = test.data.iter().map(|x| x * t.evidences[k]).collect();
                     let np = test.len();
                     reconstruction_dr2(
                         &j,
@@ -512,6 +555,37 @@ pub mod cmd {
                 }
                 _ => f64::NAN,
             };
+            let (_, distinct_sym) = attractors(
+                &symmetric_part(&j, n),
+                n,
+                &scaled,
+                &[0.0, 0.1, 0.2, 0.5],
+                &mut rng,
+            );
+            sym_counts.push(distinct_sym.len() as f64);
+            // Per-pattern noise-free end points: their pairwise correlation (Sim 1) and each
+            // pattern's best correlation with an attractor of J† (Sim 3).
+            let (ends, _) = attractors(&j, n, &scaled, &[0.0], &mut rng);
+            if ends.len() == p && p >= 2 {
+                let mut cs = Vec::new();
+                for a in 0..p {
+                    for b in (a + 1)..p {
+                        cs.push(corr(&ends[a], &ends[b]));
+                    }
+                }
+                pair_corr.push(cs.iter().sum::<f64>() / cs.len() as f64);
+            } else {
+                pair_corr.push(f64::NAN);
+            }
+            let best: Vec<f64> = (0..p)
+                .map(|a| {
+                    distinct_sym
+                        .iter()
+                        .map(|v| corr(v, &t.patterns[a * n..(a + 1) * n]))
+                        .fold(f64::NEG_INFINITY, f64::max)
+                })
+                .collect();
+            best_sym.push(best.iter().copied().fold(f64::INFINITY, f64::min));
             per.push((
                 distinct.len() as f64,
                 orth,
@@ -540,6 +614,9 @@ pub mod cmd {
             "retrieval_dr2": num(median(r.clone())),
             "generalization_dr2": num(median(g.clone())),
             "asymmetry": num(median(asy.clone())),
+            "n_attractors_symmetric_part": num(median(sym_counts.clone())),
+            "attractor_pairwise_corr": num(median(pair_corr.clone())),
+            "min_pattern_best_corr_symmetric_part": num(median(best_sym.clone())),
             "per_network": {
                 "n_attractors": na.iter().map(|x| num(*x)).collect::<Vec<_>>(),
                 "orthogonality_deg": o.iter().map(|x| num(*x)).collect::<Vec<_>>(),
@@ -581,5 +658,169 @@ pub mod cmd {
             .set_title("couplings J (row i <- column j)")
             .heatmap(&grid, n, n, (0.0, n as f64), (0.0, n as f64));
         fig.save_png(path)
+    }
+}
+
+/// `fep run-free` and `fep sweep`.
+pub mod free {
+    use std::path::PathBuf;
+
+    use anyhow::{Result, bail};
+    use burn::tensor::Device;
+    use clap::Args;
+    use serde_json::json;
+
+    use super::cmd::load;
+    use super::*;
+    use crate::models::fep::streams;
+    use crate::plot::Figure;
+
+    /// Arguments of `fep run-free`.
+    #[derive(Args, Debug, Clone)]
+    pub struct RunFreeArgs {
+        /// Run directory.
+        #[arg(long)]
+        pub run_dir: PathBuf,
+        /// Stochastic steps with zero input and no learning.
+        #[arg(long, default_value_t = 200)]
+        pub steps: usize,
+        /// Precision β of the free run.
+        #[arg(long, default_value_t = 1.0)]
+        pub beta: f64,
+        /// Which network.
+        #[arg(long, default_value_t = 0)]
+        pub network: usize,
+        /// Use only the symmetric part J† = (J + Jᵀ)/2 (control: no replay expected).
+        #[arg(long)]
+        pub symmetric_only: bool,
+        /// Correlation needed to label a state with a pattern.
+        #[arg(long, default_value_t = 0.5)]
+        pub threshold: f64,
+    }
+
+    /// Labels of states (best-correlated pattern if above `threshold`) and the share of label
+    /// changes that go forward (k → k+1 mod P), with the number of changes.
+    pub fn forward_fraction(
+        states: &[Vec<f64>],
+        patterns: &[f64],
+        n: usize,
+        threshold: f64,
+    ) -> (Vec<Option<usize>>, f64, usize) {
+        let p = patterns.len() / n;
+        let labels: Vec<Option<usize>> = states
+            .iter()
+            .map(|s| {
+                let (best, c) = (0..p)
+                    .map(|k| (k, corr(s, &patterns[k * n..(k + 1) * n])))
+                    .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+                (c > threshold).then_some(best)
+            })
+            .collect();
+        let seq: Vec<usize> = labels.iter().flatten().copied().collect();
+        let (mut fwd, mut tot) = (0, 0);
+        for w in seq.windows(2) {
+            if w[0] != w[1] {
+                tot += 1;
+                if w[1] == (w[0] + 1) % p {
+                    fwd += 1;
+                }
+            }
+        }
+        (
+            labels,
+            if tot > 0 {
+                fwd as f64 / tot as f64
+            } else {
+                f64::NAN
+            },
+            tot,
+        )
+    }
+
+    /// `fep run-free`: `states.npy`, `run_free.png` (correlation raster), `run_free.json`.
+    pub fn run_free_cmd(
+        a: &RunFreeArgs,
+        device: &Device,
+        seed: Option<u64>,
+        quiet: bool,
+    ) -> Result<()> {
+        let l = load(&a.run_dir, device)?;
+        let t = &l.trainer;
+        if a.network >= t.g {
+            bail!("--network {} out of range ({} networks)", a.network, t.g);
+        }
+        if a.steps == 0 || !(a.beta.is_finite() && a.beta >= 0.0) {
+            bail!("--steps must be >= 1 and --beta >= 0");
+        }
+        let n = t.n;
+        let mut j = t.j_host(a.network)?;
+        if a.symmetric_only {
+            let orig = j.clone();
+            for i in 0..n {
+                for k in 0..n {
+                    j[i * n + k] = 0.5 * (orig[i * n + k] + orig[k * n + i]);
+                }
+            }
+        }
+        let mut state: Vec<f64> =
+            crate::sde::solver::to_vec_f32(&t.state.clone().narrow(0, a.network, 1))?
+                .into_iter()
+                .map(|x| x as f64)
+                .collect();
+        let mut rng = Rng::derived(seed.unwrap_or(t.cfg.seed), streams::EVAL);
+        let zero = vec![0.0; n];
+        let mut states = Vec::with_capacity(a.steps);
+        for _ in 0..a.steps {
+            infer_mean(&j, n, &zero, a.beta, &mut state, 1, 1, &mut rng);
+            states.push(state.clone());
+        }
+        let (labels, frac, changes) = forward_fraction(&states, &t.patterns, n, a.threshold);
+        let flat: Vec<f64> = states.iter().flatten().copied().collect();
+        crate::npy::write_npy_f64(&l.rd.file("states.npy"), &[a.steps, n], &flat)?;
+        let p = t.n_patterns();
+        let mut grid = vec![0.0; p * a.steps];
+        for (s, st) in states.iter().enumerate() {
+            for k in 0..p {
+                grid[k * a.steps + s] = corr(st, &t.patterns[k * n..(k + 1) * n]);
+            }
+        }
+        let mut fig = Figure::new(1, 1, 640, 260);
+        fig.axes(0, 0)
+            .set_title("correlation of the free-running state with each pattern")
+            .set_xlabel("step")
+            .set_ylabel("pattern")
+            .heatmap_limits(
+                &grid,
+                a.steps,
+                p,
+                (0.0, a.steps as f64),
+                (-0.5, p as f64 - 0.5),
+                (-1.0, 1.0),
+            );
+        fig.save_png(&l.rd.file("run_free.png"))?;
+        let v = json!({
+            "steps": a.steps, "beta": a.beta, "symmetric_only": a.symmetric_only, "threshold": a.threshold,
+            "forward_transition_frac": if frac.is_finite() { json!(frac) } else { json!(null) },
+            "label_changes": changes,
+            "labelled_frac": labels.iter().filter(|l| l.is_some()).count() as f64 / a.steps as f64,
+            "labels": labels,
+        });
+        l.rd.write_json("run_free.json", &v)?;
+        println!(
+            "forward transitions {} of {changes} label changes; labelled {:.2}",
+            if frac.is_finite() {
+                format!("{frac:.3}")
+            } else {
+                "n/a".into()
+            },
+            v["labelled_frac"]
+        );
+        if !quiet {
+            eprintln!(
+                "wrote states.npy, run_free.png, run_free.json in {}",
+                l.rd.path().display()
+            );
+        }
+        Ok(())
     }
 }

@@ -31,6 +31,9 @@ pub struct FepConfig {
     /// (`.npy` `[P, N]`, CSV one pattern a row, or a folder of same-size PNGs).
     #[config(default = "String::from(\"digits\")")]
     pub patterns: String,
+    /// Train on these pattern indices only (empty: all), e.g. `[1, 2, 3]` for Sim 3.
+    #[config(default = "Vec::new()")]
+    pub subset: Vec<usize>,
     /// Z-score each user pattern (the digits are always preprocessed as in the spec).
     #[config(default = true)]
     pub zscore: bool,
@@ -124,6 +127,10 @@ pub struct FepTrainer {
     pub j: Tensor<3>,
     /// States `[G, N]`.
     pub state: Tensor<2>,
+    /// Precision β of each network (default: `cfg.beta` for all).
+    pub betas: Vec<f64>,
+    /// Evidence level of each network (default: `cfg.evidence` for all).
+    pub evidences: Vec<f64>,
     rng: Rng,
     offdiag: Tensor<3>,
     device: Device,
@@ -157,6 +164,8 @@ impl FepTrainer {
             g,
             j: Tensor::zeros([g, n, n], device),
             state: Tensor::zeros([g, n], device),
+            betas: vec![cfg.beta; g],
+            evidences: vec![cfg.evidence; g],
             rng: Rng::derived(cfg.seed, streams::TRAIN),
             offdiag,
             device: device.clone(),
@@ -187,14 +196,15 @@ impl FepTrainer {
     /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed.
     fn learn_step(&mut self, b: &Tensor<2>) -> Tensor<1> {
         let (g, n) = (self.g, self.n);
-        let beta = self.cfg.beta;
+        let beta: Vec<f32> = self.betas.iter().map(|&b| b as f32).collect();
+        let beta = tensor2_f32(beta, g, 1, &self.device);
         let prev = self.state.clone();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
         let h = prev
             .reshape([g, 1, n])
             .matmul(self.j.clone().swap_dims(1, 2))
             .reshape([g, n]);
-        let theta = (b.clone() + h.clone()).mul_scalar(beta);
+        let theta = (b.clone() + h.clone()) * beta.clone();
         let u = self.uniforms();
         let s = sample_t(theta.clone(), u);
         let mut eps = match self.cfg.rule.as_str() {
@@ -203,7 +213,7 @@ impl FepTrainer {
             _ => s.clone() - langevin_t(h.clone()),
         };
         if self.cfg.precision_weighting && self.cfg.rule != "hebbian" {
-            let bh = h.mul_scalar(beta);
+            let bh = h * beta;
             // L'(x) = 1/x² − 1/sinh²(x); use 1 − L² − 2L/x ≡ L'(x) (stable for moderate x).
             let l = langevin_t(bh.clone());
             let safe = bh.clone().mask_fill(bh.clone().abs().lower_elem(1e-3), 1.0);
@@ -236,7 +246,7 @@ impl FepTrainer {
             };
             self.last_pattern[k] = idx;
             for i in 0..n {
-                bias[k * n + i] = (self.cfg.evidence * self.patterns[idx * n + i]) as f32;
+                bias[k * n + i] = (self.evidences[k] * self.patterns[idx * n + i]) as f32;
             }
         }
         if self.cfg.reset_state {
@@ -294,7 +304,12 @@ impl Trainable for FepTrainer {
                     data: self.patterns.iter().map(|&x| x as f32).collect(),
                 },
             ],
-            extra: serde_json::json!({ "rng": self.rng.to_json(), "last_pattern": self.last_pattern }),
+            extra: serde_json::json!({
+                "rng": self.rng.to_json(),
+                "last_pattern": self.last_pattern,
+                "betas": self.betas,
+                "evidences": self.evidences,
+            }),
         })
     }
 
@@ -308,6 +323,12 @@ impl Trainable for FepTrainer {
         self.j = tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]);
         self.state = tensor2_f32(s.data.clone(), g, n, &self.device);
         self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
+        if let Some(v) = ck.extra.get("betas") {
+            self.betas = serde_json::from_value(v.clone())?;
+        }
+        if let Some(v) = ck.extra.get("evidences") {
+            self.evidences = serde_json::from_value(v.clone())?;
+        }
         if let Some(lp) = ck.extra.get("last_pattern") {
             self.last_pattern = serde_json::from_value(lp.clone())?;
         }

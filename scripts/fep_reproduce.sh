@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# FEP attractor-network reproduction (../shared/specs/fep.md §4, checks 4, 7-10, 12, 13) at the
+# spec's own scale (N = 25 / 64, the spec's epochs), medians over seeds (batched networks).
+# Prints: check, paper value, measured, pass/fail.  About 1-2 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-checkpoints/fep-reproduce}
+SEEDS=${SEEDS:-5}
+mkdir -p "$OUT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
+cargo build --release -q
+BIN="$CARGO_TARGET_DIR/release/attractor"
+A="$BIN --device flex --quiet"
+T0=$(date +%s)
+
+# Sim 1: vertical and horizontal centre lines on 5x5 (line 1, centre 4), z-scored by the loader.
+python3 - "$OUT/sim1.csv" <<'PY'
+import sys
+rows = []
+for vertical in (True, False):
+    p = [0.0] * 25
+    for k in range(5):
+        p[k * 5 + 2 if vertical else 10 + k] = 1.0
+    p[12] = 4.0
+    rows.append(",".join(str(v) for v in p))
+open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+PY
+$A fep train --patterns "$OUT/sim1.csv" --evidence 30 --beta 0.1 --lr 0.01 --epochs 500 --steps-per-epoch 10 --networks "$SEEDS" --run-dir "$OUT/sim1" --overwrite
+$A fep eval --run-dir "$OUT/sim1" > /dev/null
+# Sim 2 regimes on the 10 training digits.
+$A fep train --evidence 11 --beta 0.1668 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/balanced" --overwrite
+$A fep train --evidence 16 --beta 0.359 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/high" --overwrite
+$A fep train --evidence 6 --beta 0.0278 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/low" --overwrite
+for r in balanced high low; do $A fep eval --run-dir "$OUT/$r" > /dev/null; done
+# Sim 3: digits 1, 2, 3 presented cyclically for one step each.
+$A fep train --set 'subset=[1,2,3]' --evidence 20 --beta 1 --lr 0.001 --epochs 2000 --steps-per-epoch 1 --order sequential --networks "$SEEDS" --run-dir "$OUT/sim3" --overwrite
+$A fep eval --run-dir "$OUT/sim3" --trials 20 > /dev/null
+$A fep run-free --run-dir "$OUT/sim3" --steps 200 > /dev/null && cp "$OUT/sim3/run_free.json" "$OUT/sim3/run_free_full.json"
+$A fep run-free --run-dir "$OUT/sim3" --steps 200 --symmetric-only > /dev/null && cp "$OUT/sim3/run_free.json" "$OUT/sim3/run_free_sym.json"
+T1=$(date +%s)
+
+python3 - "$OUT" "$((T1 - T0))" "$SEEDS" <<'PY'
+import json, os, sys
+out, secs, seeds = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ev = lambda r, f="eval.json": json.load(open(os.path.join(out, r, f)))
+rows = []
+def row(check, paper, measured, ok):
+    rows.append((check, paper, measured, "pass" if ok else "FAIL"))
+f = lambda x: "n/a" if x is None else f"{x:.3f}"
+s1 = ev("sim1")
+r = s1["attractor_pairwise_corr"]
+row("4 Sim 1: attractor correlation (data r = 0.77)", "-0.19 (code -0.20); band [-0.45, 0.05]", f(r), r is not None and -0.45 <= r <= 0.05)
+b, h, lo = ev("balanced"), ev("high"), ev("low")
+row("7 balanced (ev 11, iT 0.1668): orthogonality", "17.34 deg; pass < 23", f(b["orthogonality_deg"]) + f" (data {b['data_orthogonality_deg']:.2f} / off-diag {b['data_orthogonality_offdiag_deg']:.2f})", b["orthogonality_deg"] is not None and b["orthogonality_deg"] < 23)
+row("7 balanced: retrieval dR2", "0.292; pass > 0.2", f(b["retrieval_dr2"]), b["retrieval_dr2"] > 0.2)
+row("7 balanced: generalisation dR2", "0.070; pass > 0.02", f(b["generalization_dr2"]), b["generalization_dr2"] > 0.02)
+row("7 balanced: distinct attractors", "10", f(b["n_attractors"]), True)
+row("8 high precision (ev 16, iT 0.359): orthogonality", "27.57 deg (~ data)", f(h["orthogonality_deg"]), h["orthogonality_deg"] is not None and abs(h["orthogonality_deg"] - 27.57) < 4)
+row("8 high precision: retrieval dR2", "0.270", f(h["retrieval_dr2"]), h["retrieval_dr2"] > 0.2)
+row("8 high precision: generalisation dR2", "-0.051 (<= ~0)", f(h["generalization_dr2"]), h["generalization_dr2"] < 0.02)
+row("9 low precision (ev 6, iT 0.0278): attractors", "exactly 1", f(lo["n_attractors"]), lo["n_attractors"] == 1)
+row("9 low precision: retrieval dR2", "0.164", f(lo["retrieval_dr2"]), lo["retrieval_dr2"] > 0.1)
+row("9 low precision: generalisation dR2", "0.085 (> 0)", f(lo["generalization_dr2"]), lo["generalization_dr2"] > 0)
+s3 = ev("sim3")
+row("10 random order more symmetric than sequential", "A < 0.5 and <= 1/2 of Sim 3", f"{b['asymmetry']:.3f} vs {s3['asymmetry']:.3f}", b["asymmetry"] < 0.5 and b["asymmetry"] <= 0.5 * s3["asymmetry"])
+row("12 Sim 3: asymmetry index A", "0.981 (code); pass > 0.7", f(s3["asymmetry"]), s3["asymmetry"] > 0.7)
+row("12 Sim 3: attractors of J+ (sym. part)", "3, each corr > 0.8 with its digit", f"{s3['n_attractors_symmetric_part']:.0f}, min best corr {s3['min_pattern_best_corr_symmetric_part']:.3f}", s3["n_attractors_symmetric_part"] == 3 and s3["min_pattern_best_corr_symmetric_part"] > 0.8)
+fr, sy = ev("sim3", "run_free_full.json"), ev("sim3", "run_free_sym.json")
+ff = fr["forward_transition_frac"]
+row("13 Sim 3 free run (b = 0, iT 1, 200 steps)", "> 80 % of label changes forward", f"{f(ff)} of {fr['label_changes']} changes", ff is not None and ff > 0.8)
+row("13 control: J+ alone does not cycle", "no forward cycling", f"{sy['label_changes']} label changes, forward {f(sy['forward_transition_frac'])}", sy["label_changes"] == 0 or (sy["forward_transition_frac"] or 0) < 0.8)
+w = [max(len(r[i]) for r in rows) for i in range(4)]
+print(f"{'check':<{w[0]}} | {'paper':<{w[1]}} | {'measured (median of ' + seeds + ' seeds)':<{w[2]}} | result")
+print("-" * (sum(w) + 16))
+for r in rows:
+    print(f"{r[0]:<{w[0]}} | {r[1]:<{w[1]}} | {r[2]:<{w[2]}} | {r[3]}")
+n = sum(r[3] == "pass" for r in rows)
+print(f"\n{n} passed, {len(rows) - n} failed  (wall time {secs} s; Sim 3 free run on network 0)")
+PY
