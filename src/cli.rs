@@ -173,6 +173,8 @@ pub enum FepCmd {
     Eval(crate::analysis::fep::cmd::EvalArgs),
     /// Free-running replay with zero input: states.npy, raster PNG, forward-transition fraction.
     RunFree(crate::analysis::fep::free::RunFreeArgs),
+    /// The regime grid (evidence × precision × seeds) as one batched run: sweep.json, heat maps.
+    Sweep(crate::analysis::fep::sweep::SweepArgs),
 }
 
 /// `attractor resume`
@@ -512,6 +514,12 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
         FepCmd::Eval(a) => {
             let sel = select_device(cli)?;
             fc::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        FepCmd::Sweep(a) => {
+            let sel = select_device(cli)?;
+            train::install_ctrlc_handler();
+            crate::analysis::fep::sweep::sweep_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
         FepCmd::RunFree(a) => {

@@ -824,3 +824,310 @@ pub mod free {
         Ok(())
     }
 }
+
+/// `fep sweep`: the Sim-2 regime grid as one batched training run.
+pub mod sweep {
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use anyhow::{Context, Result, bail};
+    use clap::Args;
+    use serde_json::json;
+
+    use super::cmd::resolve_patterns;
+    use super::*;
+    use crate::models::fep::{FepConfig, FepTrainer, streams};
+    use crate::plot::Figure;
+    use crate::run::{RunDir, RunMeta};
+    use crate::train::{self, DriverOptions};
+
+    /// Arguments of `fep sweep`.
+    #[derive(Args, Debug, Clone)]
+    pub struct SweepArgs {
+        /// Evidence levels `A..B` (integer steps) or a comma list.
+        #[arg(long, default_value = "1..20")]
+        pub evidence: String,
+        /// Precisions `LO..HI:N` (log-spaced) or a comma list.
+        #[arg(long, default_value = "0.01..1:19")]
+        pub beta: String,
+        /// Networks per setting (seeds).
+        #[arg(long, default_value_t = 1)]
+        pub seeds: usize,
+        /// Epochs.
+        #[arg(long, default_value_t = 5000)]
+        pub epochs: u64,
+        /// Steps per epoch.
+        #[arg(long, default_value_t = 10)]
+        pub steps_per_epoch: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 0.001)]
+        pub lr: f64,
+        /// Patterns (as `fep train`).
+        #[arg(long, default_value = "digits")]
+        pub patterns: String,
+        /// Trials per ΔR² estimate.
+        #[arg(long, default_value_t = 100)]
+        pub trials: usize,
+        /// Run directory.
+        #[arg(long)]
+        pub run_dir: Option<PathBuf>,
+        /// Replace an existing run.
+        #[arg(long)]
+        pub overwrite: bool,
+    }
+
+    /// Parses `A..B` (integers), `LO..HI:N` (log-spaced) or `x,y,z`.
+    pub fn parse_range(s: &str, log: bool) -> Result<Vec<f64>> {
+        let bad = || {
+            anyhow::anyhow!("cannot parse range `{s}` (expected A..B, LO..HI:N or a comma list)")
+        };
+        let v: Vec<f64> = if let Some((a, rest)) = s.split_once("..") {
+            let (b, n) = match rest.split_once(':') {
+                Some((b, n)) => (b, Some(n.trim().parse::<usize>().map_err(|_| bad())?)),
+                None => (rest, None),
+            };
+            let a: f64 = a.trim().parse().map_err(|_| bad())?;
+            let b: f64 = b.trim().parse().map_err(|_| bad())?;
+            match n {
+                Some(n) if n >= 2 && log && a > 0.0 && b > 0.0 => (0..n)
+                    .map(|i| (a.ln() + (b.ln() - a.ln()) * i as f64 / (n - 1) as f64).exp())
+                    .collect(),
+                Some(n) if n >= 2 => (0..n)
+                    .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+                    .collect(),
+                Some(_) => vec![a],
+                None => {
+                    let mut v = Vec::new();
+                    let mut x = a;
+                    while x <= b + 1e-9 {
+                        v.push(x);
+                        x += 1.0;
+                    }
+                    v
+                }
+            }
+        } else {
+            s.split(',')
+                .map(|x| x.trim().parse::<f64>().map_err(|_| bad()))
+                .collect::<Result<_>>()?
+        };
+        if v.is_empty() || v.iter().any(|x| !x.is_finite() || *x < 0.0) {
+            bail!("range `{s}` is empty or has negative/non-finite values");
+        }
+        Ok(v)
+    }
+
+    /// Runs the sweep; returns the JSON report.
+    pub fn sweep_cmd(
+        a: &SweepArgs,
+        device: &burn::tensor::Device,
+        seed: Option<u64>,
+        quiet: bool,
+    ) -> Result<()> {
+        let evs = parse_range(&a.evidence, false)?;
+        let betas = parse_range(&a.beta, true)?;
+        if a.seeds == 0 || a.trials == 0 {
+            bail!("--seeds and --trials must be >= 1");
+        }
+        let g = evs.len() * betas.len() * a.seeds;
+        let cfg = FepConfig::new()
+            .with_patterns(a.patterns.clone())
+            .with_epochs(a.epochs)
+            .with_steps_per_epoch(a.steps_per_epoch)
+            .with_lr(a.lr)
+            .with_networks(g)
+            .with_seed(seed.unwrap_or(0));
+        cfg.validate()?;
+        let (pats, test) = resolve_patterns(&cfg)?;
+        let mut t = FepTrainer::new(&cfg, pats.data.clone(), pats.n, device)?;
+        let mut k = 0;
+        for &e in &evs {
+            for &b in &betas {
+                for _ in 0..a.seeds {
+                    t.evidences[k] = e;
+                    t.betas[k] = b;
+                    k += 1;
+                }
+            }
+        }
+        let path = a
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| crate::run::default_run_path("fep-sweep"));
+        let rd = RunDir::create(&path, a.overwrite)?;
+        rd.write_config(
+            &RunMeta {
+                model: "fep".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                seed: cfg.seed,
+            },
+            &cfg,
+        )?;
+        if !quiet {
+            eprintln!(
+                "sweep: {} evidence x {} precision x {} seeds = {g} networks of N = {} in one batch",
+                evs.len(),
+                betas.len(),
+                a.seeds,
+                pats.n
+            );
+        }
+        let t0 = Instant::now();
+        let opts = DriverOptions {
+            total_steps: cfg.epochs,
+            until: None,
+            checkpoint_every: cfg.checkpoint_every,
+            log_every: cfg.log_every,
+            keep: 2,
+            quiet,
+        };
+        train::run(&mut t, &rd, 0, &opts)?;
+        let train_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let n = t.n;
+        let p = t.n_patterns();
+        let js: Vec<Vec<f64>> = (0..g).map(|k| t.j_host(k)).collect::<Result<_>>()?;
+        let threads = std::thread::available_parallelism()
+            .map(|x| x.get())
+            .unwrap_or(1)
+            .max(1);
+        let mut results = vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); g];
+        let seed0 = cfg.seed;
+        std::thread::scope(|s| {
+            for (c, chunk) in results.chunks_mut(g.div_ceil(threads)).enumerate() {
+                let js = &js;
+                let t = &t;
+                let test = &test;
+                s.spawn(move || {
+                    let base = c * g.div_ceil(threads);
+                    for (i, out) in chunk.iter_mut().enumerate() {
+                        let k = base + i;
+                        let mut rng = Rng::derived(seed0.wrapping_add(k as u64), streams::EVAL);
+                        let scaled: Vec<f64> =
+                            t.patterns.iter().map(|x| x * t.evidences[k]).collect();
+                        let (_, distinct) =
+                            attractors(&js[k], n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
+                        let (orth, _) = orthogonality(&distinct, true);
+                        let retr = reconstruction_dr2(
+                            &js[k],
+                            n,
+                            &scaled,
+                            &mut |i, _| i % p,
+                            0.1,
+                            1.0,
+                            a.trials,
+                            100,
+                            1.0,
+                            &mut rng,
+                        );
+                        let gen_ = match test {
+                            Some(ts) if !ts.is_empty() => {
+                                let sc: Vec<f64> =
+                                    ts.data.iter().map(|x| x * t.evidences[k]).collect();
+                                let np = ts.len();
+                                reconstruction_dr2(
+                                    &js[k],
+                                    n,
+                                    &sc,
+                                    &mut |_, r| r.index(np),
+                                    0.1,
+                                    1.0,
+                                    a.trials,
+                                    100,
+                                    1.0,
+                                    &mut rng,
+                                )
+                            }
+                            _ => f64::NAN,
+                        };
+                        *out = (retr, gen_, distinct.len() as f64, orth);
+                    }
+                });
+            }
+        });
+        let eval_s = t1.elapsed().as_secs_f64();
+        // Medians over seeds per cell: grid[e][b].
+        let (ne, nb) = (evs.len(), betas.len());
+        type Cell = (f64, f64, f64, f64);
+        let med = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> {
+            let mut out = Vec::with_capacity(ne * nb);
+            for ie in 0..ne {
+                for ib in 0..nb {
+                    let mut v: Vec<f64> = (0..a.seeds)
+                        .map(|s| f(&results[(ie * nb + ib) * a.seeds + s]))
+                        .filter(|x| x.is_finite())
+                        .collect();
+                    v.sort_by(|x, y| x.total_cmp(y));
+                    out.push(if v.is_empty() {
+                        f64::NAN
+                    } else if v.len() % 2 == 1 {
+                        v[v.len() / 2]
+                    } else {
+                        0.5 * (v[v.len() / 2 - 1] + v[v.len() / 2])
+                    });
+                }
+            }
+            out
+        };
+        let retr = med(&|x| x.0);
+        let gene = med(&|x| x.1);
+        let natt = med(&|x| x.2);
+        let orth = med(&|x| x.3);
+        // Heat maps: x = log10 precision, y = evidence.
+        let mut fig = Figure::new(2, 2, 380, 340);
+        fig.set_title(&format!(
+            "FEP regimes ({} networks, {} epochs x {} steps)",
+            g, a.epochs, a.steps_per_epoch
+        ));
+        let to_grid = |v: &[f64]| -> Vec<f64> {
+            // heatmap rows = y (evidence), columns = x (beta)
+            (0..ne)
+                .flat_map(|ie| (0..nb).map(move |ib| (ie, ib)))
+                .map(|(ie, ib)| v[ie * nb + ib])
+                .collect()
+        };
+        let xr = (betas[0].log10(), betas[nb - 1].log10());
+        let yr = (evs[0] - 0.5, evs[ne - 1] + 0.5);
+        let xr = if xr.0 < xr.1 {
+            xr
+        } else {
+            (xr.0 - 0.5, xr.0 + 0.5)
+        };
+        for (i, (title, v)) in [
+            ("retrieval dR2", &retr),
+            ("generalisation dR2", &gene),
+            ("# attractors", &natt),
+            ("mean |90 - angle| (deg)", &orth),
+        ]
+        .iter()
+        .enumerate()
+        {
+            fig.axes(i % 2, i / 2)
+                .set_title(title)
+                .set_xlabel("log10 precision")
+                .set_ylabel("evidence")
+                .heatmap(&to_grid(v), nb, ne, xr, yr);
+        }
+        fig.save_png(&rd.file("sweep.png"))?;
+        let num = |x: &f64| if x.is_finite() { json!(x) } else { json!(null) };
+        let report = json!({
+            "evidence": evs, "beta": betas, "seeds": a.seeds, "networks": g, "n": n,
+            "epochs": a.epochs, "steps_per_epoch": a.steps_per_epoch, "lr": a.lr, "trials": a.trials,
+            "train_seconds": train_s, "eval_seconds": eval_s,
+            "network_steps_per_s": (g as f64 * a.epochs as f64 * a.steps_per_epoch as f64) / train_s,
+            "retrieval_dr2": retr.iter().map(num).collect::<Vec<_>>(),
+            "generalization_dr2": gene.iter().map(num).collect::<Vec<_>>(),
+            "n_attractors": natt.iter().map(num).collect::<Vec<_>>(),
+            "orthogonality_deg": orth.iter().map(num).collect::<Vec<_>>(),
+            "layout": "row-major [evidence][beta], medians over seeds",
+        });
+        rd.write_json("sweep.json", &report)
+            .context("writing sweep.json")?;
+        println!(
+            "{g} networks: training {train_s:.1} s ({:.0} network-steps/s), evaluation {eval_s:.1} s; wrote sweep.json and sweep.png in {}",
+            report["network_steps_per_s"].as_f64().unwrap_or(0.0),
+            rd.path().display()
+        );
+        Ok(())
+    }
+}

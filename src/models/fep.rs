@@ -223,12 +223,13 @@ impl FepTrainer {
                 .clamp_min(1e-8);
             eps = eps.div(lp);
         }
-        let dj = eps
-            .reshape([g, n, 1])
-            .matmul(s.clone().reshape([g, 1, n]))
-            .mul_scalar(self.cfg.lr)
-            * self.offdiag.clone();
-        let norm = dj.clone().powi_scalar(2).sum();
+        // ΔJ = α ε σᵀ off the diagonal. Its squared norm factorises:
+        // ‖ΔJ‖² = α² (‖ε‖²‖σ‖² − Σ_i ε_i² σ_i²) per network — no pass over the N×N matrices.
+        let eps = eps.mul_scalar(self.cfg.lr);
+        let e2 = eps.clone().powi_scalar(2);
+        let s2 = s.clone().powi_scalar(2);
+        let norm = (e2.clone().sum_dim(1) * s2.clone().sum_dim(1) - (e2 * s2).sum_dim(1)).sum();
+        let dj = eps.reshape([g, n, 1]).matmul(s.clone().reshape([g, 1, n])) * self.offdiag.clone();
         self.j = self.j.clone() + dj;
         self.state = s;
         norm
