@@ -175,6 +175,8 @@ pub enum FepCmd {
     RunFree(crate::analysis::fep::free::RunFreeArgs),
     /// The regime grid (evidence × precision × seeds) as one batched run: sweep.json, heat maps.
     Sweep(crate::analysis::fep::sweep::SweepArgs),
+    /// Reconstruction from noisy cues held as input bias: recall.npy, PNG, recall.json.
+    Recall(crate::analysis::fep::recall::RecallArgs),
 }
 
 /// `attractor resume`
@@ -514,6 +516,11 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
         FepCmd::Eval(a) => {
             let sel = select_device(cli)?;
             fc::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        FepCmd::Recall(a) => {
+            let sel = select_device(cli)?;
+            crate::analysis::fep::recall::recall_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
         FepCmd::Sweep(a) => {

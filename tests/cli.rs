@@ -595,3 +595,120 @@ fn fep_train_eval_attractors_resume() {
     assert_eq!(a.step, 60);
     assert_eq!(a.array("J").unwrap(), b.array("J").unwrap());
 }
+
+#[test]
+fn fep_sweep_recall_run_free_work_on_a_tiny_problem() {
+    let t = tmpdir("fepmore");
+    let f = t.join("p.csv");
+    std::fs::write(&f, "1,0,0,1,0,1,0,1\n0,1,1,0,0,1,1,0\n1,1,0,0,1,0,0,1\n").unwrap();
+    let sweep = t.join("sweep");
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "sweep",
+        "--patterns",
+        f.to_str().unwrap(),
+        "--evidence",
+        "5,10",
+        "--beta",
+        "0.1..1:3",
+        "--epochs",
+        "20",
+        "--trials",
+        "5",
+        "--run-dir",
+        sweep.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(v["networks"], 6);
+    assert_eq!(v["retrieval_dr2"].as_array().unwrap().len(), 6);
+    assert!(sweep.join("sweep.png").exists());
+    let run = t.join("run");
+    let r = run.to_str().unwrap();
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "train",
+        "--patterns",
+        f.to_str().unwrap(),
+        "--epochs",
+        "40",
+        "--order",
+        "sequential",
+        "--steps-per-epoch",
+        "1",
+        "--beta",
+        "1",
+        "--evidence",
+        "20",
+        "--run-dir",
+        r,
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "recall",
+        "--run-dir",
+        r,
+        "--pattern-index",
+        "0",
+        "--pattern-index",
+        "2",
+        "--noise-sd",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let rc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("recall.json")).unwrap()).unwrap();
+    assert_eq!(rc["cues"].as_array().unwrap().len(), 2);
+    assert!(rc["corr_cue"].is_number() && rc["corr_output"].is_number());
+    assert!(run.join("recall.npy").exists() && run.join("recall.png").exists());
+    assert_clean_error(
+        &attractor(&[
+            "--device",
+            "flex",
+            "fep",
+            "recall",
+            "--run-dir",
+            r,
+            "--pattern-index",
+            "7",
+        ]),
+        &["out of range"],
+    );
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "run-free",
+        "--run-dir",
+        r,
+        "--steps",
+        "30",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(run.join("states.npy").exists() && run.join("run_free.json").exists());
+    assert_clean_error(
+        &attractor(&[
+            "--device",
+            "flex",
+            "fep",
+            "sweep",
+            "--beta",
+            "a..b",
+            "--run-dir",
+            t.join("s2").to_str().unwrap(),
+        ]),
+        &["cannot parse range"],
+    );
+}
