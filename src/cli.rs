@@ -211,6 +211,8 @@ pub enum BenchCmd {
     Ddm(crate::analysis::bench::DdmBenchArgs),
     /// Single tensor operations (ms per call) on each backend.
     Ops(crate::analysis::bench::OpsBenchArgs),
+    /// FEP training network-steps/s (single networks and the batched Sim-2 grid).
+    Fep(crate::analysis::bench::FepBenchArgs),
 }
 
 /// Entry point: runs the CLI and returns the process exit code.
@@ -282,6 +284,12 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Fep { cmd } => fep(&cli, cmd),
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
+        Cmd::Bench {
+            cmd: BenchCmd::Fep(a),
+        } => {
+            crate::analysis::bench::fep(a)?;
+            Ok(0)
+        }
         Cmd::Bench {
             cmd: BenchCmd::Ops(a),
         } => {

@@ -255,3 +255,60 @@ pub fn ops(a: &OpsBenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `bench fep`.
+#[derive(Args, Debug, Clone)]
+pub struct FepBenchArgs {
+    /// Network sizes for the single-network measurement.
+    #[arg(long, value_delimiter = ',', default_value = "64,1024,4096")]
+    pub neurons: Vec<usize>,
+    /// Networks of the batched grid (N = 64), as the Sim-2 grid.
+    #[arg(long, default_value_t = 380)]
+    pub grid: usize,
+    /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<DeviceChoice>,
+}
+
+/// FEP training throughput: network-steps/s (one stochastic update + learning step of one network).
+pub fn fep(a: &FepBenchArgs) -> Result<()> {
+    use crate::models::fep::{FepConfig, FepTrainer};
+    let devices = if a.devices.is_empty() {
+        default_devices()
+    } else {
+        a.devices.clone()
+    };
+    for dc in devices {
+        let sel = device::select(dc)?;
+        let mut cases: Vec<(usize, usize)> = a.neurons.iter().map(|&n| (n, 1)).collect();
+        cases.push((64, a.grid));
+        for (n, g) in cases {
+            let mut rng = Rng::new(1);
+            let pats: Vec<f64> = (0..10 * n).map(|_| rng.normal()).collect();
+            let cfg = FepConfig::new().with_networks(g).with_steps_per_epoch(10);
+            let mut t = FepTrainer::new(&cfg, pats, n, &sel.device)?;
+            for e in 0..2 {
+                t.step(e)?;
+            }
+            // Aim at about 2 seconds per case.
+            let per_epoch = {
+                let t0 = Instant::now();
+                t.step(2)?;
+                t0.elapsed().as_secs_f64().max(1e-5)
+            };
+            let epochs = ((2.0 / per_epoch) as u64).clamp(3, 5000);
+            let t0 = Instant::now();
+            for e in 0..epochs {
+                t.step(3 + e)?;
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let steps = epochs as f64 * 10.0;
+            // GEMV + rank-1 update: about 4 N² flops per network-step.
+            let flops = 4.0 * (n * n) as f64 * g as f64 * steps;
+            let row = json!({"bench": "fep-train", "device": sel.description, "n": n, "networks": g, "epochs": epochs,
+                             "steps_per_s": steps / secs, "network_steps_per_s": steps * g as f64 / secs, "gflops": flops / secs / 1e9});
+            println!("{row}");
+        }
+    }
+    Ok(())
+}
