@@ -230,7 +230,9 @@ impl FepTrainer {
         let s2 = s.clone().powi_scalar(2);
         let norm = (e2.clone().sum_dim(1) * s2.clone().sum_dim(1) - (e2 * s2).sum_dim(1)).sum();
         let dj = eps.reshape([g, n, 1]).matmul(s.clone().reshape([g, 1, n])) * self.offdiag.clone();
-        self.j = self.j.clone() + dj;
+        // Take J out of `self` so the add can reuse its buffer (no second handle alive).
+        let j = std::mem::replace(&mut self.j, Tensor::empty([0, 0, 0], &self.device));
+        self.j = j + dj;
         self.state = s;
         norm
     }
