@@ -481,6 +481,13 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             }
             let sel = select_device(cli)?;
             let mut trainer = FepTrainer::new(&cfg, pats.data.clone(), pats.n, &sel.device)?;
+            if let Some(src) = &cfg.init_from {
+                let ck = checkpoint::load_latest(Path::new(src))?
+                    .with_context(|| format!("--init-from {src}: no checkpoint there"))?;
+                trainer
+                    .init_from(&ck)
+                    .with_context(|| format!("--init-from {src}"))?;
+            }
             let path = run
                 .run_dir
                 .clone()

@@ -31,6 +31,12 @@ pub struct FepConfig {
     /// (`.npy` `[P, N]`, CSV one pattern a row, or a folder of same-size PNGs).
     #[config(default = "String::from(\"digits\")")]
     pub patterns: String,
+    /// Input during training: `patterns` (bias = evidence × pattern) or `none` (b = 0: free
+    /// running with learning on, the spec's Sim 4).
+    #[config(default = "String::from(\"patterns\")")]
+    pub input: String,
+    /// Start from the couplings and states of another run's newest checkpoint (run directory).
+    pub init_from: Option<String>,
     /// Train on these pattern indices only (empty: all), e.g. `[1, 2, 3]` for Sim 3.
     #[config(default = "Vec::new()")]
     pub subset: Vec<usize>,
@@ -103,6 +109,9 @@ impl FepConfig {
                 self.order
             );
         }
+        if !matches!(self.input.as_str(), "patterns" | "none") {
+            bail!("`input` must be `patterns` or `none`, got `{}`", self.input);
+        }
         if !matches!(self.rule.as_str(), "code" | "paper" | "hebbian") {
             bail!(
                 "`rule` must be `code`, `paper` or `hebbian`, got `{}`",
@@ -171,6 +180,18 @@ impl FepTrainer {
             device: device.clone(),
             last_pattern: vec![0; g],
         })
+    }
+
+    /// Copies couplings and states (and per-network β, evidence) from another run's
+    /// checkpoint (same N and number of networks); the step counter starts again at 0.
+    pub fn init_from(&mut self, ck: &Checkpoint) -> Result<()> {
+        let rng = self.rng.clone();
+        let (betas, evs) = (self.betas.clone(), self.evidences.clone());
+        self.restore(ck)?;
+        self.rng = rng;
+        self.betas = betas;
+        self.evidences = evs;
+        Ok(())
     }
 
     /// Number of patterns P.
@@ -248,8 +269,10 @@ impl FepTrainer {
                 self.rng.index(p)
             };
             self.last_pattern[k] = idx;
-            for i in 0..n {
-                bias[k * n + i] = (self.evidences[k] * self.patterns[idx * n + i]) as f32;
+            if self.cfg.input == "patterns" {
+                for i in 0..n {
+                    bias[k * n + i] = (self.evidences[k] * self.patterns[idx * n + i]) as f32;
+                }
             }
         }
         if self.cfg.reset_state {
