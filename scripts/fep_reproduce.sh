@@ -69,6 +69,10 @@ s1 = ev("sim1")
 r = s1["attractor_pairwise_corr"]
 row("4 Sim 1: attractor correlation (data r = 0.77)", "-0.19 (code -0.20); band [-0.45, 0.05]", f(r), r is not None and -0.45 <= r <= 0.05)
 b, h, lo = ev("balanced"), ev("high"), ev("low")
+vf = [json.loads(l)["vfe"] for l in open(os.path.join(out, "balanced", "metrics.jsonl")) if l.strip()]
+k = max(1, len(vf) // 10)
+v0, v1 = sum(vf[:k]) / k, sum(vf[-k:]) / k
+row("6 balanced: VFE proxy trend (first vs last 10 % of epochs)", "falls over training", f"{v0:.2f} -> {v1:.2f}", v1 < v0)
 row("7 balanced (ev 11, iT 0.1668): orthogonality", "17.34 deg; pass < 23", f(b["orthogonality_deg"]) + f" (data {b['data_orthogonality_deg']:.2f} / off-diag {b['data_orthogonality_offdiag_deg']:.2f})", b["orthogonality_deg"] is not None and b["orthogonality_deg"] < 23)
 row("7 balanced: retrieval dR2", "0.292; pass > 0.2", f(b["retrieval_dr2"]), b["retrieval_dr2"] > 0.2)
 row("7 balanced: generalisation dR2", "0.070; pass > 0.02", f(b["generalization_dr2"]), b["generalization_dr2"] > 0.02)

@@ -62,6 +62,26 @@ fn tensor_langevin_matches_f64() {
     }
 }
 
+/// Tensor ψ(θ) agrees with the f64 reference on both branches.
+#[test]
+fn tensor_log_partition_matches_f64() {
+    use attractor::models::cb::{log_partition, log_partition_t};
+    let dev = common::cpu();
+    let xs: Vec<f32> = (-400..=400)
+        .map(|i| i as f32 * 0.1)
+        .chain([1e-4, 0.0])
+        .collect();
+    let n = xs.len();
+    let got = to_vec_f32(&log_partition_t(tensor2_f32(xs.clone(), 1, n, &dev))).unwrap();
+    for (x, g) in xs.iter().zip(&got) {
+        let want = log_partition(*x as f64);
+        assert!(
+            (*g as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+            "psi({x}) = {g}, want {want}"
+        );
+    }
+}
+
 /// The Sim-1 toy patterns: vertical and horizontal centre lines on 5×5, z-scored.
 fn sim1_patterns() -> Vec<f64> {
     let mut out = Vec::new();

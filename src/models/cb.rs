@@ -71,6 +71,27 @@ pub fn langevin_t<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     exact.mask_where(small, series)
 }
 
+/// ψ(θ) = ln(2 sinh θ / θ) elementwise (Taylor branch for |θ| < 0.1; for larger |θ| the stable
+/// form |θ| + ln(1 − e^{−2|θ|}) − ln|θ|).
+pub fn log_partition_t<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    let a = t.abs();
+    let small = a.clone().lower_elem(0.1);
+    let a2 = a.clone().powi_scalar(2);
+    let series = (a2.clone().mul_scalar(-1.0 / 180.0).add_scalar(1.0 / 6.0) * a2)
+        .add_scalar(std::f64::consts::LN_2);
+    let safe = a.mask_fill(small.clone(), 1.0);
+    let exact = safe.clone()
+        + safe
+            .clone()
+            .mul_scalar(-2.0)
+            .exp()
+            .neg()
+            .add_scalar(1.0)
+            .log()
+        - safe.log();
+    exact.mask_where(small, series)
+}
+
 /// CB samples for parameters `t` and uniforms `u` of the same shape.
 pub fn sample_t<const D: usize>(t: Tensor<D>, u: Tensor<D>) -> Tensor<D> {
     let u = u.clamp(1e-7, 1.0 - 1e-7);

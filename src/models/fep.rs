@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 
-use super::cb::{langevin_t, sample_t};
+use super::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::rng::Rng;
 use crate::sde::solver::{tensor2_f32, to_vec_f32};
@@ -214,8 +214,10 @@ impl FepTrainer {
         tensor2_f32(v, g, n, &self.device)
     }
 
-    /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed.
-    fn learn_step(&mut self, b: &Tensor<2>) -> Tensor<1> {
+    /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed and
+    /// the VFE proxy Σ_i ψ(θ_i) − θ_i σ_i (the negative log-likelihood of the new state under
+    /// its CB posterior; spec §1.6, JAX form), summed over networks.
+    fn learn_step(&mut self, b: &Tensor<2>) -> (Tensor<1>, Tensor<1>) {
         let (g, n) = (self.g, self.n);
         let beta: Vec<f32> = self.betas.iter().map(|&b| b as f32).collect();
         let beta = tensor2_f32(beta, g, 1, &self.device);
@@ -228,6 +230,7 @@ impl FepTrainer {
         let theta = (b.clone() + h.clone()) * beta.clone();
         let u = self.uniforms();
         let s = sample_t(theta.clone(), u);
+        let vfe = (log_partition_t(theta.clone()) - theta.clone() * s.clone()).sum();
         let mut eps = match self.cfg.rule.as_str() {
             "hebbian" => s.clone(),
             "paper" => s.clone() - langevin_t(theta.clone()),
@@ -255,11 +258,12 @@ impl FepTrainer {
         let j = std::mem::replace(&mut self.j, Tensor::empty([0, 0, 0], &self.device));
         self.j = j + dj;
         self.state = s;
-        norm
+        (norm, vfe)
     }
 
     /// One epoch: pick a pattern per network, present it as bias for `steps_per_epoch` steps.
-    fn epoch(&mut self, epoch: u64) -> Result<f64> {
+    /// Returns (‖ΔJ‖² summed over the epoch, VFE proxy at its last step), means over networks.
+    fn epoch(&mut self, epoch: u64) -> Result<(f64, f64)> {
         let (g, n, p) = (self.g, self.n, self.n_patterns());
         let mut bias = vec![0f32; g * n];
         for k in 0..g {
@@ -280,18 +284,23 @@ impl FepTrainer {
         }
         let b = tensor2_f32(bias, g, n, &self.device);
         let mut norm = None;
+        let mut vfe = None;
         for _ in 0..self.cfg.steps_per_epoch {
-            let x = self.learn_step(&b);
+            let (x, f) = self.learn_step(&b);
             norm = Some(match norm {
                 Some(a) => a + x,
                 None => x,
             });
+            vfe = Some(f);
         }
-        let v = match norm {
-            Some(t) => to_vec_f32(&t)?[0] as f64,
-            None => 0.0,
+        let (v, f) = match (norm, vfe) {
+            (Some(t), Some(f)) => {
+                let both = to_vec_f32(&Tensor::cat(vec![t, f], 0))?;
+                (both[0] as f64, both[1] as f64)
+            }
+            _ => (0.0, 0.0),
         };
-        Ok(v / g as f64)
+        Ok((v / g as f64, f / g as f64))
     }
 }
 
@@ -301,10 +310,13 @@ impl Trainable for FepTrainer {
     }
 
     fn step(&mut self, step: u64) -> Result<StepOutput> {
-        let dj = self.epoch(step)?;
+        let (dj, vfe) = self.epoch(step)?;
         Ok(StepOutput {
             loss: dj,
-            metrics: vec![("pattern".into(), self.last_pattern[0] as f64)],
+            metrics: vec![
+                ("vfe".into(), vfe),
+                ("pattern".into(), self.last_pattern[0] as f64),
+            ],
         })
     }
 
