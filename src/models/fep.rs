@@ -65,6 +65,11 @@ pub struct FepConfig {
     /// or `hebbian` (ΔJ = α σσᵀ, baseline).
     #[config(default = "String::from(\"code\")")]
     pub rule: String,
+    /// Update schedule: `synchronous` (all units from the previous state, as both reference
+    /// codebases) or `sequential` (node by node, each seeing the units already updated, as the
+    /// paper's text describes; N times more tensor operations per step).
+    #[config(default = "String::from(\"synchronous\")")]
+    pub schedule: String,
     /// Multiply the prediction error by the precision 1/max(L'(βh), 1e-8).
     #[config(default = false)]
     pub precision_weighting: bool,
@@ -111,6 +116,12 @@ impl FepConfig {
         }
         if !matches!(self.input.as_str(), "patterns" | "none") {
             bail!("`input` must be `patterns` or `none`, got `{}`", self.input);
+        }
+        if !matches!(self.schedule.as_str(), "synchronous" | "sequential") {
+            bail!(
+                "`schedule` must be `synchronous` or `sequential`, got `{}`",
+                self.schedule
+            );
         }
         if !matches!(self.rule.as_str(), "code" | "paper" | "hebbian") {
             bail!(
@@ -223,13 +234,30 @@ impl FepTrainer {
         let beta = tensor2_f32(beta, g, 1, &self.device);
         let prev = self.state.clone();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
-        let h = prev
-            .reshape([g, 1, n])
-            .matmul(self.j.clone().swap_dims(1, 2))
-            .reshape([g, n]);
-        let theta = (b.clone() + h.clone()) * beta.clone();
         let u = self.uniforms();
-        let s = sample_t(theta.clone(), u);
+        let (h, s) = if self.cfg.schedule == "sequential" {
+            // Node by node: unit i sees the units already updated in this sweep.
+            let mut cur = prev;
+            let mut hs = Vec::with_capacity(n);
+            for i in 0..n {
+                let row = self.j.clone().narrow(1, i, 1); // [G, 1, N]
+                let hi = row.matmul(cur.clone().reshape([g, n, 1])).reshape([g, 1]);
+                let th = (b.clone().narrow(1, i, 1) + hi.clone()) * beta.clone();
+                let si = sample_t(th, u.clone().narrow(1, i, 1));
+                cur = cur.slice_assign([0..g, i..i + 1], si);
+                hs.push(hi);
+            }
+            (Tensor::cat(hs, 1), cur)
+        } else {
+            let h = prev
+                .reshape([g, 1, n])
+                .matmul(self.j.clone().swap_dims(1, 2))
+                .reshape([g, n]);
+            let theta = (b.clone() + h.clone()) * beta.clone();
+            let s = sample_t(theta, u);
+            (h, s)
+        };
+        let theta = (b.clone() + h.clone()) * beta.clone();
         let vfe = (log_partition_t(theta.clone()) - theta.clone() * s.clone()).sum();
         let mut eps = match self.cfg.rule.as_str() {
             "hebbian" => s.clone(),
