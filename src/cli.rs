@@ -305,6 +305,14 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Explicit CLI flags as configuration overrides (`{key: value}` objects, absent flags skipped).
+fn flags(pairs: &[(&str, Option<serde_json::Value>)]) -> Vec<serde_json::Value> {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| serde_json::json!({ *k: v })))
+        .collect()
+}
+
 fn driver_options(cfg: &DdmConfig, until: Option<u64>, quiet: bool) -> DriverOptions {
     DriverOptions {
         total_steps: cfg.iters,
@@ -347,35 +355,23 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
             init,
             run,
         } => {
-            let mut extra = Vec::new();
-            let mut put = |k: &str, v: serde_json::Value| extra.push(serde_json::json!({ k: v }));
-            if let Some(s) = sde {
-                put("sde", s.clone().into());
-            }
-            if !params.is_empty() {
-                put("params", params.clone().into());
-            }
-            if let Some(v) = neurons {
-                put("neurons", (*v).into());
-            }
-            if let Some(v) = iters {
-                put("iters", (*v).into());
-            }
-            if let Some(v) = batch {
-                put("batch", (*v).into());
-            }
-            if let Some(v) = lr {
-                put("lr", (*v).into());
-            }
-            if let Some(v) = connectivity {
-                put("connectivity", v.clone().into());
-            }
-            if let Some(v) = init {
-                put("init", v.clone().into());
-            }
-            if let Some(s) = cli.seed {
-                put("seed", s.into());
-            }
+            let extra = flags(&[
+                ("sde", sde.as_ref().map(|v| v.clone().into())),
+                (
+                    "params",
+                    (!params.is_empty()).then(|| params.clone().into()),
+                ),
+                ("neurons", neurons.map(Into::into)),
+                ("iters", iters.map(Into::into)),
+                ("batch", batch.map(Into::into)),
+                ("lr", lr.map(Into::into)),
+                (
+                    "connectivity",
+                    connectivity.as_ref().map(|v| v.clone().into()),
+                ),
+                ("init", init.as_ref().map(|v| v.clone().into())),
+                ("seed", cli.seed.map(Into::into)),
+            ]);
             let mut cfg: DdmConfig =
                 config::build(&DdmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
             let spec = crate::sde::target::TargetSpec::new(&cfg.sde, &cfg.params)?;
@@ -440,38 +436,18 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             networks,
             run,
         } => {
-            let mut extra = Vec::new();
-            let mut put = |k: &str, v: serde_json::Value| extra.push(serde_json::json!({ k: v }));
-            if let Some(v) = patterns {
-                put("patterns", v.clone().into());
-            }
-            if let Some(v) = evidence {
-                put("evidence", (*v).into());
-            }
-            if let Some(v) = beta {
-                put("beta", (*v).into());
-            }
-            if let Some(v) = lr {
-                put("lr", (*v).into());
-            }
-            if let Some(v) = epochs {
-                put("epochs", (*v).into());
-            }
-            if let Some(v) = steps_per_epoch {
-                put("steps_per_epoch", (*v).into());
-            }
-            if let Some(v) = order {
-                put("order", v.clone().into());
-            }
-            if let Some(v) = rule {
-                put("rule", v.clone().into());
-            }
-            if let Some(v) = networks {
-                put("networks", (*v).into());
-            }
-            if let Some(s) = cli.seed {
-                put("seed", s.into());
-            }
+            let extra = flags(&[
+                ("patterns", patterns.as_ref().map(|v| v.clone().into())),
+                ("evidence", evidence.map(Into::into)),
+                ("beta", beta.map(Into::into)),
+                ("lr", lr.map(Into::into)),
+                ("epochs", epochs.map(Into::into)),
+                ("steps_per_epoch", steps_per_epoch.map(Into::into)),
+                ("order", order.as_ref().map(|v| v.clone().into())),
+                ("rule", rule.as_ref().map(|v| v.clone().into())),
+                ("networks", networks.map(Into::into)),
+                ("seed", cli.seed.map(Into::into)),
+            ]);
             let cfg: FepConfig =
                 config::build(&FepConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
             cfg.validate()?;
