@@ -531,6 +531,13 @@ impl DdmTrainer {
         }
         match self.ddm.target.diffusion(z) {
             Diffusion::Additive(g) => g.clone().matmul(g.transpose()),
+            Diffusion::Isotropic(s) => {
+                let d = self.ddm.target.dim();
+                let eye: Vec<f64> = (0..d * d)
+                    .map(|k| if k % (d + 1) == 0 { s * s } else { 0.0 })
+                    .collect();
+                tensor2(&eye, d, d, &self.ddm.device)
+            }
             Diffusion::PerSample(g) => {
                 let [b, d, _] = g.dims();
                 g.clone()

@@ -4,3 +4,4 @@ pub mod cb;
 pub mod ctrnn;
 pub mod ddm;
 pub mod fep;
+pub mod nlm;

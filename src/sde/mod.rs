@@ -19,6 +19,8 @@ pub enum Diffusion {
     Additive(Tensor<2>),
     /// State-dependent noise: one `[dim, m]` matrix per batch row, `[B, dim, m]` (Itô).
     PerSample(Tensor<3>),
+    /// Isotropic additive noise `G = s·I` (requires `m = dim`), applied without a matrix product.
+    Isotropic(f64),
 }
 
 /// An SDE `dx = f(x, u) dt + G(x) dW` on batches of states `x: [B, dim]`.

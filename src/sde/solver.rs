@@ -115,6 +115,7 @@ pub fn rk4_step(sde: &dyn Sde, x: Tensor<2>, dt: f64) -> Tensor<2> {
 pub fn apply_diffusion(g: &Diffusion, dw: Tensor<2>) -> Tensor<2> {
     match g {
         Diffusion::Additive(g) => dw.matmul(g.clone().transpose()),
+        Diffusion::Isotropic(s) => dw.mul_scalar(*s),
         Diffusion::PerSample(g) => {
             // [B, dim, m] x [B, m, 1] -> [B, dim, 1]
             let [b, m] = dw.dims();
