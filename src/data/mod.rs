@@ -1,3 +1,4 @@
 //! Data sets and pattern files.
 
+pub mod idx;
 pub mod patterns;
