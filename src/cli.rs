@@ -10,7 +10,7 @@ use crate::checkpoint;
 use crate::config;
 use crate::device::{self, DeviceChoice, Selected};
 use crate::models::ddm::{DdmConfig, DdmTrainer, load_network};
-use crate::run::{RunDir, RunMeta, default_run_path};
+use crate::run::RunDir;
 use crate::sde::builtin::catalogue;
 use crate::train::{self, DriverOptions, Outcome};
 
@@ -324,6 +324,21 @@ fn driver_options(cfg: &DdmConfig, until: Option<u64>, quiet: bool) -> DriverOpt
     }
 }
 
+fn fep_driver_options(
+    cfg: &crate::models::fep::FepConfig,
+    until: Option<u64>,
+    quiet: bool,
+) -> DriverOptions {
+    DriverOptions {
+        total_steps: cfg.epochs,
+        until,
+        checkpoint_every: cfg.checkpoint_every,
+        log_every: cfg.log_every,
+        keep: cfg.keep_checkpoints,
+        quiet,
+    }
+}
+
 fn finish(outcome: Outcome, run: &RunDir, quiet: bool) -> i32 {
     match outcome {
         Outcome::Finished(s) => {
@@ -382,17 +397,12 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
             let sel = select_device(cli)?;
             // Build (and so validate) everything before creating the run directory.
             let mut trainer = DdmTrainer::new(&cfg, &sel.device)?;
-            let path = run
-                .run_dir
-                .clone()
-                .unwrap_or_else(|| default_run_path("ddm"));
-            let rd = RunDir::create(&path, run.overwrite)?;
-            rd.write_config(
-                &RunMeta {
-                    model: "ddm".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    seed: cfg.seed,
-                },
+            let rd = crate::run::start_run(
+                run.run_dir.as_deref(),
+                "ddm",
+                "ddm",
+                cfg.seed,
+                run.overwrite,
                 &cfg,
             )?;
             if !cli.quiet {
@@ -464,17 +474,12 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
                     .init_from(&ck)
                     .with_context(|| format!("--init-from {src}"))?;
             }
-            let path = run
-                .run_dir
-                .clone()
-                .unwrap_or_else(|| default_run_path("fep"));
-            let rd = RunDir::create(&path, run.overwrite)?;
-            rd.write_config(
-                &RunMeta {
-                    model: "fep".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    seed: cfg.seed,
-                },
+            let rd = crate::run::start_run(
+                run.run_dir.as_deref(),
+                "fep",
+                "fep",
+                cfg.seed,
+                run.overwrite,
                 &cfg,
             )?;
             if !cli.quiet {
@@ -487,14 +492,7 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
                 );
             }
             train::install_ctrlc_handler();
-            let opts = DriverOptions {
-                total_steps: cfg.epochs,
-                until: None,
-                checkpoint_every: cfg.checkpoint_every,
-                log_every: cfg.log_every,
-                keep: cfg.keep_checkpoints,
-                quiet: cli.quiet,
-            };
+            let opts = fep_driver_options(&cfg, None, cli.quiet);
             let out = train::run(&mut trainer, &rd, 0, &opts)?;
             fc::plot_couplings(&trainer, &rd.file("couplings.png"))?;
             Ok(finish(out, &rd, cli.quiet))
@@ -592,14 +590,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
                 eprintln!("resuming {} from epoch {start}", rd.path().display());
             }
             train::install_ctrlc_handler();
-            let opts = DriverOptions {
-                total_steps: cfg.epochs,
-                until: a.until,
-                checkpoint_every: cfg.checkpoint_every,
-                log_every: cfg.log_every,
-                keep: cfg.keep_checkpoints,
-                quiet: cli.quiet,
-            };
+            let opts = fep_driver_options(&cfg, a.until, cli.quiet);
             let out = train::run(&mut trainer, &rd, start, &opts)?;
             Ok(finish(out, &rd, cli.quiet))
         }

@@ -166,6 +166,29 @@ impl RunDir {
     }
 }
 
+/// Creates the run directory of a new training run (an explicit path, or
+/// `checkpoints/<stem>-<timestamp>`) and writes its `config.json`.
+pub fn start_run<C: Serialize>(
+    path: Option<&Path>,
+    stem: &str,
+    model: &str,
+    seed: u64,
+    overwrite: bool,
+    config: &C,
+) -> Result<RunDir> {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_run_path(stem));
+    let rd = RunDir::create(&path, overwrite)?;
+    let meta = RunMeta {
+        model: model.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        seed,
+    };
+    rd.write_config(&meta, config)?;
+    Ok(rd)
+}
+
 /// Resolves `--run-dir`: an explicit path, or `checkpoints/<model>-<timestamp>`.
 pub fn default_run_path(model: &str) -> PathBuf {
     let t = std::time::SystemTime::now()

@@ -584,8 +584,6 @@ fn fep_train_eval_attractors_resume() {
     a2[10] = r2;
     let o = attractor(&a2);
     assert!(o.status.success());
-    let ck = attractor::checkpoint::load_latest(&run2).unwrap().unwrap();
-    let _ = ck;
     std::fs::remove_file(attractor::checkpoint::path_for(&run2, 60)).unwrap();
     std::fs::remove_file(attractor::checkpoint::path_for(&run2, 50)).unwrap();
     let o = attractor(&["--device", "flex", "--quiet", "resume", "--run-dir", r2]);

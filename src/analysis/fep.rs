@@ -838,7 +838,7 @@ pub mod sweep {
     use super::*;
     use crate::models::fep::{FepConfig, FepTrainer, streams};
     use crate::plot::Figure;
-    use crate::run::{RunDir, RunMeta};
+
     use crate::train::{self, DriverOptions};
 
     /// Arguments of `fep sweep`.
@@ -950,17 +950,12 @@ pub mod sweep {
                 }
             }
         }
-        let path = a
-            .run_dir
-            .clone()
-            .unwrap_or_else(|| crate::run::default_run_path("fep-sweep"));
-        let rd = RunDir::create(&path, a.overwrite)?;
-        rd.write_config(
-            &RunMeta {
-                model: "fep".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                seed: cfg.seed,
-            },
+        let rd = crate::run::start_run(
+            a.run_dir.as_deref(),
+            "fep-sweep",
+            "fep",
+            cfg.seed,
+            a.overwrite,
             &cfg,
         )?;
         if !quiet {

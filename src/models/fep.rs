@@ -228,10 +228,8 @@ impl FepTrainer {
     /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed and
     /// the VFE proxy Σ_i ψ(θ_i) − θ_i σ_i (the negative log-likelihood of the new state under
     /// its CB posterior; spec §1.6, JAX form), summed over networks.
-    fn learn_step(&mut self, b: &Tensor<2>) -> (Tensor<1>, Tensor<1>) {
+    fn learn_step(&mut self, b: &Tensor<2>, beta: &Tensor<2>) -> (Tensor<1>, Tensor<1>) {
         let (g, n) = (self.g, self.n);
-        let beta: Vec<f32> = self.betas.iter().map(|&b| b as f32).collect();
-        let beta = tensor2_f32(beta, g, 1, &self.device);
         let prev = self.state.clone();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
         let u = self.uniforms();
@@ -265,7 +263,7 @@ impl FepTrainer {
             _ => s.clone() - langevin_t(h.clone()),
         };
         if self.cfg.precision_weighting && self.cfg.rule != "hebbian" {
-            let bh = h * beta;
+            let bh = h * beta.clone();
             // L'(x) = 1/x² − 1/sinh²(x); use 1 − L² − 2L/x ≡ L'(x) (stable for moderate x).
             let l = langevin_t(bh.clone());
             let safe = bh.clone().mask_fill(bh.clone().abs().lower_elem(1e-3), 1.0);
@@ -311,10 +309,17 @@ impl FepTrainer {
             self.state = Tensor::zeros([g, n], &self.device);
         }
         let b = tensor2_f32(bias, g, n, &self.device);
+        // Per-network precision [G, 1], uploaded once per epoch rather than once per step.
+        let beta = tensor2_f32(
+            self.betas.iter().map(|&x| x as f32).collect(),
+            g,
+            1,
+            &self.device,
+        );
         let mut norm = None;
         let mut vfe = None;
         for _ in 0..self.cfg.steps_per_epoch {
-            let (x, f) = self.learn_step(&b);
+            let (x, f) = self.learn_step(&b, &beta);
             norm = Some(match norm {
                 Some(a) => a + x,
                 None => x,
