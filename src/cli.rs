@@ -49,6 +49,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: FepCmd,
     },
+    /// Neural Langevin machines: image models trained by a local contrastive rule.
+    Nlm {
+        #[command(subcommand)]
+        cmd: NlmCmd,
+    },
     /// Continues a run from its newest checkpoint.
     Resume(ResumeArgs),
     /// Writes the trained parameters as .npy files or one .safetensors file.
@@ -179,6 +184,57 @@ pub enum FepCmd {
     Recall(crate::analysis::fep::recall::RecallArgs),
 }
 
+/// `attractor nlm …`
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum NlmCmd {
+    /// Trains an NLM on images with persistent Langevin chains.
+    Train {
+        /// `mnist` (bundled), an IDX folder or a folder of same-size PNGs.
+        #[arg(long)]
+        data: Option<String>,
+        /// Labels to keep, e.g. 1,3,6 ('' for all).
+        #[arg(long)]
+        digits: Option<String>,
+        /// Training images (the first of the pool).
+        #[arg(long)]
+        n_data: Option<usize>,
+        /// Parameter updates.
+        #[arg(long)]
+        updates: Option<u64>,
+        /// Persistent chains M.
+        #[arg(long)]
+        chains: Option<usize>,
+        /// Data minibatch B.
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Langevin steps per update k.
+        #[arg(long)]
+        steps_per_update: Option<usize>,
+        /// pcd, restart, one-chain or online.
+        #[arg(long)]
+        sampler: Option<String>,
+        /// Adam learning rate.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Average-pool images by this factor (2: 28×28 → 14×14).
+        #[arg(long)]
+        pool: Option<usize>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Generates images from fresh chains: grid PNG (and .npy, snapshots).
+    Generate(crate::analysis::nlm::GenerateArgs),
+    /// One long chain: snapshots and its trajectory over the data's principal components.
+    Explore(crate::analysis::nlm::ExploreArgs),
+    /// Corrupts images and restores them by noise-free relaxation: PNGs and denoise.json.
+    Denoise(crate::analysis::nlm::DenoiseArgs),
+    /// E_AAI, Acc_S, Acc_T, E², mean pixel against training and held-out images: eval.json.
+    Eval(crate::analysis::nlm::EvalArgs),
+    /// Plots several eval.json files against data size or t_age (sweeps, out-of-equilibrium).
+    Summarize(crate::analysis::nlm::SummarizeArgs),
+}
+
 /// `attractor resume`
 #[derive(Args, Debug)]
 pub struct ResumeArgs {
@@ -213,6 +269,8 @@ pub enum BenchCmd {
     Ops(crate::analysis::bench::OpsBenchArgs),
     /// FEP training network-steps/s (single networks and the batched Sim-2 grid).
     Fep(crate::analysis::bench::FepBenchArgs),
+    /// NLM Langevin chain-steps/s and training updates/s.
+    Nlm(crate::analysis::bench::NlmBenchArgs),
 }
 
 /// Entry point: runs the CLI and returns the process exit code.
@@ -282,12 +340,19 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Ddm { cmd } => ddm(&cli, cmd),
         Cmd::Fep { cmd } => fep(&cli, cmd),
+        Cmd::Nlm { cmd } => nlm(&cli, cmd),
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
         Cmd::Bench {
             cmd: BenchCmd::Fep(a),
         } => {
             crate::analysis::bench::fep(a)?;
+            Ok(0)
+        }
+        Cmd::Bench {
+            cmd: BenchCmd::Nlm(a),
+        } => {
+            crate::analysis::bench::nlm(a)?;
             Ok(0)
         }
         Cmd::Bench {
@@ -321,6 +386,8 @@ fn driver_options(cfg: &DdmConfig, until: Option<u64>, quiet: bool) -> DriverOpt
         log_every: cfg.log_every,
         keep: cfg.keep_checkpoints,
         quiet,
+        milestones: Vec::new(),
+        milestone_dir: "milestones",
     }
 }
 
@@ -336,6 +403,134 @@ fn fep_driver_options(
         log_every: cfg.log_every,
         keep: cfg.keep_checkpoints,
         quiet,
+        milestones: Vec::new(),
+        milestone_dir: "milestones",
+    }
+}
+
+fn nlm_driver_options(
+    cfg: &crate::models::nlm::NlmConfig,
+    until: Option<u64>,
+    quiet: bool,
+) -> DriverOptions {
+    DriverOptions {
+        total_steps: cfg.updates,
+        until,
+        checkpoint_every: cfg.checkpoint_every,
+        log_every: cfg.log_every,
+        keep: cfg.keep_checkpoints,
+        quiet,
+        milestones: if cfg.tage_snapshots {
+            crate::models::nlm::tage_schedule(cfg.updates)
+        } else {
+            Vec::new()
+        },
+        milestone_dir: "tage",
+    }
+}
+
+/// Builds the trainer of an NLM configuration (loading its images).
+fn nlm_trainer(
+    cfg: &crate::models::nlm::NlmConfig,
+    device: &burn::tensor::Device,
+    quiet: bool,
+) -> Result<crate::models::nlm::NlmTrainer> {
+    let data = crate::analysis::nlm::prepare(cfg)?;
+    for w in &data.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !quiet {
+        eprintln!(
+            "data: {} training images of {}×{} ({} held out) from {}",
+            data.train.len(),
+            data.train.rows,
+            data.train.cols,
+            data.held_out.len(),
+            data.train.source
+        );
+    }
+    crate::models::nlm::NlmTrainer::new(cfg, data.x_train, data.train.dim(), device)
+}
+
+fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
+    use crate::analysis::nlm as an;
+    use crate::models::nlm::NlmConfig;
+    match cmd {
+        NlmCmd::Train {
+            data,
+            digits,
+            n_data,
+            updates,
+            chains,
+            batch,
+            steps_per_update,
+            sampler,
+            lr,
+            pool,
+            run,
+        } => {
+            let digits = digits
+                .as_deref()
+                .map(crate::data::images::parse_digits)
+                .transpose()?;
+            let extra = flags(&[
+                ("data", data.as_ref().map(|v| v.clone().into())),
+                ("digits", digits.map(Into::into)),
+                ("n_data", n_data.map(Into::into)),
+                ("updates", updates.map(Into::into)),
+                ("chains", chains.map(Into::into)),
+                ("batch", batch.map(Into::into)),
+                ("steps_per_update", steps_per_update.map(Into::into)),
+                ("sampler", sampler.as_ref().map(|v| v.clone().into())),
+                ("lr", lr.map(Into::into)),
+                ("pool", pool.map(Into::into)),
+                ("seed", cli.seed.map(Into::into)),
+            ]);
+            let cfg: NlmConfig =
+                config::build(&NlmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
+            cfg.validate()?;
+            let sel = select_device(cli)?;
+            let mut trainer = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
+            let rd = crate::run::start_run(
+                run.run_dir.as_deref(),
+                "nlm",
+                "nlm",
+                cfg.seed,
+                run.overwrite,
+                &cfg,
+            )?;
+            if !cli.quiet {
+                eprintln!("run directory: {}", rd.path().display());
+            }
+            train::install_ctrlc_handler();
+            let opts = nlm_driver_options(&cfg, None, cli.quiet);
+            let out = train::run(&mut trainer, &rd, 0, &opts)?;
+            Ok(finish(out, &rd, cli.quiet))
+        }
+        NlmCmd::Generate(a) => {
+            let sel = select_device(cli)?;
+            an::generate_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        NlmCmd::Explore(a) => {
+            let sel = select_device(cli)?;
+            an::explore_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        NlmCmd::Denoise(a) => {
+            let sel = select_device(cli)?;
+            an::denoise_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        NlmCmd::Eval(a) => {
+            let sel = select_device(cli)?;
+            an::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            Ok(0)
+        }
+        NlmCmd::Summarize(a) => {
+            an::summarize_cmd(a)?;
+            Ok(0)
+        }
     }
 }
 
@@ -594,6 +789,26 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             let out = train::run(&mut trainer, &rd, start, &opts)?;
             Ok(finish(out, &rd, cli.quiet))
         }
+        "nlm" => {
+            use crate::models::nlm::NlmConfig;
+            let cfg: NlmConfig = rd.config()?;
+            cfg.validate().with_context(|| {
+                format!(
+                    "invalid configuration in {}",
+                    rd.file("config.json").display()
+                )
+            })?;
+            let sel = select_device(cli)?;
+            let mut trainer = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
+            let start = train::restore_latest(&mut trainer, &rd)?;
+            if !cli.quiet {
+                eprintln!("resuming {} from update {start}", rd.path().display());
+            }
+            train::install_ctrlc_handler();
+            let opts = nlm_driver_options(&cfg, a.until, cli.quiet);
+            let out = train::run(&mut trainer, &rd, start, &opts)?;
+            Ok(finish(out, &rd, cli.quiet))
+        }
         other => bail!(
             "resume: unknown model `{other}` in {}",
             rd.file("config.json").display()
@@ -618,6 +833,17 @@ fn export(a: &ExportArgs) -> Result<i32> {
                 .or_else(|_| device::select(DeviceChoice::Auto))?;
             let ddm = load_network(&cfg, &ck, &dev.device)?;
             ana::export_tensors(&ddm)?
+        }
+        "nlm" => {
+            let ck = checkpoint::load_latest(rd.path())?
+                .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
+            ["J", "b", "chains"]
+                .iter()
+                .map(|n| {
+                    ck.array(n)
+                        .map(|a| (n.to_string(), a.shape.clone(), a.data.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?
         }
         "fep" => {
             let ck = checkpoint::load_latest(rd.path())?

@@ -344,6 +344,39 @@ pub mod fast {
         }
     }
 
+    /// `(tanh x, 1 − tanh² x)` in one pass (the NLM's rate and its derivative).
+    pub fn tanh_and_derivative<const D: usize>(x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        let dev = x.device();
+        if super::is_flex(&dev) && !x.is_tracked() {
+            let shape = x.shape();
+            if let Ok(mut v) = x.clone().try_into_vec_as::<f32>() {
+                let mut d = vec![0f32; v.len()];
+                let threads = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1);
+                let chunk = v.len().div_ceil(threads).max(16 * 1024);
+                std::thread::scope(|s| {
+                    for (a, b) in v.chunks_mut(chunk).zip(d.chunks_mut(chunk)) {
+                        s.spawn(move || {
+                            for (x, dx) in a.iter_mut().zip(b.iter_mut()) {
+                                let t = tanh_f32(*x);
+                                *x = t;
+                                *dx = 1.0 - t * t;
+                            }
+                        });
+                    }
+                });
+                return (
+                    Tensor::from_data(TensorData::new(v, shape.clone()), &dev),
+                    Tensor::from_data(TensorData::new(d, shape), &dev),
+                );
+            }
+        }
+        let t = tanh(x);
+        let d = t.clone().mul(t.clone()).neg().add_scalar(1.0);
+        (t, d)
+    }
+
     #[cfg(test)]
     mod tests {
         #[test]

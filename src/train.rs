@@ -50,6 +50,11 @@ pub trait Trainable {
     fn checkpoint(&self, step: u64) -> Result<Checkpoint>;
     /// Restores a state produced by [`Trainable::checkpoint`].
     fn restore(&mut self, ck: &Checkpoint) -> Result<()>;
+    /// What a milestone snapshot keeps (default: the whole checkpoint); models override this
+    /// to keep only their parameters.
+    fn snapshot(&self, step: u64) -> Result<Checkpoint> {
+        self.checkpoint(step)
+    }
 }
 
 /// Loop settings.
@@ -67,6 +72,11 @@ pub struct DriverOptions {
     pub keep: usize,
     /// No progress bar.
     pub quiet: bool,
+    /// Steps after which a [`Trainable::snapshot`] is kept for good in `<run>/<milestone_dir>/`
+    /// (the NLM's t_age schedule); never pruned.
+    pub milestones: Vec<u64>,
+    /// Folder of the milestone snapshots inside the run directory.
+    pub milestone_dir: &'static str,
 }
 
 /// How a training run ended.
@@ -158,6 +168,12 @@ pub fn run(
         }
         pb.set_position(step);
         pb.set_message(format!("loss {:.4e}", out.loss));
+        if opts.milestones.contains(&step) {
+            let dir = run.path().join(opts.milestone_dir);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            checkpoint::save(&dir, &task.snapshot(step)?, usize::MAX)?;
+        }
         let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
         if periodic || step == end || interrupted() {
             checkpoint::save(run.path(), &task.checkpoint(step)?, opts.keep)?;

@@ -162,6 +162,8 @@ fn resume_is_bit_exact_on_cpu() {
         log_every: 5,
         keep: 2,
         quiet: true,
+        milestones: Vec::new(),
+        milestone_dir: "milestones",
     };
     let meta = RunMeta {
         model: "ddm".into(),

@@ -237,10 +237,23 @@ pub fn ops(a: &OpsBenchArgs) -> Result<()> {
             let v = x.clone().try_into_vec_as::<f32>().unwrap_or_default();
             crate::sde::solver::tensor2_f32(v, r, c, dev)
         })?;
+        time("tanh+deriv", 0.0, &mut || {
+            crate::device::fast::tanh_and_derivative(x.clone()).1
+        })?;
         time("add", 0.0, &mut || x.clone() + x.clone())?;
+        let row = x.clone().slice([0..1, 0..c]);
+        time("add [1,N] bcast", 0.0, &mut || x.clone() + row.clone())?;
+        time("mul", 0.0, &mut || x.clone() * x.clone())?;
+        time("powi_scalar 2", 0.0, &mut || x.clone().powi_scalar(2))?;
         time("mul_scalar", 0.0, &mut || x.clone().mul_scalar(0.5))?;
         time("matmul NxN", 2.0 * (r * c * c) as f64, &mut || {
             x.clone().matmul(w.clone())
+        })?;
+        time("matmul NxNᵀ", 2.0 * (r * c * c) as f64, &mut || {
+            x.clone().matmul(w.clone().transpose())
+        })?;
+        time("xᵀ·x outer", 2.0 * (r * c * c) as f64, &mut || {
+            x.clone().transpose().matmul(x.clone())
         })?;
         time("matmul Nx3", 2.0 * (r * c * 3) as f64, &mut || {
             x.clone().matmul(small.clone())
@@ -248,6 +261,11 @@ pub fn ops(a: &OpsBenchArgs) -> Result<()> {
         let mut rr = Rng::new(5);
         time("normal(host)", 0.0, &mut || {
             crate::sde::solver::tensor2_f32(rr.normal_vec(r * c), r, c, dev)
+        })?;
+        time("normal(fast)", 0.0, &mut || {
+            let mut v = vec![0f32; r * c];
+            rr.fill_normal_f32(&mut v);
+            crate::sde::solver::tensor2_f32(v, r, c, dev)
         })?;
         time("random(burn)", 0.0, &mut || {
             Tensor::random([r, c], burn::tensor::Distribution::Normal(0.0, 1.0), dev)
@@ -309,6 +327,94 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
                              "steps_per_s": steps / secs, "network_steps_per_s": steps * g as f64 / secs, "gflops": flops / secs / 1e9});
             println!("{row}");
         }
+    }
+    Ok(())
+}
+
+/// Arguments of `bench nlm`.
+#[derive(Args, Debug, Clone)]
+pub struct NlmBenchArgs {
+    /// Neurons N (784 = 28×28 MNIST).
+    #[arg(long, default_value_t = 784)]
+    pub neurons: usize,
+    /// Persistent chains M (= data batch B, as the PyTorch reference).
+    #[arg(long, default_value_t = 1000)]
+    pub chains: usize,
+    /// Langevin steps per update k.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Timed updates per backend.
+    #[arg(long, default_value_t = 20)]
+    pub updates: u64,
+    /// Timed sampling steps per backend.
+    #[arg(long, default_value_t = 100)]
+    pub sample_steps: usize,
+    /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<DeviceChoice>,
+}
+
+/// NLM throughput: Langevin chain-steps/s (sampling) and training updates/s, with GFLOP/s of
+/// the GEMMs counted as the PyTorch reference counts them (2 N×N×M GEMMs per Langevin step,
+/// 2 outer-product GEMMs per update; `gflops_all_gemms` adds the two data/model field GEMMs).
+pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
+    use crate::models::nlm::{NlmConfig, NlmTrainer};
+    let devices = if a.devices.is_empty() {
+        default_devices()
+    } else {
+        a.devices.clone()
+    };
+    let (n, m, k) = (a.neurons, a.chains, a.k);
+    let (nf, mf, kf) = (n as f64, m as f64, k as f64);
+    for dc in devices {
+        let sel = device::select(dc)?;
+        let dev = &sel.device;
+        // Training: synthetic pre-activations in [-2, 2], as the reference.
+        let mut rng = Rng::new(1);
+        let data: Vec<f32> = (0..m * n).map(|_| rng.uniform(-2.0, 2.0) as f32).collect();
+        let cfg = NlmConfig::new()
+            .with_chains(m)
+            .with_batch(m)
+            .with_n_data(m)
+            .with_steps_per_update(k);
+        let mut t = NlmTrainer::new(&cfg, data, n, dev)?;
+        for s in 0..2 {
+            t.step(s)?;
+        }
+        let t0 = Instant::now();
+        for s in 0..a.updates {
+            t.step(2 + s)?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let ups = a.updates as f64 / secs;
+        let fl_brief = kf * 4.0 * nf * nf * mf + 2.0 * nf * nf * (2.0 * mf);
+        let fl_all = fl_brief + 2.0 * nf * nf * (2.0 * mf);
+        println!(
+            "{}",
+            json!({"bench": "nlm-step", "device": sel.description, "n": n, "chains": m, "batch": m, "k": k,
+                   "updates": a.updates, "updates_per_s": ups, "chain_steps_per_s": ups * kf * mf,
+                   "gflops_brief": ups * fl_brief / 1e9, "gflops_all_gemms": ups * fl_all / 1e9})
+        );
+        // Sampling only.
+        let em = EulerMaruyama::new(0.01, 1.0)?;
+        let mut x = t.chains.clone();
+        for _ in 0..3 {
+            x = em.step(&t.nlm, x, None, &mut rng);
+        }
+        let _ = to_vec_f32(&x.clone().slice([0..1, 0..1]))?;
+        let t0 = Instant::now();
+        for _ in 0..a.sample_steps {
+            x = em.step(&t.nlm, x, None, &mut rng);
+        }
+        let _ = to_vec_f32(&x.slice([0..1, 0..1]))?;
+        let secs = t0.elapsed().as_secs_f64();
+        let sps = a.sample_steps as f64 / secs;
+        println!(
+            "{}",
+            json!({"bench": "nlm-sample", "device": sel.description, "n": n, "chains": m,
+                   "steps": a.sample_steps, "steps_per_s": sps, "chain_steps_per_s": sps * mf,
+                   "gflops": sps * 4.0 * nf * nf * mf / 1e9})
+        );
     }
     Ok(())
 }

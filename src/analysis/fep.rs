@@ -975,6 +975,8 @@ pub mod sweep {
             log_every: cfg.log_every,
             keep: 2,
             quiet,
+            milestones: Vec::new(),
+            milestone_dir: "milestones",
         };
         train::run(&mut t, &rd, 0, &opts)?;
         let train_s = t0.elapsed().as_secs_f64();

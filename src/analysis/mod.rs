@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod ddm;
 pub mod fep;
+pub mod nlm;
 pub mod stats;

@@ -715,6 +715,22 @@ fn load_png_dir(dir: &Path) -> Result<Patterns> {
     })
 }
 
+/// Reads one PNG (or any image the `image` crate decodes) as grey values in [0, 1]: returns
+/// `(height, width, pixels)`, row-major; colour or alpha conversions are noted in `warnings`.
+pub fn read_grey_image(
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(usize, usize, Vec<f64>)> {
+    let image = ImageReader::open(file)
+        .and_then(|reader| reader.with_guessed_format())
+        .with_context(|| format!("cannot open {}", file.display()))?
+        .decode()
+        .with_context(|| format!("cannot decode {}", file.display()))?;
+    let mut data = Vec::new();
+    push_grey(&image, file, &mut data, warnings);
+    Ok((image.height() as usize, image.width() as usize, data))
+}
+
 /// Append the image's pixels as grey values in [0, 1], noting any conversion in `warnings`.
 fn push_grey(image: &DynamicImage, file: &Path, out: &mut Vec<f64>, warnings: &mut Vec<String>) {
     let color = image.color();

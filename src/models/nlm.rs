@@ -5,15 +5,22 @@
 //! the Onsager reaction term), SDE `dx = F dt + √(2T) dW`. The model implements [`Sde`], so
 //! sampling goes through the project's one Euler–Maruyama solver.
 //!
-//! Status: model core only (energy, force, Langevin sampling); the contrastive training rule,
-//! data pipeline and commands are issue 3's remaining work.
+//! Training (spec §2) is the local asymmetric contrastive rule: the gradient of the data
+//! log-likelihood with respect to J_ij is ⟨(x_i − h_i − b_i)φ(x_j)⟩ over the data minus the
+//! same average over Langevin samples, applied with Adam; [`NlmTrainer`] runs it through the
+//! shared training driver.
 
+use anyhow::{Context, Result, bail};
+use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 
+use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
+use crate::optim::{Adam, AdamState};
 use crate::rng::Rng;
-use crate::sde::solver::tensor2;
+use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
 use crate::sde::{Diffusion, Sde};
+use crate::train::{StepOutput, Trainable};
 
 /// Couplings, bias and temperature of an NLM.
 #[derive(Clone, Debug)]
@@ -63,9 +70,8 @@ impl Nlm {
 
     /// Force `F = −∇E = e − φ'(x) ⊙ (e J)`, `[B, N]`.
     pub fn force(&self, x: Tensor<2>) -> Tensor<2> {
-        let phi = fast::tanh(x.clone());
-        let e = phi.clone().matmul(self.j.clone().transpose()) + self.b.clone() - x;
-        let dphi = phi.powi_scalar(2).neg().add_scalar(1.0);
+        let (phi, dphi) = fast::tanh_and_derivative(x.clone());
+        let e = phi.matmul(self.j.clone().transpose()) + self.b.clone() - x;
         e.clone() - dphi * e.matmul(self.j.clone())
     }
 }
@@ -83,4 +89,632 @@ impl Sde for Nlm {
     fn diffusion(&self, _x: &Tensor<2>) -> Diffusion {
         Diffusion::Isotropic((2.0 * self.temperature).sqrt())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training (spec §2): the local asymmetric contrastive rule with Adam and persistent chains.
+// ---------------------------------------------------------------------------------------------
+
+/// RNG streams of NLM runs.
+pub mod streams {
+    /// Initial couplings.
+    pub const INIT: u64 = 21;
+    /// Minibatch choice.
+    pub const BATCH: u64 = 22;
+    /// Langevin noise and chain (re)initialisation during training.
+    pub const CHAINS: u64 = 23;
+    /// Generation, exploration and evaluation chains.
+    pub const GENERATE: u64 = 24;
+    /// Corruption of images for denoising.
+    pub const CORRUPT: u64 = 25;
+}
+
+/// Every hyperparameter of an NLM run.
+#[derive(Config, Debug)]
+pub struct NlmConfig {
+    /// Images: `mnist` (the bundled MNIST), a folder in IDX layout
+    /// (`train-images-idx3-ubyte[.gz]`, optional labels and `t10k-*` files) or a folder of
+    /// same-size PNG images.
+    #[config(default = "String::from(\"mnist\")")]
+    pub data: String,
+    /// Labels to keep (empty: all images; needs labelled data otherwise).
+    #[config(default = "vec![1, 3, 6]")]
+    pub digits: Vec<u8>,
+    /// Training images: the first `n_data` of the pool (train split, then test split, in order).
+    /// The rest of the pool is the held-out set.
+    #[config(default = 5000)]
+    pub n_data: usize,
+    /// Average-pool images by this factor before training (1: full size; 2: 28×28 → 14×14).
+    #[config(default = 1)]
+    pub pool: usize,
+    /// ε of the pixel map x = atanh(clamp(2p − 1, −1 + ε, 1 − ε)).
+    #[config(default = 0.03)]
+    pub eps: f64,
+    /// Gain g of the initial couplings J_ij ~ N(0, g²/N).
+    #[config(default = 2.0)]
+    pub gain: f64,
+    /// Temperature T of the Langevin dynamics.
+    #[config(default = 1.0)]
+    pub temperature: f64,
+    /// Euler–Maruyama time step.
+    #[config(default = 0.01)]
+    pub dt: f64,
+    /// Parameter updates (t_age at the end of the run).
+    #[config(default = 6000)]
+    pub updates: u64,
+    /// Data minibatch B (capped at the number of training images).
+    #[config(default = 256)]
+    pub batch: usize,
+    /// Persistent chains M (`pcd`, `restart`); `one-chain` and `online` use one chain.
+    #[config(default = 256)]
+    pub chains: usize,
+    /// Langevin steps per update k.
+    #[config(default = 10)]
+    pub steps_per_update: usize,
+    /// Negative samples: `pcd` (persistent chains), `restart` (fresh N(0,1) chains every
+    /// update), `one-chain` (one persistent chain, samples after `burn_in` every `thin` steps)
+    /// or `online` (one image and one persistent chain per update).
+    #[config(default = "String::from(\"pcd\")")]
+    pub sampler: String,
+    /// `one-chain`: steps discarded at the start of every update.
+    #[config(default = 600)]
+    pub burn_in: usize,
+    /// `one-chain`: steps between recorded samples.
+    #[config(default = 20)]
+    pub thin: usize,
+    /// `online`: the first steps of every update run without the Onsager term (plain RNN).
+    #[config(default = 150)]
+    pub onsager_off_steps: usize,
+    /// Adam learning rate.
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// Coupled L2 weight decay on J (not on b).
+    #[config(default = 5e-7)]
+    pub weight_decay: f64,
+    /// Adam β₁.
+    #[config(default = 0.9)]
+    pub beta1: f64,
+    /// Adam β₂.
+    #[config(default = 0.999)]
+    pub beta2: f64,
+    /// Adam ε.
+    #[config(default = 1e-8)]
+    pub adam_eps: f64,
+    /// Learn the bias b (without it samples come out sign-inverted half the time).
+    #[config(default = true)]
+    pub bias: bool,
+    /// Keep parameter snapshots at the spec's t_age schedule round(201·1.7^i) in `tage/`.
+    #[config(default = true)]
+    pub tage_snapshots: bool,
+    /// Checkpoint period (updates).
+    #[config(default = 500)]
+    pub checkpoint_every: u64,
+    /// Metrics period (updates).
+    #[config(default = 50)]
+    pub log_every: u64,
+    /// Checkpoints kept on disk.
+    #[config(default = 2)]
+    pub keep_checkpoints: usize,
+    /// Seed of every random stream.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+/// Negative-phase sampling scheme (spec §2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampler {
+    /// Persistent contrastive divergence.
+    Pcd,
+    /// Chains restarted from N(0, 1) before every update.
+    Restart,
+    /// One persistent chain, thinned samples after a burn-in.
+    OneChain,
+    /// One image and one persistent chain per update.
+    Online,
+}
+
+impl NlmConfig {
+    /// Rejects invalid hyperparameters with a message naming the key.
+    pub fn validate(&self) -> Result<()> {
+        for (k, v) in [
+            ("gain", self.gain),
+            ("temperature", self.temperature),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("`{k}` must be a finite number >= 0, got {v}");
+            }
+        }
+        for (k, v) in [
+            ("dt", self.dt),
+            ("lr", self.lr),
+            ("adam_eps", self.adam_eps),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("`{k}` must be a finite number > 0, got {v}");
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0 && self.eps < 1.0) {
+            bail!("`eps` must lie in (0, 1), got {}", self.eps);
+        }
+        if self.dt > 0.5 {
+            bail!(
+                "`dt` = {} is too large for Euler–Maruyama (use <= 0.5)",
+                self.dt
+            );
+        }
+        for (k, v) in [
+            ("n_data", self.n_data),
+            ("batch", self.batch),
+            ("chains", self.chains),
+            ("steps_per_update", self.steps_per_update),
+            ("pool", self.pool),
+            ("thin", self.thin),
+        ] {
+            if v == 0 {
+                bail!("`{k}` must be >= 1");
+            }
+        }
+        const LIMIT: usize = 1 << 20;
+        for (k, v) in [
+            ("batch", self.batch),
+            ("chains", self.chains),
+            ("steps_per_update", self.steps_per_update),
+        ] {
+            if v > LIMIT {
+                bail!("`{k}` = {v} is absurdly large (limit {LIMIT})");
+            }
+        }
+        let s = self.sampler()?;
+        if s == Sampler::OneChain && self.burn_in + self.thin > self.steps_per_update {
+            bail!(
+                "sampler one-chain: `steps_per_update` ({}) must exceed `burn_in` ({}) by at least `thin` ({})",
+                self.steps_per_update,
+                self.burn_in,
+                self.thin
+            );
+        }
+        Adam {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+        }
+        .validate()
+    }
+
+    /// The sampling scheme.
+    pub fn sampler(&self) -> Result<Sampler> {
+        Ok(match self.sampler.as_str() {
+            "pcd" => Sampler::Pcd,
+            "restart" => Sampler::Restart,
+            "one-chain" => Sampler::OneChain,
+            "online" => Sampler::Online,
+            s => bail!("`sampler` must be pcd, restart, one-chain or online, got `{s}`"),
+        })
+    }
+
+    /// Chains carried by the trainer.
+    pub fn n_chains(&self) -> usize {
+        match self.sampler() {
+            Ok(Sampler::OneChain | Sampler::Online) => 1,
+            _ => self.chains,
+        }
+    }
+}
+
+/// The spec's t_age snapshot schedule: round(201·1.7^i) up to `total`.
+pub fn tage_schedule(total: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        let t = (201.0 * 1.7f64.powi(i)).round() as u64;
+        if t > total {
+            break;
+        }
+        out.push(t);
+        i += 1;
+    }
+    out
+}
+
+/// Training state of an NLM: parameters, Adam moments, chains and random streams.
+pub struct NlmTrainer {
+    /// Configuration.
+    pub cfg: NlmConfig,
+    /// The model (J, b, T).
+    pub nlm: Nlm,
+    adam: AdamState,
+    adam_j: Adam,
+    adam_b: Adam,
+    /// Chains `[M, N]`.
+    pub chains: Tensor<2>,
+    /// Training images, x-space, host copy `[n_data, N]`.
+    data: Vec<f32>,
+    /// tanh of the training images (host).
+    data_phi: Vec<f32>,
+    n: usize,
+    offdiag: Tensor<2>,
+    batch_rng: Rng,
+    chain_rng: Rng,
+    sampler: Sampler,
+    device: Device,
+    /// Fingerprint of the training images (checked on resume).
+    pub data_hash: u64,
+}
+
+fn fnv(data: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in data {
+        for b in v.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
+impl NlmTrainer {
+    /// A fresh trainer on training images already mapped to x-space (`data: [n_data, n]`).
+    pub fn new(cfg: &NlmConfig, data: Vec<f32>, n: usize, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        if n == 0 || data.is_empty() || !data.len().is_multiple_of(n) {
+            bail!("training data must be a non-empty [n_data, N] array");
+        }
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            bail!(
+                "training data contain a non-finite value (image {}, pixel {})",
+                i / n,
+                i % n
+            );
+        }
+        let sampler = cfg.sampler()?;
+        let mut init_rng = Rng::derived(cfg.seed, streams::INIT);
+        let nlm = Nlm::init(n, cfg.gain, cfg.temperature, &mut init_rng, device);
+        let mut chain_rng = Rng::derived(cfg.seed, streams::CHAINS);
+        let m = cfg.n_chains();
+        let chains = gaussian(&mut chain_rng, m, n, 1.0, device);
+        let adam = AdamState::new(&[("J", &nlm.j), ("b", &nlm.b)]);
+        let adam_j = Adam {
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            eps: cfg.adam_eps,
+            weight_decay: cfg.weight_decay,
+        };
+        let adam_b = Adam {
+            weight_decay: 0.0,
+            ..adam_j.clone()
+        };
+        let data_phi = data.iter().map(|v| v.tanh()).collect();
+        Ok(Self {
+            cfg: cfg.clone(),
+            nlm,
+            adam,
+            adam_j,
+            adam_b,
+            chains,
+            data_hash: fnv(&data),
+            data,
+            data_phi,
+            n,
+            offdiag: offdiag_mask(n, device),
+            batch_rng: Rng::derived(cfg.seed, streams::BATCH),
+            chain_rng,
+            sampler,
+            device: device.clone(),
+        })
+    }
+
+    /// Neurons N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Training images.
+    pub fn n_data(&self) -> usize {
+        self.data.len() / self.n
+    }
+
+    /// A minibatch (x and tanh x) of `b` distinct training images.
+    fn minibatch(&mut self, b: usize) -> (Tensor<2>, Tensor<2>) {
+        let nd = self.n_data();
+        let n = self.n;
+        let idx: Vec<usize> = if b >= nd {
+            (0..nd).collect()
+        } else {
+            // Partial Fisher–Yates: b distinct indices.
+            let mut all: Vec<usize> = (0..nd).collect();
+            for i in 0..b {
+                let j = i + self.batch_rng.index(nd - i);
+                all.swap(i, j);
+            }
+            all.truncate(b);
+            all
+        };
+        let mut x = Vec::with_capacity(idx.len() * n);
+        let mut p = Vec::with_capacity(idx.len() * n);
+        for &i in &idx {
+            x.extend_from_slice(&self.data[i * n..(i + 1) * n]);
+            p.extend_from_slice(&self.data_phi[i * n..(i + 1) * n]);
+        }
+        let rows = idx.len();
+        (
+            tensor2_f32(x, rows, n, &self.device),
+            tensor2_f32(p, rows, n, &self.device),
+        )
+    }
+
+    /// Advances the chains for one update and returns the negative samples `[M', N]`.
+    fn negative_samples(&mut self) -> Result<Tensor<2>> {
+        let k = self.cfg.steps_per_update;
+        let em = EulerMaruyama::new(self.cfg.dt, 1.0)?;
+        let n = self.n;
+        match self.sampler {
+            Sampler::Pcd | Sampler::Restart => {
+                if self.sampler == Sampler::Restart {
+                    let m = self.cfg.chains;
+                    self.chains = gaussian(&mut self.chain_rng, m, n, 1.0, &self.device);
+                }
+                let mut x = self.chains.clone();
+                for _ in 0..k {
+                    x = em.step(&self.nlm, x, None, &mut self.chain_rng);
+                }
+                self.chains = x.clone();
+                Ok(x)
+            }
+            Sampler::OneChain => {
+                let mut x = self.chains.clone();
+                let mut samples = Vec::new();
+                for s in 1..=k {
+                    x = em.step(&self.nlm, x, None, &mut self.chain_rng);
+                    if s > self.cfg.burn_in && (s - self.cfg.burn_in).is_multiple_of(self.cfg.thin)
+                    {
+                        samples.push(x.clone());
+                    }
+                }
+                self.chains = x;
+                Ok(Tensor::cat(samples, 0))
+            }
+            Sampler::Online => {
+                let mut x = self.chains.clone();
+                let plain = PlainRnn(&self.nlm);
+                for s in 0..k {
+                    x = if s < self.cfg.onsager_off_steps {
+                        em.step(&plain, x, None, &mut self.chain_rng)
+                    } else {
+                        em.step(&self.nlm, x, None, &mut self.chain_rng)
+                    };
+                }
+                self.chains = x.clone();
+                Ok(x)
+            }
+        }
+    }
+
+    /// One parameter update; returns (mean grad_J², mean data energy, mean sample energy,
+    /// mean sample pixel tanh x).
+    pub fn update(&mut self, step: u64) -> Result<[f64; 4]> {
+        let _ = step;
+        let b = match self.sampler {
+            Sampler::Online => 1,
+            _ => self.cfg.batch,
+        };
+        let (xd, phid) = self.minibatch(b);
+        let xm = self.negative_samples()?;
+        let phim = fast::tanh(xm.clone());
+        let g = contrastive_grads(&self.nlm, xd, phid, xm, phim.clone(), &self.offdiag);
+        let (grad_j, grad_b, e_data, e_model) = (g.grad_j, g.grad_b, g.energy_data, g.energy_model);
+        let gsq = grad_j.clone().powi_scalar(2).mean();
+        let pix = phim.mean();
+        self.adam.tick();
+        let lr = self.cfg.lr;
+        self.nlm.j = self
+            .adam
+            .update(&self.adam_j, "J", self.nlm.j.clone(), grad_j, lr)
+            * self.offdiag.clone();
+        if self.cfg.bias {
+            self.nlm.b = self
+                .adam
+                .update(&self.adam_b, "b", self.nlm.b.clone(), grad_b, lr);
+        }
+        let s = to_vec_f32(&Tensor::cat(
+            vec![
+                gsq.reshape([1]),
+                e_data.reshape([1]),
+                e_model.reshape([1]),
+                pix.reshape([1]),
+            ],
+            0,
+        ))?;
+        Ok([s[0] as f64, s[1] as f64, s[2] as f64, s[3] as f64])
+    }
+}
+
+/// The contrastive rule's gradients (descent direction on −log-likelihood, spec §2.2).
+pub struct Grads {
+    /// `grad_J = G_model − G_data` with zero diagonal, `[N, N]`.
+    pub grad_j: Tensor<2>,
+    /// `grad_b = (⟨R⟩_model − ⟨R⟩_data) / T`, `[1, N]`.
+    pub grad_b: Tensor<2>,
+    /// Mean energy of the data rows (scalar tensor).
+    pub energy_data: Tensor<1>,
+    /// Mean energy of the samples (scalar tensor).
+    pub energy_model: Tensor<1>,
+}
+
+/// Gradients of the local asymmetric contrastive rule from data rows `xd` (with `phid =
+/// tanh xd`) and model samples `xm` (`phim = tanh xm`): with `R = x − φJᵀ − b` (= −e),
+/// `G_ij = ⟨R_i φ_j⟩ / T`, `grad_J = (G_model − G_data) ⊙ offdiag`.
+pub fn contrastive_grads(
+    nlm: &Nlm,
+    xd: Tensor<2>,
+    phid: Tensor<2>,
+    xm: Tensor<2>,
+    phim: Tensor<2>,
+    offdiag: &Tensor<2>,
+) -> Grads {
+    let t = nlm.temperature.max(1e-12);
+    let (bd, bm) = (xd.dims()[0] as f64, xm.dims()[0] as f64);
+    let jt = nlm.j.clone().transpose();
+    let rd = xd - phid.clone().matmul(jt.clone()) - nlm.b.clone();
+    let rm = xm - phim.clone().matmul(jt) - nlm.b.clone();
+    let g_data = rd.clone().transpose().matmul(phid).div_scalar(t * bd);
+    let g_model = rm.clone().transpose().matmul(phim).div_scalar(t * bm);
+    Grads {
+        grad_j: (g_model - g_data) * offdiag.clone(),
+        energy_data: rd.clone().powi_scalar(2).sum().mul_scalar(0.5 / bd),
+        energy_model: rm.clone().powi_scalar(2).sum().mul_scalar(0.5 / bm),
+        grad_b: (rm.mean_dim(0) - rd.mean_dim(0)).div_scalar(t),
+    }
+}
+
+/// `rows × cols` ones with a zero diagonal (the mask that keeps diag(J) = 0).
+pub fn offdiag_mask(n: usize, device: &Device) -> Tensor<2> {
+    let mut mask = vec![1f32; n * n];
+    for i in 0..n {
+        mask[i * n + i] = 0.0;
+    }
+    tensor2_f32(mask, n, n, device)
+}
+
+/// `rows × cols` standard normals times `sd`, from `rng`.
+pub fn gaussian(rng: &mut Rng, rows: usize, cols: usize, sd: f32, device: &Device) -> Tensor<2> {
+    let mut v = vec![0f32; rows * cols];
+    rng.fill_normal_f32(&mut v);
+    if sd != 1.0 {
+        v.iter_mut().for_each(|x| *x *= sd);
+    }
+    tensor2_f32(v, rows, cols, device)
+}
+
+/// The NLM's vanilla RNN flow `dx = e dt + √(2T) dW` (force without the Onsager term), used by
+/// the `online` scheme's first steps.
+pub struct PlainRnn<'a>(pub &'a Nlm);
+
+impl Sde for PlainRnn<'_> {
+    fn dim(&self) -> usize {
+        self.0.n()
+    }
+    fn noise_dim(&self) -> usize {
+        self.0.n()
+    }
+    fn drift(&self, x: Tensor<2>, _u: Option<Tensor<2>>) -> Tensor<2> {
+        self.0.speed(x)
+    }
+    fn diffusion(&self, _x: &Tensor<2>) -> Diffusion {
+        Diffusion::Isotropic((2.0 * self.0.temperature).sqrt())
+    }
+}
+
+impl Trainable for NlmTrainer {
+    fn kind(&self) -> &'static str {
+        "nlm"
+    }
+
+    fn step(&mut self, step: u64) -> Result<StepOutput> {
+        let [gsq, ed, em, pix] = self.update(step)?;
+        Ok(StepOutput {
+            loss: gsq,
+            metrics: vec![
+                ("grad_sq".into(), gsq),
+                ("energy_data".into(), ed),
+                ("energy_model".into(), em),
+                ("chain_mean_pixel".into(), pix),
+            ],
+        })
+    }
+
+    fn checkpoint(&self, step: u64) -> Result<Checkpoint> {
+        let mut ck = self.snapshot(step)?;
+        let [m, n] = self.chains.dims();
+        ck.arrays.push(NamedArray {
+            name: "chains".into(),
+            shape: vec![m, n],
+            data: to_vec_f32(&self.chains)?,
+        });
+        self.adam.save_into(&mut ck)?;
+        ck.extra["batch_rng"] = self.batch_rng.to_json();
+        ck.extra["chain_rng"] = self.chain_rng.to_json();
+        Ok(ck)
+    }
+
+    fn snapshot(&self, step: u64) -> Result<Checkpoint> {
+        let n = self.n;
+        Ok(Checkpoint {
+            kind: "nlm".into(),
+            step,
+            arrays: vec![
+                NamedArray {
+                    name: "J".into(),
+                    shape: vec![n, n],
+                    data: to_vec_f32(&self.nlm.j)?,
+                },
+                NamedArray {
+                    name: "b".into(),
+                    shape: vec![1, n],
+                    data: to_vec_f32(&self.nlm.b)?,
+                },
+            ],
+            extra: serde_json::json!({
+                "temperature": self.nlm.temperature,
+                "data_hash": format!("{:016x}", self.data_hash),
+            }),
+        })
+    }
+
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        let n = self.n;
+        if let Some(h) = ck.extra.get("data_hash").and_then(|v| v.as_str()) {
+            let mine = format!("{:016x}", self.data_hash);
+            if h != mine {
+                bail!(
+                    "the training images differ from those the checkpoint was trained on \
+                     (fingerprint {h} vs {mine}): was the data folder changed?"
+                );
+            }
+        }
+        self.nlm = load_nlm(ck, &self.device)?;
+        if self.nlm.n() != n {
+            bail!("checkpoint has N = {}, the data N = {n}", self.nlm.n());
+        }
+        let m = self.cfg.n_chains();
+        let c = ck.array_shaped("chains", &[m, n])?;
+        self.chains = tensor2_f32(c.data.clone(), m, n, &self.device);
+        self.adam.load_from(ck)?;
+        self.batch_rng = Rng::from_json(
+            ck.extra
+                .get("batch_rng")
+                .context("checkpoint has no batch RNG")?,
+        )?;
+        self.chain_rng = Rng::from_json(
+            ck.extra
+                .get("chain_rng")
+                .context("checkpoint has no chain RNG")?,
+        )?;
+        Ok(())
+    }
+}
+
+/// The model (J, b, T) stored in an NLM checkpoint or snapshot.
+pub fn load_nlm(ck: &Checkpoint, device: &Device) -> Result<Nlm> {
+    if ck.kind != "nlm" {
+        bail!("this is a `{}` checkpoint, not an NLM one", ck.kind);
+    }
+    let j = ck.array("J")?;
+    let n = *j.shape.first().context("bad J in checkpoint")?;
+    let j = ck.array_shaped("J", &[n, n])?;
+    let b = ck.array_shaped("b", &[1, n])?;
+    if j.data.iter().chain(&b.data).any(|v| !v.is_finite()) {
+        bail!("checkpoint contains NaN or infinite parameters");
+    }
+    let temperature = ck
+        .extra
+        .get("temperature")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(1.0);
+    Ok(Nlm {
+        j: tensor2_f32(j.data.clone(), n, n, device),
+        b: tensor2_f32(b.data.clone(), 1, n, device),
+        temperature,
+    })
 }

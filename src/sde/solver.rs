@@ -33,11 +33,11 @@ impl EulerMaruyama {
     /// Standard normal increments `[B, m]` scaled by `sqrt(dt) * noise_scale`.
     pub fn increments(&self, rng: &mut Rng, batch: usize, m: usize, device: &Device) -> Tensor<2> {
         let s = (self.dt.sqrt() * self.noise_scale) as f32;
-        let v: Vec<f32> = rng
-            .normal_vec(batch * m)
-            .into_iter()
-            .map(|x| x * s)
-            .collect();
+        let mut v = vec![0f32; batch * m];
+        rng.fill_normal_f32(&mut v);
+        if s != 1.0 {
+            v.iter_mut().for_each(|x| *x *= s);
+        }
         Tensor::from_data(TensorData::new(v, [batch, m]), device)
     }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# NLM memorization -> generalization with training-set size (../shared/specs/nlm.md §4.3, check 9)
+# at a scale that fits 2 CPU cores: 14x14 images (--pool 2), sizes int(5*1.5^i) for every second
+# i (5 ... 7389), SEEDS runs per size, UPDATES Adam updates each, M = 256 persistent chains,
+# B = min(size, 256); generation: min(size, 1000) chains x GEN_STEPS steps, metrics against the
+# same training images. Writes $OUT/sweep.png (E_AAI, Acc_S, Acc_T vs log10 size), sweep.json,
+# and prints the table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-checkpoints/nlm-sweep}
+SEEDS=${SEEDS:-2}
+UPDATES=${UPDATES:-3000}
+GEN_STEPS=${GEN_STEPS:-5000}
+SIZES=${SIZES:-"5 11 25 56 128 288 648 1459 3284 7389"}
+DEVICE=${DEVICE:-flex}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
+cargo build --release -q
+BIN="$CARGO_TARGET_DIR/release/attractor"
+A="$BIN --device $DEVICE --quiet"
+mkdir -p "$OUT"
+T0=$(date +%s)
+EVALS=()
+for size in $SIZES; do
+  for seed in $(seq 1 "$SEEDS"); do
+    run="$OUT/n$size-s$seed"
+    b=$(( size < 256 ? size : 256 ))
+    g=$(( size < 1000 ? size : 1000 ))
+    $A --seed "$seed" nlm train --pool 2 --n-data "$size" --batch "$b" --chains 256 --updates "$UPDATES" \
+       --set tage_snapshots=false --set checkpoint_every=1000 --run-dir "$run" --overwrite
+    $A nlm eval --run-dir "$run" --n-gen "$g" --gen-steps "$GEN_STEPS" > /dev/null
+    EVALS+=("$run/eval.json")
+  done
+done
+$A nlm summarize --evals "${EVALS[@]}" --x n_data --out "$OUT/sweep.png"
+echo "sweep finished in $(( $(date +%s) - T0 )) s; plot $OUT/sweep.png"

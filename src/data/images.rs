@@ -1,0 +1,311 @@
+//! Image data sets for the NLM: the bundled MNIST, a user's IDX folder, or a folder of PNGs.
+//!
+//! Every source becomes an [`ImageSet`]: `count` images of `rows × cols` pixels in [0, 1],
+//! with labels where the source has them. The NLM spec's ordering is applied by
+//! [`ImageSet::pool`]: training split then test split, filtered by label, unshuffled.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::idx::{self, Split};
+use super::patterns::load_patterns;
+
+/// Images of one size with optional labels.
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    /// Image height.
+    pub rows: usize,
+    /// Image width.
+    pub cols: usize,
+    /// Pixels in [0, 1], image after image, row-major.
+    pub pixels: Vec<f32>,
+    /// One label per image, if known.
+    pub labels: Option<Vec<u8>>,
+    /// Where the images came from.
+    pub source: String,
+    /// Conversions worth telling the user about (colour → grey …).
+    pub warnings: Vec<String>,
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / self.dim().max(1)
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pixels per image.
+    pub fn dim(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Image `i`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.dim();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// The images at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> ImageSet {
+        let mut pixels = Vec::with_capacity(idx.len() * self.dim());
+        for &i in idx {
+            pixels.extend_from_slice(self.image(i));
+        }
+        ImageSet {
+            pixels,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            warnings: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// Average-pools every image by `factor` (1: unchanged); the size must divide.
+    pub fn pooled(&self, factor: usize) -> Result<ImageSet> {
+        if factor == 0 {
+            bail!("`pool` must be >= 1");
+        }
+        if factor == 1 {
+            return Ok(self.clone());
+        }
+        if !self.rows.is_multiple_of(factor) || !self.cols.is_multiple_of(factor) {
+            bail!(
+                "`pool` = {factor} does not divide the image size {}×{}",
+                self.rows,
+                self.cols
+            );
+        }
+        let (r2, c2) = (self.rows / factor, self.cols / factor);
+        let area = (factor * factor) as f32;
+        let mut pixels = Vec::with_capacity(self.len() * r2 * c2);
+        for i in 0..self.len() {
+            let img = self.image(i);
+            for r in 0..r2 {
+                for c in 0..c2 {
+                    let mut s = 0f32;
+                    for dr in 0..factor {
+                        for dc in 0..factor {
+                            s += img[(r * factor + dr) * self.cols + c * factor + dc];
+                        }
+                    }
+                    pixels.push(s / area);
+                }
+            }
+        }
+        Ok(ImageSet {
+            rows: r2,
+            cols: c2,
+            pixels,
+            ..self.clone()
+        })
+    }
+
+    /// Concatenates two sets of the same image size.
+    pub fn concat(mut self, other: &ImageSet) -> Result<ImageSet> {
+        if (self.rows, self.cols) != (other.rows, other.cols) {
+            bail!(
+                "cannot join images of {}×{} and {}×{}",
+                self.rows,
+                self.cols,
+                other.rows,
+                other.cols
+            );
+        }
+        self.pixels.extend_from_slice(&other.pixels);
+        self.labels = match (self.labels, &other.labels) {
+            (Some(mut a), Some(b)) => {
+                a.extend_from_slice(b);
+                Some(a)
+            }
+            _ => None,
+        };
+        Ok(self)
+    }
+}
+
+fn from_idx(ds: &idx::Dataset, source: String) -> ImageSet {
+    ImageSet {
+        rows: ds.images.rows,
+        cols: ds.images.cols,
+        pixels: ds.images.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+        labels: ds.labels.clone(),
+        source,
+        warnings: Vec::new(),
+    }
+}
+
+/// Where the bundled MNIST lives (working directory first, then the source tree).
+pub fn bundled_mnist_dir() -> Result<PathBuf> {
+    let local = Path::new("data/mnist");
+    if idx::find_idx(local, Split::Train.images_stem()).is_some() {
+        return Ok(local.to_path_buf());
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    if idx::find_idx(&built, Split::Train.images_stem()).is_some() {
+        return Ok(built);
+    }
+    bail!(
+        "bundled MNIST not found (looked for data/mnist/train-images-idx3-ubyte.gz here and in {})",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Loads a source: `mnist` (bundled), a folder in IDX layout (`train-images-idx3-ubyte[.gz]`,
+/// optional labels and `t10k-*` test files), or a folder of same-size PNG images.
+///
+/// Returns the pool in the spec's order (train, then test when present), and the number of
+/// images that came from the training split.
+pub fn load_source(source: &str) -> Result<(ImageSet, usize)> {
+    let dir = if source == "mnist" {
+        bundled_mnist_dir()?
+    } else {
+        PathBuf::from(source)
+    };
+    if !dir.exists() {
+        bail!("data source {} does not exist", dir.display());
+    }
+    if !dir.is_dir() {
+        bail!(
+            "data source {} is not a folder (expected an IDX folder or a folder of PNG images)",
+            dir.display()
+        );
+    }
+    if idx::find_idx(&dir, Split::Train.images_stem()).is_some() {
+        let train = idx::load_mnist_dir(&dir, Split::Train)
+            .with_context(|| format!("cannot load the IDX data in {}", dir.display()))?;
+        let n_train = train.images.count;
+        let mut set = from_idx(&train, format!("idx:{}", dir.display()));
+        if idx::find_idx(&dir, Split::Test.images_stem()).is_some() {
+            let test = idx::load_mnist_dir(&dir, Split::Test)
+                .with_context(|| format!("cannot load the IDX test data in {}", dir.display()))?;
+            set = set.concat(&from_idx(&test, String::new()))?;
+        }
+        return Ok((set, n_train));
+    }
+    let p = load_patterns(&dir).with_context(|| {
+        format!(
+            "{} holds neither IDX files (train-images-idx3-ubyte[.gz]) nor usable PNG images",
+            dir.display()
+        )
+    })?;
+    let (rows, cols) = p.shape.context("PNG folder without an image size")?;
+    let count = p.len();
+    Ok((
+        ImageSet {
+            rows,
+            cols,
+            pixels: p.data.iter().map(|&v| v as f32).collect(),
+            labels: None,
+            source: format!("png:{}", dir.display()),
+            warnings: p.warnings,
+        },
+        count,
+    ))
+}
+
+/// The images with labels in `digits` (all images when `digits` is empty), in order.
+pub fn filter_labels(set: &ImageSet, digits: &[u8]) -> Result<ImageSet> {
+    if digits.is_empty() {
+        return Ok(set.clone());
+    }
+    let Some(labels) = &set.labels else {
+        bail!(
+            "cannot select digits {digits:?}: {} has no labels (use --digits '' for unlabelled data)",
+            set.source
+        );
+    };
+    let idx: Vec<usize> = (0..labels.len())
+        .filter(|&i| digits.contains(&labels[i]))
+        .collect();
+    if idx.is_empty() {
+        let mut present: Vec<u8> = labels.clone();
+        present.sort_unstable();
+        present.dedup();
+        bail!(
+            "--digits {digits:?} selects no images of {} (labels present: {present:?})",
+            set.source
+        );
+    }
+    Ok(set.select(&idx))
+}
+
+/// The NLM's pixel map (spec §1.3): `x = atanh(clamp(2p − 1, −1 + ε, 1 − ε))`.
+pub fn atanh_map(pixels: &[f32], eps: f64) -> Vec<f32> {
+    let lim = 1.0 - eps;
+    pixels
+        .iter()
+        .map(|&p| (2.0 * p as f64 - 1.0).clamp(-lim, lim).atanh() as f32)
+        .collect()
+}
+
+/// Images in display space `2p − 1` ∈ [−1, 1] (what metrics compare against).
+pub fn signed(pixels: &[f32]) -> Vec<f32> {
+    pixels.iter().map(|&p| 2.0 * p - 1.0).collect()
+}
+
+/// Parses a digit list such as `1,3,6` (empty string: no filter).
+pub fn parse_digits(s: &str) -> Result<Vec<u8>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<u8>()
+                .with_context(|| format!("`{t}` in --digits is not a label 0-255"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> ImageSet {
+        ImageSet {
+            rows: 2,
+            cols: 2,
+            pixels: vec![0.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+            labels: Some(vec![3, 1, 3]),
+            source: "tiny".into(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn filter_pool_and_map() -> Result<()> {
+        let s = tiny();
+        let f = filter_labels(&s, &[3])?;
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.image(1), &[0.0; 4]);
+        assert!(filter_labels(&s, &[7]).is_err());
+        let p = s.pooled(2)?;
+        assert_eq!((p.rows, p.cols, p.len()), (1, 1, 3));
+        assert_eq!(p.pixels, vec![0.5, 1.0, 0.0]);
+        assert!(s.pooled(3).is_err());
+        let x = atanh_map(&[0.0, 0.5, 1.0], 0.03);
+        assert!((x[0] as f64 + 0.97f64.atanh()).abs() < 1e-6 && x[1] == 0.0);
+        assert!((x[2] as f64 - 2.0923).abs() < 1e-3);
+        assert_eq!(parse_digits("1, 3,6")?, vec![1, 3, 6]);
+        assert!(parse_digits("1,x").is_err());
+        assert!(parse_digits("")?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn bundled_mnist_pool_order() -> Result<()> {
+        let (set, n_train) = load_source("mnist")?;
+        assert_eq!(
+            (set.len(), n_train, set.rows, set.cols),
+            (70_000, 60_000, 28, 28)
+        );
+        let f = filter_labels(&set, &[1, 3, 6])?;
+        assert_eq!(f.len(), 21_894);
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! The `nlm` commands end to end on small problems: train → generate → eval → explore →
+//! denoise → resume (bit-exact), t_age snapshots, and bad input.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_clean_error, attractor, stderr, tmpdir};
+
+/// A small, fast configuration: 14×14 images (pool 2), few chains.
+const SMALL: &[&str] = &[
+    "--pool", "2", "--n-data", "300", "--chains", "32", "--batch", "32",
+];
+
+fn nlm_train(run: &Path, updates: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "train",
+        "--updates",
+        updates,
+        "--run-dir",
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    attractor(&args)
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn nlm_commands_end_to_end_and_resume_is_exact() {
+    let t = tmpdir("nlm-e2e");
+    let run = t.join("run");
+    let r = run.to_str().unwrap();
+    let o = nlm_train(&run, "210", &["--set", "checkpoint_every=100"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // t_age snapshot 201 kept apart from the rolling checkpoints; metrics have the monitor.
+    assert!(attractor::checkpoint::path_for(&run.join("tage"), 201).is_file());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert!(first["grad_sq"].as_f64().unwrap() > 0.0);
+
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "generate",
+        "--run-dir",
+        r,
+        "--chains",
+        "9",
+        "--steps",
+        "50",
+        "--snapshots",
+        "25",
+        "--npy",
+        run.join("g.npy").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("generate.png").is_file() && run.join("snapshots/grid-0000025.png").is_file());
+    let g = attractor::npy::read_npy(&run.join("g.npy")).unwrap();
+    assert_eq!(g.shape, vec![9, 196]);
+
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "eval",
+        "--run-dir",
+        r,
+        "--n-gen",
+        "64",
+        "--gen-steps",
+        "40",
+        "--record-at",
+        "10,20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = json(&run.join("eval.json"));
+    for k in [
+        "e_aai",
+        "acc_s",
+        "acc_t",
+        "e2",
+        "mean_pixel",
+        "data_mean_pixel",
+    ] {
+        assert!(ev[k].is_number(), "eval.json lacks {k}: {ev}");
+        assert!(ev["test"][k].is_number(), "eval.json test block lacks {k}");
+    }
+    assert_eq!(ev["trace"].as_array().unwrap().len(), 3);
+
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "explore",
+        "--run-dir",
+        r,
+        "--steps",
+        "300",
+        "--every",
+        "100",
+        "--pca-images",
+        "50",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("explore_pca.png").is_file() && run.join("explore.png").is_file());
+    assert_eq!(
+        json(&run.join("explore.json"))["snapshot_classes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let out = run.join("dn.png");
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "denoise",
+        "--run-dir",
+        r,
+        "--test-index",
+        "0,5",
+        "--steps",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dn = json(&run.join("dn.json"));
+    for k in ["mse_corrupted", "mse_restored", "nearest_correct_frac"] {
+        assert!(dn[k].is_number(), "denoise.json lacks {k}");
+    }
+    assert_eq!(dn["energy"].as_array().unwrap().len(), 31);
+    assert!(run.join("dn-energy.png").is_file());
+
+    // Resume: a copy stopped at 100 and resumed reaches the same parameters bit for bit.
+    let run2 = t.join("run2");
+    let o = nlm_train(&run2, "210", &["--set", "checkpoint_every=100"]);
+    assert!(o.status.success());
+    std::fs::remove_file(attractor::checkpoint::path_for(&run2, 210)).unwrap();
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "resume",
+        "--run-dir",
+        run2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = attractor::checkpoint::load_latest(&run).unwrap().unwrap();
+    let b = attractor::checkpoint::load_latest(&run2).unwrap().unwrap();
+    assert_eq!(a.step, 210);
+    assert_eq!(b.step, 210);
+    for name in ["J", "b", "chains"] {
+        assert_eq!(
+            a.array(name).unwrap(),
+            b.array(name).unwrap(),
+            "{name} differs after resume"
+        );
+    }
+}
+
+fn idx_images(count: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 3];
+    for x in [count, rows, cols] {
+        v.extend_from_slice(&x.to_be_bytes());
+    }
+    v.extend((0..pixels).map(|i| (i * 37 % 256) as u8));
+    v
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 1];
+    v.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    v.extend_from_slice(labels);
+    v
+}
+
+#[test]
+fn nlm_bad_input_is_a_clean_error() {
+    let t = tmpdir("nlm-bad");
+    let train = |data: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "--device",
+            "flex",
+            "--quiet",
+            "nlm",
+            "train",
+            "--updates",
+            "2",
+            "--data",
+            data.to_str().unwrap(),
+            "--run-dir",
+        ];
+        let run = t.join(format!(
+            "run-{}",
+            data.file_name().unwrap().to_string_lossy()
+        ));
+        let run = run.to_str().unwrap().to_string();
+        a.push(&run);
+        a.extend_from_slice(extra);
+        let o = attractor(&a);
+        (o, run)
+    };
+    // Truncated IDX.
+    let d = t.join("trunc");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx_images(10, 4, 4, 100)).unwrap();
+    let (o, run) = train(&d, &["--digits", ""]);
+    assert_clean_error(&o, &["train-images-idx3-ubyte"]);
+    assert!(
+        !Path::new(&run).exists(),
+        "a failed start must not leave a run directory"
+    );
+    // Wrong magic.
+    let d = t.join("magic");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut bytes = idx_images(2, 4, 4, 32);
+    bytes[3] = 9;
+    std::fs::write(d.join("train-images-idx3-ubyte"), bytes).unwrap();
+    assert_clean_error(&train(&d, &["--digits", ""]).0, &["magic"]);
+    // Label count mismatch.
+    let d = t.join("labels");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("train-images-idx3-ubyte"), idx_images(3, 4, 4, 48)).unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(&[1, 3])).unwrap();
+    assert_clean_error(&train(&d, &[]).0, &["labels"]);
+    // --digits selecting nothing.
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(&[1, 3, 3])).unwrap();
+    assert_clean_error(&train(&d, &["--digits", "7"]).0, &["selects no images"]);
+    // Empty folder.
+    let d = t.join("empty");
+    std::fs::create_dir_all(&d).unwrap();
+    assert_clean_error(&train(&d, &[]).0, &["no .png"]);
+    // Missing folder.
+    assert_clean_error(&train(&t.join("nope"), &[]).0, &["does not exist"]);
+    // PNGs of mixed sizes: the first offending file is named.
+    let d = t.join("mixed");
+    std::fs::create_dir_all(&d).unwrap();
+    image::GrayImage::new(6, 6).save(d.join("a.png")).unwrap();
+    image::GrayImage::new(5, 6).save(d.join("b.png")).unwrap();
+    assert_clean_error(&train(&d, &[]).0, &["b.png"]);
+    // Invalid hyperparameters.
+    let ok = t.join("okdata");
+    std::fs::create_dir_all(&ok).unwrap();
+    for i in 0..4 {
+        let mut img = image::GrayImage::new(6, 6);
+        img.put_pixel(i, i, image::Luma([255]));
+        img.save(ok.join(format!("{i}.png"))).unwrap();
+    }
+    assert_clean_error(&train(&ok, &["--set", "dt=-1"]).0, &["dt"]);
+    assert_clean_error(&train(&ok, &["--chains", "0"]).0, &["chains"]);
+    assert_clean_error(&train(&ok, &["--sampler", "gibbs"]).0, &["sampler"]);
+    // A PNG folder trains (unlabelled: digits ignored); denoising an image of the wrong size
+    // is refused with both sizes named.
+    let (o, run) = train(&ok, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let wrong = t.join("wrong.png");
+    image::GrayImage::new(8, 6).save(&wrong).unwrap();
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "denoise",
+        "--run-dir",
+        &run,
+        "--input",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, &["6×8", "6×6"]);
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "denoise",
+        "--run-dir",
+        &run,
+        "--input",
+        ok.join("0.png").to_str().unwrap(),
+        "--corrupt",
+        "blur:2",
+    ]);
+    assert_clean_error(&o, &["blur"]);
+}
