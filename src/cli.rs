@@ -791,7 +791,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
         }
         "nlm" => {
             use crate::models::nlm::NlmConfig;
-            let cfg: NlmConfig = rd.config()?;
+            let cfg: NlmConfig = rd.config_or(&NlmConfig::new())?;
             cfg.validate().with_context(|| {
                 format!(
                     "invalid configuration in {}",

@@ -122,6 +122,25 @@ impl RunDir {
         })
     }
 
+    /// The model configuration of the run, keys missing from the file (a run written by an
+    /// older version) taken from `defaults`.
+    pub fn config_or<C: Serialize + DeserializeOwned>(&self, defaults: &C) -> Result<C> {
+        let v = self.config_value()?;
+        let file = self.file("config.json");
+        let c = v
+            .get("config")
+            .and_then(|c| c.as_object())
+            .with_context(|| format!("{} has no `config` object", file.display()))?;
+        let mut base = serde_json::to_value(defaults)?;
+        if let Some(b) = base.as_object_mut() {
+            for (k, val) in c {
+                b.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::from_value(base)
+            .with_context(|| format!("{}: `config` does not match this model", file.display()))
+    }
+
     /// Appends one JSON line to `metrics.jsonl`.
     pub fn append_metrics(&self, line: &serde_json::Value) -> Result<()> {
         let p = self.file("metrics.jsonl");

@@ -352,6 +352,62 @@ pub struct NlmBenchArgs {
     /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
+    /// Also time the stages of one Langevin step (ms per call; meaningful on CPU backends,
+    /// which execute eagerly).
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// Per-stage timing of the Langevin step (CPU backends run each op eagerly).
+fn nlm_profile(
+    nlm: &crate::models::nlm::Nlm,
+    x: burn::tensor::Tensor<2>,
+    desc: &str,
+) -> Result<()> {
+    use crate::device::fast;
+    let reps = 20;
+    let mut rng = Rng::new(9);
+    let [m, n] = x.dims();
+    let stage = |name: &str, f: &mut dyn FnMut() -> burn::tensor::Tensor<2>| -> Result<()> {
+        let _ = to_vec_f32(&f().slice([0..1, 0..1]))?;
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            let y = f();
+            let _ = to_vec_f32(&y.slice([0..1, 0..1]))?;
+        }
+        println!(
+            "{}",
+            json!({"bench": "nlm-profile", "device": desc, "stage": name,
+                   "ms": t0.elapsed().as_secs_f64() * 1e3 / reps as f64})
+        );
+        Ok(())
+    };
+    let (phi, dphi) = fast::tanh_and_derivative(x.clone());
+    let jt = nlm.j.clone().transpose();
+    let e = phi.clone().matmul(jt.clone()) + nlm.b.clone() - x.clone();
+    stage("tanh+derivative", &mut || {
+        fast::tanh_and_derivative(x.clone()).0
+    })?;
+    stage("phi·Jᵀ", &mut || phi.clone().matmul(jt.clone()))?;
+    stage("phi·Jᵀ + b − x", &mut || {
+        phi.clone().matmul(jt.clone()) + nlm.b.clone() - x.clone()
+    })?;
+    stage("e·J", &mut || e.clone().matmul(nlm.j.clone()))?;
+    stage("e − dphi⊙(eJ)", &mut || {
+        e.clone() - dphi.clone() * e.clone().matmul(nlm.j.clone())
+    })?;
+    stage("force (total)", &mut || nlm.force(x.clone()))?;
+    stage("noise [M,N] (host+upload)", &mut || {
+        let mut v = vec![0f32; m * n];
+        rng.fill_normal_f32(&mut v);
+        crate::sde::solver::tensor2_f32(v, m, n, &x.device())
+    })?;
+    let em = EulerMaruyama::new(0.01, 1.0)?;
+    let mut r2 = Rng::new(3);
+    stage("EM step (total)", &mut || {
+        em.step(nlm, x.clone(), None, &mut r2)
+    })?;
+    Ok(())
 }
 
 /// NLM throughput: Langevin chain-steps/s (sampling) and training updates/s, with GFLOP/s of
@@ -377,6 +433,24 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
             .with_batch(m)
             .with_n_data(m)
             .with_steps_per_update(k);
+        // The machine's f32 GEMM peak on this backend (2048², best of 5).
+        let peak = {
+            let mut r2 = Rng::new(2);
+            let s = 2048;
+            let x = crate::sde::solver::tensor2_f32(r2.normal_vec(s * s), s, s, dev);
+            let mut best = f64::INFINITY;
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                let y = x.clone().matmul(x.clone());
+                let _ = to_vec_f32(&y.slice([0..1, 0..1]))?;
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            2.0 * (s * s * s) as f64 / best / 1e9
+        };
+        println!(
+            "{}",
+            json!({"bench": "gemm-peak", "device": sel.description, "size": 2048, "gflops": peak})
+        );
         let mut t = NlmTrainer::new(&cfg, data, n, dev)?;
         for s in 0..2 {
             t.step(s)?;
@@ -393,8 +467,12 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
             "{}",
             json!({"bench": "nlm-step", "device": sel.description, "n": n, "chains": m, "batch": m, "k": k,
                    "updates": a.updates, "updates_per_s": ups, "chain_steps_per_s": ups * kf * mf,
-                   "gflops_brief": ups * fl_brief / 1e9, "gflops_all_gemms": ups * fl_all / 1e9})
+                   "gflops_brief": ups * fl_brief / 1e9, "gflops_all_gemms": ups * fl_all / 1e9,
+                   "peak_fraction": ups * fl_all / 1e9 / peak})
         );
+        if a.profile {
+            nlm_profile(&t.nlm, t.chains.clone(), &sel.description)?;
+        }
         // Sampling only.
         let em = EulerMaruyama::new(0.01, 1.0)?;
         let mut x = t.chains.clone();
@@ -413,7 +491,7 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
             "{}",
             json!({"bench": "nlm-sample", "device": sel.description, "n": n, "chains": m,
                    "steps": a.sample_steps, "steps_per_s": sps, "chain_steps_per_s": sps * mf,
-                   "gflops": sps * 4.0 * nf * nf * mf / 1e9})
+                   "gflops": sps * 4.0 * nf * nf * mf / 1e9, "peak_fraction": sps * 4.0 * nf * nf * mf / 1e9 / peak})
         );
     }
     Ok(())

@@ -315,7 +315,7 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
             meta.model
         );
     }
-    let cfg: NlmConfig = rd.config()?;
+    let cfg: NlmConfig = rd.config_or(&NlmConfig::new())?;
     cfg.validate().with_context(|| {
         format!(
             "invalid configuration in {}",

@@ -16,7 +16,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
-use crate::optim::{Adam, AdamState};
+use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
 use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
 use crate::sde::{Diffusion, Sde};
@@ -168,6 +168,12 @@ pub struct NlmConfig {
     /// Adam learning rate.
     #[config(default = 1e-3)]
     pub lr: f64,
+    /// Learning-rate schedule over the run: `constant`, `cosine` or `linear` (to `lr_final`).
+    #[config(default = "String::from(\"constant\")")]
+    pub schedule: String,
+    /// Final learning rate of the `cosine` and `linear` schedules.
+    #[config(default = 1e-5)]
+    pub lr_final: f64,
     /// Coupled L2 weight decay on J (not on b).
     #[config(default = 5e-7)]
     pub weight_decay: f64,
@@ -264,6 +270,13 @@ impl NlmConfig {
             if v > LIMIT {
                 bail!("`{k}` = {v} is absurdly large (limit {LIMIT})");
             }
+        }
+        self.schedule.parse::<Schedule>()?;
+        if !(self.lr_final.is_finite() && self.lr_final >= 0.0) {
+            bail!(
+                "`lr_final` must be a finite number >= 0, got {}",
+                self.lr_final
+            );
         }
         let s = self.sampler()?;
         if s == Sampler::OneChain && self.burn_in + self.thin > self.steps_per_update {
@@ -494,7 +507,6 @@ impl NlmTrainer {
     /// One parameter update; returns (mean grad_J², mean data energy, mean sample energy,
     /// mean sample pixel tanh x).
     pub fn update(&mut self, step: u64) -> Result<[f64; 4]> {
-        let _ = step;
         let b = match self.sampler {
             Sampler::Online => 1,
             _ => self.cfg.batch,
@@ -507,7 +519,8 @@ impl NlmTrainer {
         let gsq = grad_j.clone().powi_scalar(2).mean();
         let pix = phim.mean();
         self.adam.tick();
-        let lr = self.cfg.lr;
+        let schedule: Schedule = self.cfg.schedule.parse()?;
+        let lr = schedule.lr(self.cfg.lr, self.cfg.lr_final, step, self.cfg.updates);
         self.nlm.j = self
             .adam
             .update(&self.adam_j, "J", self.nlm.j.clone(), grad_j, lr)
