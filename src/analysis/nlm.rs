@@ -77,6 +77,7 @@ pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
 /// Runs `steps` Euler–Maruyama steps of the Langevin dynamics (`noise = false`: the noise-free
 /// relaxation) from `x0`, calling `observe(step, x)` at step 0 and after every step in
 /// `record` (sorted).
+#[allow(clippy::too_many_arguments)]
 pub fn langevin(
     nlm: &Nlm,
     x0: Tensor<2>,
