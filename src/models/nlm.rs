@@ -351,6 +351,7 @@ pub struct NlmTrainer {
     batch_rng: Rng,
     chain_rng: Rng,
     sampler: Sampler,
+    schedule: Schedule,
     device: Device,
     /// Fingerprint of the training images (checked on resume).
     pub data_hash: u64,
@@ -382,6 +383,7 @@ impl NlmTrainer {
             );
         }
         let sampler = cfg.sampler()?;
+        let schedule: Schedule = cfg.schedule.parse()?;
         let mut init_rng = Rng::derived(cfg.seed, streams::INIT);
         let nlm = Nlm::init(n, cfg.gain, cfg.temperature, &mut init_rng, device);
         let mut chain_rng = Rng::derived(cfg.seed, streams::CHAINS);
@@ -414,6 +416,7 @@ impl NlmTrainer {
             batch_rng: Rng::derived(cfg.seed, streams::BATCH),
             chain_rng,
             sampler,
+            schedule,
             device: device.clone(),
         })
     }
@@ -519,8 +522,9 @@ impl NlmTrainer {
         let gsq = grad_j.clone().powi_scalar(2).mean();
         let pix = phim.mean();
         self.adam.tick();
-        let schedule: Schedule = self.cfg.schedule.parse()?;
-        let lr = schedule.lr(self.cfg.lr, self.cfg.lr_final, step, self.cfg.updates);
+        let lr = self
+            .schedule
+            .lr(self.cfg.lr, self.cfg.lr_final, step, self.cfg.updates);
         self.nlm.j = self
             .adam
             .update(&self.adam_j, "J", self.nlm.j.clone(), grad_j, lr)
