@@ -151,8 +151,14 @@ impl Checkpoint {
         let mut pos = hend;
         let mut arrays = Vec::with_capacity(header.arrays.len());
         for (name, shape) in header.arrays {
-            let n: usize = shape.iter().product();
-            let end = pos + n * 4;
+            // Checked: a corrupt header must not wrap around to a small size.
+            let Some(end) = shape
+                .iter()
+                .try_fold(4usize, |n, &d| n.checked_mul(d))
+                .and_then(|len| pos.checked_add(len))
+            else {
+                bail!("tensor `{name}`: shape {shape:?} is too large");
+            };
             if end > body.len() {
                 bail!("tensor `{name}` runs past the end of the file");
             }
@@ -187,8 +193,31 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A file could not be written (disk full, file too large, read-only or unwritable location).
+/// The process exits with the I/O exit code when this ends it.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The file that could not be written.
+    pub path: PathBuf,
+    /// The operating system's error.
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write {}", self.path.display())
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, directory fsync.
-/// The previous content of `path` (if any) stays intact until the new file is complete.
+/// The previous content of `path` (if any) stays intact until the new file is complete; on
+/// failure the temporary file is removed and the error is a [`WriteError`].
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -200,16 +229,27 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp_name = name.to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    {
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let written = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
         f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    })();
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(WriteError {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into());
     }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    if let Err(source) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(WriteError {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into());
+    }
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

@@ -58,6 +58,8 @@ pub enum Cmd {
     Resume(ResumeArgs),
     /// Writes the trained parameters as .npy files or one .safetensors file.
     Export(ExportArgs),
+    /// Checks every checkpoint of a run directory (format and checksum) without changing it.
+    Verify(VerifyArgs),
     /// Benchmarks (throughput in steps/s and GFLOP/s).
     Bench {
         #[command(subcommand)]
@@ -246,6 +248,14 @@ pub struct ResumeArgs {
     pub until: Option<u64>,
 }
 
+/// `attractor verify`
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Run directory.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+}
+
 /// `attractor export`
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -273,14 +283,14 @@ pub enum BenchCmd {
     Nlm(crate::analysis::bench::NlmBenchArgs),
 }
 
-/// Entry point: runs the CLI and returns the process exit code.
+/// Entry point: runs the CLI and returns the process exit code (see [`crate::error::exit`]).
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            1
+            crate::error::exit_code(&e)
         }
     }
 }
@@ -343,6 +353,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Nlm { cmd } => nlm(&cli, cmd),
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
+        Cmd::Verify(a) => verify(a),
         Cmd::Bench {
             cmd: BenchCmd::Fep(a),
         } => {
@@ -719,6 +730,53 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Prints one JSON line: the checkpoints (step, file, ok, error), leftover temporary files and
+/// whether all are usable; exit code 0 when every checkpoint loads, 2 otherwise.
+fn verify(a: &VerifyArgs) -> Result<i32> {
+    if !a.run_dir.is_dir() {
+        bail!("run directory {} does not exist", a.run_dir.display());
+    }
+    let mut all_ok = true;
+    let mut list = Vec::new();
+    for (step, path) in checkpoint::list(&a.run_dir)? {
+        let r = checkpoint::load_file(&path).and_then(|c| {
+            if c.step == step {
+                Ok(c)
+            } else {
+                bail!("{} holds step {}, not {step}", path.display(), c.step)
+            }
+        });
+        all_ok &= r.is_ok();
+        list.push(serde_json::json!({
+            "step": step,
+            "file": path.display().to_string(),
+            "ok": r.is_ok(),
+            "error": r.err().map(|e| format!("{e:#}")),
+        }));
+    }
+    let tmp: Vec<String> = std::fs::read_dir(&a.run_dir)
+        .with_context(|| format!("cannot read {}", a.run_dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "run_dir": a.run_dir.display().to_string(),
+            "checkpoints": list,
+            "latest_step": list.first().map(|c| c["step"].clone()),
+            "tmp_files": tmp,
+            "ok": all_ok,
+        })
+    );
+    Ok(if all_ok {
+        0
+    } else {
+        crate::error::exit::BAD_INPUT
+    })
 }
 
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod error;
 pub mod linalg;
 pub mod models;
 pub mod npy;

@@ -4,5 +4,12 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // A file-size limit (`ulimit -f`) must surface as a write error (EFBIG), which the program
+    // reports and survives with its last checkpoint intact, not as a SIGXFSZ kill.
+    #[cfg(unix)]
+    // SAFETY: sets one signal's disposition to "ignore" before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     std::process::exit(attractor::cli::main());
 }

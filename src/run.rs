@@ -1,15 +1,123 @@
 //! Run directories: `checkpoints/<run>/` with `config.json`, checkpoints, `metrics.jsonl` and
 //! outputs (images, plots, `.npy` tensors, evaluation JSON).
 
-use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::checkpoint::atomic_write;
+use crate::checkpoint::{WriteError, atomic_write};
+use crate::error::Failure;
+
+/// Name of the lock file inside a run directory.
+pub const LOCK_FILE: &str = "run.lock";
+
+/// An exclusive advisory lock (`flock`) on `<run>/run.lock`, held for the life of the process's
+/// use of the run directory. The kernel drops the lock when its holder dies, so a lock left by a
+/// killed process is simply taken over; the file's text (pid, command, start time) names the
+/// holder in the refusal message.
+#[derive(Debug)]
+struct RunLock {
+    file: File,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Empty file = released cleanly; the kernel releases the flock itself on close.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Locks held by this process, so that opening the same run twice in one process shares them.
+static HELD: Mutex<Option<HashMap<PathBuf, Weak<RunLock>>>> = Mutex::new(None);
+
+fn describe_self() -> String {
+    let cmd: Vec<String> = std::env::args().collect();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "pid {} started at unix time {t}: {}",
+        std::process::id(),
+        cmd.join(" ")
+    )
+}
+
+/// Takes the lock of the run directory `dir` (which must exist).
+fn lock_dir(dir: &Path) -> Result<Arc<RunLock>> {
+    let key = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    let map = held.get_or_insert_with(HashMap::new);
+    if let Some(l) = map.get(&key).and_then(Weak::upgrade) {
+        return Ok(l);
+    }
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| WriteError {
+            path: path.clone(),
+            source,
+        })?;
+    let mut previous = String::new();
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let _ = file.read_to_string(&mut previous);
+            let holder = previous.trim();
+            bail!(Failure::Busy {
+                dir: dir.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "a process that has not yet written its name".into()
+                } else {
+                    holder.to_string()
+                },
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(anyhow::Error::from(e).context(format!(
+                "cannot lock {} (filesystem without locks?)",
+                path.display()
+            )));
+        }
+    }
+    let _ = file.read_to_string(&mut previous);
+    if !previous.trim().is_empty() {
+        eprintln!(
+            "note: {} was left locked by a process that is no longer running ({}); taking it over",
+            dir.display(),
+            previous.trim()
+        );
+    }
+    let me = describe_self();
+    let write = (|| -> std::io::Result<()> {
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(me.as_bytes())?;
+        file.sync_all()
+    })();
+    write.map_err(|source| WriteError {
+        path: path.clone(),
+        source,
+    })?;
+    let lock = Arc::new(RunLock { file });
+    map.retain(|_, w| w.strong_count() > 0);
+    map.insert(key, Arc::downgrade(&lock));
+    Ok(lock)
+}
+
+/// Written beside the checkpoints when training diverges: the step, the quantity and the last
+/// good checkpoint.
+pub const DIVERGED_FILE: &str = "diverged.json";
 
 /// Default root for run directories.
 pub const DEFAULT_ROOT: &str = "checkpoints";
@@ -25,10 +133,11 @@ pub struct RunMeta {
     pub seed: u64,
 }
 
-/// A run directory on disk.
+/// A run directory on disk, locked against other processes while this value (or a clone) lives.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    _lock: Arc<RunLock>,
 }
 
 impl RunDir {
@@ -36,30 +145,39 @@ impl RunDir {
     /// (that would mix two runs' checkpoints) unless `overwrite` is set, in which case the
     /// old checkpoints and metrics are removed.
     pub fn create(path: &Path, overwrite: bool) -> Result<Self> {
+        if path.join("config.json").exists() && !overwrite {
+            bail!(
+                "{} already holds a run (config.json exists): use `attractor resume --run-dir {}` \
+                 to continue it, pick another --run-dir, or pass --overwrite",
+                path.display(),
+                path.display()
+            );
+        }
+        fs::create_dir_all(path).map_err(|source| WriteError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // Lock before touching anything: an --overwrite must not pull a live run's files away.
+        let lock = lock_dir(path)?;
         if path.join("config.json").exists() {
-            if !overwrite {
-                bail!(
-                    "{} already holds a run (config.json exists): use `attractor resume --run-dir {}` \
-                     to continue it, pick another --run-dir, or pass --overwrite",
-                    path.display(),
-                    path.display()
-                );
-            }
             for (_, p) in crate::checkpoint::list(path)? {
                 fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
             }
-            let m = path.join("metrics.jsonl");
-            if m.exists() {
-                fs::remove_file(&m).with_context(|| format!("cannot remove {}", m.display()))?;
+            for name in ["metrics.jsonl", DIVERGED_FILE] {
+                let m = path.join(name);
+                if m.exists() {
+                    fs::remove_file(&m)
+                        .with_context(|| format!("cannot remove {}", m.display()))?;
+                }
             }
         }
-        fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Self {
             path: path.to_path_buf(),
+            _lock: lock,
         })
     }
 
-    /// Opens an existing run directory (it must hold `config.json`).
+    /// Opens an existing run directory (it must hold `config.json`) and locks it.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.is_dir() {
             bail!("run directory {} does not exist", path.display());
@@ -69,6 +187,7 @@ impl RunDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            _lock: lock_dir(path)?,
         })
     }
 
@@ -149,7 +268,16 @@ impl RunDir {
             .append(true)
             .open(&p)
             .with_context(|| format!("cannot open {}", p.display()))?;
-        writeln!(f, "{line}").with_context(|| format!("cannot write {}", p.display()))
+        let before = f.metadata().map(|m| m.len()).ok();
+        let text = format!("{line}\n");
+        if let Err(source) = f.write_all(text.as_bytes()) {
+            // Never leave a partial line behind: cut the file back to what it was.
+            if let Some(len) = before {
+                let _ = f.set_len(len);
+            }
+            return Err(WriteError { path: p, source }.into());
+        }
+        Ok(())
     }
 
     /// Drops metric lines logged after `step` (a resumed run repeats those steps), and any

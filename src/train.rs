@@ -8,7 +8,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+
+use crate::error::Failure;
+use crate::run::DIVERGED_FILE;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{self, Checkpoint};
@@ -112,6 +115,63 @@ pub fn restore_latest(task: &mut dyn Trainable, run: &RunDir) -> Result<u64> {
     }
 }
 
+/// The newest complete checkpoint of `run`, as `path (step S)`, or `none`.
+fn last_good(run: &RunDir) -> String {
+    checkpoint::list(run.path())
+        .ok()
+        .and_then(|l| l.into_iter().next())
+        .map(|(s, p)| format!("{} (step {s})", p.display()))
+        .unwrap_or_else(|| "none".into())
+}
+
+/// Context of a failed checkpoint write: what was lost and what is intact.
+fn not_saved(run: &RunDir, step: u64) -> String {
+    format!(
+        "training stopped: the checkpoint of step {step} could not be saved; the last good \
+         checkpoint, {}, is intact (resume from it once there is room)",
+        last_good(run)
+    )
+}
+
+/// Records a divergence in `<run>/diverged.json` (step, quantity, value, last good
+/// checkpoint) and returns the error that stops training.
+fn diverged(run: &RunDir, step: u64, quantity: String, value: f64) -> anyhow::Error {
+    let last_good = last_good(run);
+    let record = serde_json::json!({
+        "step": step,
+        "quantity": quantity,
+        "value": value.to_string(),
+        "last_good_checkpoint": last_good,
+    });
+    let err = Failure::Diverged {
+        step,
+        quantity,
+        value,
+        last_good,
+    };
+    match run.write_json(DIVERGED_FILE, &record) {
+        Ok(_) => err.into(),
+        Err(e) => anyhow::Error::from(err).context(format!("(could not record it: {e:#})")),
+    }
+}
+
+/// Passes `ck` through when every array is finite; a non-finite parameter is a divergence and is
+/// never written as a checkpoint.
+fn checked(run: &RunDir, ck: Checkpoint, pb: &ProgressBar) -> Result<Checkpoint> {
+    for a in &ck.arrays {
+        if let Some(v) = a.data.iter().find(|v| !v.is_finite()) {
+            pb.abandon();
+            return Err(diverged(
+                run,
+                ck.step,
+                format!("parameter `{}`", a.name),
+                *v as f64,
+            ));
+        }
+    }
+    Ok(ck)
+}
+
 /// Runs `task` from `start` to the end (or `until`), checkpointing into `run`.
 pub fn run(
     task: &mut dyn Trainable,
@@ -122,7 +182,8 @@ pub fn run(
     let end = opts.until.unwrap_or(opts.total_steps).min(opts.total_steps);
     if start == 0 {
         // A step-0 checkpoint makes every run resumable, even one killed in its first step.
-        checkpoint::save(run.path(), &task.checkpoint(0)?, opts.keep)?;
+        checkpoint::save(run.path(), &task.checkpoint(0)?, opts.keep)
+            .with_context(|| not_saved(run, 0))?;
     }
     let pb = if opts.quiet {
         ProgressBar::hidden()
@@ -142,18 +203,12 @@ pub fn run(
     let mut step = start;
     while step < end {
         let out = task.step(step)?;
-        if !out.loss.is_finite() || out.metrics.iter().any(|(_, v)| !v.is_finite()) {
+        let bad = std::iter::once(("loss", out.loss))
+            .chain(out.metrics.iter().map(|(k, v)| (k.as_str(), *v)))
+            .find(|(_, v)| !v.is_finite());
+        if let Some((quantity, value)) = bad {
             pb.abandon();
-            let last = checkpoint::list(run.path())?
-                .first()
-                .map(|(s, p)| format!("{} (step {s})", p.display()))
-                .unwrap_or_else(|| "none".into());
-            bail!(
-                "training diverged at step {}: loss = {} — stopped without saving; the last good \
-                 checkpoint is {last}. Lower the learning rate or check the data.",
-                step + 1,
-                out.loss
-            );
+            return Err(diverged(run, step + 1, quantity.to_string(), value));
         }
         step += 1;
         if opts.log_every > 0 && (step.is_multiple_of(opts.log_every) || step == opts.total_steps) {
@@ -172,11 +227,13 @@ pub fn run(
             let dir = run.path().join(opts.milestone_dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-            checkpoint::save(&dir, &task.snapshot(step)?, usize::MAX)?;
+            let snap = checked(run, task.snapshot(step)?, &pb)?;
+            checkpoint::save(&dir, &snap, usize::MAX).with_context(|| not_saved(run, step))?;
         }
         let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
         if periodic || step == end || interrupted() {
-            checkpoint::save(run.path(), &task.checkpoint(step)?, opts.keep)?;
+            let ck = checked(run, task.checkpoint(step)?, &pb)?;
+            checkpoint::save(run.path(), &ck, opts.keep).with_context(|| not_saved(run, step))?;
         }
         if interrupted() {
             pb.abandon_with_message(format!("interrupted: checkpoint saved at step {step}"));

@@ -311,11 +311,33 @@ pub fn simulate_cmd(
     if !(a.t_end.is_finite() && a.t_end > 0.0) {
         bail!("--t-end must be > 0, got {}", a.t_end);
     }
+    if !(dt.is_finite() && dt > 0.0) {
+        bail!("--dt must be a finite number > 0, got {dt}");
+    }
+    if a.t_end / dt > 1e9 {
+        bail!(
+            "--t-end {} / --dt {dt} is {:.3e} steps: absurdly many (limit 1e9)",
+            a.t_end,
+            a.t_end / dt
+        );
+    }
     if a.trajectories == 0 {
         bail!("--trajectories must be >= 1");
     }
     let steps = (a.t_end / dt).round().max(1.0) as usize;
     let every = a.record_every.unwrap_or((steps / 2000).max(1));
+    if every == 0 {
+        bail!("--record-every must be >= 1");
+    }
+    crate::error::check_memory(
+        &format!(
+            "{} trajectories recorded at {} points",
+            a.trajectories,
+            steps / every + 1
+        ),
+        8.0 * a.trajectories as f64
+            * ((steps / every + 1) as f64 * 4.0 + 8.0 * ddm.cfg.neurons as f64),
+    )?;
     let mut rng = Rng::derived(seed.unwrap_or(ddm.cfg.seed), streams::EVAL);
     let z0 = ddm.target.initial_states(&mut rng, a.trajectories);
     let spec = SimSpec {

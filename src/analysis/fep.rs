@@ -485,6 +485,74 @@ pub mod cmd {
         /// Stochastic steps per trial.
         #[arg(long, default_value_t = 100)]
         pub steps: usize,
+        /// Score against the training patterns of another run with the same N (e.g. the Sim-4
+        /// negative control, trained on digit 0 only, scored on the ten digits).
+        #[arg(long)]
+        pub patterns_of: Option<PathBuf>,
+        /// Score only these patterns (0-based indices, repeatable; default: all).
+        #[arg(long = "pattern-index")]
+        pub pattern_index: Vec<usize>,
+        /// Output file name inside the run directory.
+        #[arg(long, default_value = "eval.json")]
+        pub out: String,
+        /// Rescale each network's couplings to the Frobenius norm of the same network of
+        /// another run before scoring (the spec's weight-norm-matched Hebbian baseline).
+        #[arg(long)]
+        pub match_norm_of: Option<PathBuf>,
+    }
+
+    /// Replaces the patterns that `l` is scored against (`--patterns-of`, `--pattern-index`).
+    fn select_scored_patterns(l: &mut LoadedFep, a: &EvalArgs) -> Result<()> {
+        let n = l.trainer.n;
+        if let Some(dir) = &a.patterns_of {
+            let ck = checkpoint::load_latest(dir)?
+                .with_context(|| format!("{} has no checkpoint", dir.display()))?;
+            let pats = ck.array("patterns")?;
+            if pats.shape.get(1) != Some(&n) {
+                bail!(
+                    "--patterns-of {}: patterns have shape {:?}, this run has N = {n}",
+                    dir.display(),
+                    pats.shape
+                );
+            }
+            l.trainer.patterns = pats.data.iter().map(|&x| x as f64).collect();
+        }
+        if let Some(dir) = &a.match_norm_of {
+            let ck = checkpoint::load_latest(dir)?
+                .with_context(|| format!("{} has no checkpoint", dir.display()))?;
+            let other = ck.array("J")?;
+            let (g2, nn) = match other.shape[..] {
+                [g2, a, b] if a == n && b == n && g2 > 0 => (g2, n * n),
+                _ => bail!(
+                    "--match-norm-of {}: couplings have shape {:?}, this run has N = {n}",
+                    dir.display(),
+                    other.shape
+                ),
+            };
+            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let mut factors = Vec::with_capacity(l.trainer.g);
+            for k in 0..l.trainer.g {
+                let target = other.data[(k % g2) * nn..(k % g2 + 1) * nn]
+                    .iter()
+                    .map(|&x| x as f64)
+                    .collect::<Vec<_>>();
+                let own = norm(&l.trainer.j_host(k)?);
+                factors.push(if own > 0.0 { norm(&target) / own } else { 1.0 });
+            }
+            l.trainer.scale_couplings(&factors)?;
+        }
+        if !a.pattern_index.is_empty() {
+            let p = l.trainer.n_patterns();
+            let mut kept = Vec::new();
+            for &i in &a.pattern_index {
+                if i >= p {
+                    bail!("--pattern-index {i} out of range ({p} patterns)");
+                }
+                kept.extend_from_slice(&l.trainer.patterns[i * n..(i + 1) * n]);
+            }
+            l.trainer.patterns = kept;
+        }
+        Ok(())
     }
 
     fn median(mut v: Vec<f64>) -> f64 {
@@ -633,9 +701,13 @@ pub mod cmd {
         if a.trials == 0 || a.steps == 0 {
             bail!("--trials and --steps must be >= 1");
         }
-        let l = load(&a.run_dir, device)?;
+        if a.out.is_empty() || a.out.contains(['/', '\\']) || a.out.starts_with('.') {
+            bail!("--out must be a plain file name, got `{}`", a.out);
+        }
+        let mut l = load(&a.run_dir, device)?;
+        select_scored_patterns(&mut l, a)?;
         let v = evaluate(&l, a, seed.unwrap_or(l.trainer.cfg.seed))?;
-        let p = l.rd.write_json("eval.json", &v)?;
+        let p = l.rd.write_json(&a.out, &v)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         if !quiet {
             eprintln!("wrote {}", p.display());

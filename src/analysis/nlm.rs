@@ -61,6 +61,26 @@ pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
     }
     let train = set.select(&(0..n_data).collect::<Vec<_>>());
     let held_out = set.select(&(n_data..set.len()).collect::<Vec<_>>());
+    let constant = (0..train.len())
+        .filter(|&i| {
+            let im = train.image(i);
+            im.iter().all(|&v| v == im[0])
+        })
+        .count();
+    if constant == train.len() {
+        bail!(
+            "{}: all {} training images are constant (every pixel the same value): there is \
+             nothing to learn",
+            train.source,
+            constant
+        );
+    }
+    if constant > 0 {
+        warnings.push(format!(
+            "{constant} of {} training images are constant (blank)",
+            train.len()
+        ));
+    }
     let x_train = atanh_map(&train.pixels, cfg.eps);
     Ok(NlmData {
         train,
@@ -423,6 +443,8 @@ pub fn generate_cmd(
     check_counts(a.chains, a.steps)?;
     let l = load(&a.model, device)?;
     let dim = l.nlm.n();
+    let frames = a.snapshots.map_or(0, |e| a.steps / e.max(1));
+    check_chain_memory(a.chains, dim, frames)?;
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::GENERATE);
     let record: Vec<usize> = match a.snapshots {
         Some(0) => bail!("--snapshots must be >= 1"),
@@ -479,6 +501,16 @@ fn check_counts(chains: usize, steps: usize) -> Result<()> {
     Ok(())
 }
 
+/// Refuses chain counts whose state (about a dozen `[chains, N]` arrays while stepping, plus the
+/// recorded frames) would not fit in memory.
+fn check_chain_memory(chains: usize, dim: usize, frames: usize) -> Result<()> {
+    let per_frame = 4.0 * chains as f64 * dim as f64;
+    crate::error::check_memory(
+        &format!("{chains} chains of {dim} neurons with {frames} recorded frames"),
+        per_frame * (12.0 + frames as f64),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // eval
 // ---------------------------------------------------------------------------------------------
@@ -492,8 +524,9 @@ pub struct EvalArgs {
     /// Generated images (and as many reference images, capped by the set sizes).
     #[arg(long, default_value_t = 1000)]
     pub n_gen: usize,
-    /// Langevin steps from N(0, 1) before the samples are taken.
-    #[arg(long, default_value_t = 2000)]
+    /// Langevin steps from N(0, 1) before the samples are taken (spec check 7 measures E² after
+    /// at least 5000; fresh chains approach the model's equilibrium slowly).
+    #[arg(long, default_value_t = 5000)]
     pub gen_steps: usize,
     /// Also measure at these generation steps (comma list), into `trace` (out-of-equilibrium
     /// study).
@@ -509,6 +542,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     check_counts(a.n_gen, a.gen_steps)?;
     let l = load(&a.model, device)?;
     let dim = l.nlm.n();
+    check_chain_memory(a.n_gen, dim, 0)?;
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::GENERATE);
     let record = match &a.record_at {
         Some(s) => parse_list(s)?,

@@ -195,6 +195,26 @@ impl DdmConfig {
         if self.neurons == 0 {
             bail!("`neurons` must be >= 1");
         }
+        if self.iters == 0 {
+            bail!("`iters` must be >= 1");
+        }
+        // Activations and gradients of a batch (~16 arrays of batch × N), the f64 ridge system,
+        // and dense N × N matrices (weights, Adam moments, gradient) for full connectivity.
+        let n = self.neurons as f64;
+        let mut bytes = 4.0 * n * self.batch as f64 * 16.0;
+        if self.init == "ridge" {
+            bytes += 8.0 * n * self.ridge_points as f64 * 2.0;
+        }
+        if self.connectivity == "full-rank" {
+            bytes += 4.0 * n * n * 6.0;
+        }
+        crate::error::check_memory(
+            &format!(
+                "a DDM network of {} neurons with batch {}",
+                self.neurons, self.batch
+            ),
+            bytes,
+        )?;
         self.connectivity.parse::<Connectivity>()?;
         self.schedule.parse::<Schedule>()?;
         if !matches!(self.init.as_str(), "ridge" | "zero") {

@@ -105,8 +105,8 @@ impl FepConfig {
                 bail!("`{k}` must be a finite number >= 0, got {v}");
             }
         }
-        if self.steps_per_epoch == 0 || self.networks == 0 {
-            bail!("`steps_per_epoch` and `networks` must be >= 1");
+        if self.steps_per_epoch == 0 || self.networks == 0 || self.epochs == 0 {
+            bail!("`epochs`, `steps_per_epoch` and `networks` must be >= 1");
         }
         if !matches!(self.order.as_str(), "random" | "sequential") {
             bail!(
@@ -172,6 +172,11 @@ impl FepTrainer {
             bail!("patterns contain NaN or infinite values");
         }
         let g = cfg.networks;
+        let nf = n as f64;
+        crate::error::check_memory(
+            &format!("{g} FEP networks of {n} units"),
+            4.0 * g as f64 * (4.0 * nf * nf + 8.0 * nf) + 8.0 * patterns.len() as f64,
+        )?;
         let mut mask = vec![1f32; n * n];
         for i in 0..n {
             mask[i * n + i] = 0.0;
@@ -179,7 +184,9 @@ impl FepTrainer {
         let offdiag = tensor2_f32(mask, n, n, device).reshape([1, n, n]);
         Ok(Self {
             cfg: cfg.clone(),
-            patterns,
+            // Held at f32 precision, as the checkpoint stores them: a resumed run then computes
+            // bit-identical input biases (found by the SIGKILL drill).
+            patterns: patterns.iter().map(|&x| x as f32 as f64).collect(),
             n,
             g,
             j: Tensor::zeros([g, n, n], device),
@@ -202,6 +209,22 @@ impl FepTrainer {
         self.rng = rng;
         self.betas = betas;
         self.evidences = evs;
+        Ok(())
+    }
+
+    /// Multiplies network k's couplings by `factors[k]` (weight-norm matching of baselines).
+    pub fn scale_couplings(&mut self, factors: &[f64]) -> Result<()> {
+        if factors.len() != self.g {
+            bail!("{} scale factors for {} networks", factors.len(), self.g);
+        }
+        let f = tensor2_f32(
+            factors.iter().map(|&x| x as f32).collect(),
+            self.g,
+            1,
+            &self.device,
+        )
+        .reshape([self.g, 1, 1]);
+        self.j = self.j.clone() * f;
         Ok(())
     }
 

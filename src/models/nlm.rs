@@ -271,6 +271,9 @@ impl NlmConfig {
                 bail!("`{k}` = {v} is absurdly large (limit {LIMIT})");
             }
         }
+        if self.updates == 0 {
+            bail!("`updates` must be >= 1");
+        }
         self.schedule.parse::<Schedule>()?;
         if !(self.lr_final.is_finite() && self.lr_final >= 0.0) {
             bail!(
@@ -382,6 +385,16 @@ impl NlmTrainer {
                 i % n
             );
         }
+        let nf = n as f64;
+        let rows = (cfg.n_chains() + cfg.batch) as f64;
+        crate::error::check_memory(
+            &format!(
+                "an NLM of {n} neurons with {} chains and batch {}",
+                cfg.n_chains(),
+                cfg.batch
+            ),
+            4.0 * (5.0 * nf * nf + 10.0 * rows * nf + data.len() as f64),
+        )?;
         let sampler = cfg.sampler()?;
         let schedule: Schedule = cfg.schedule.parse()?;
         let mut init_rng = Rng::derived(cfg.seed, streams::INIT);
