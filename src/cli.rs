@@ -558,7 +558,7 @@ fn finish(outcome: Outcome, run: &RunDir, quiet: bool) -> i32 {
                 "interrupted at step {s}; checkpoint saved. Continue with: attractor resume --run-dir {}",
                 run.path().display()
             );
-            130
+            crate::error::exit::INTERRUPTED
         }
     }
 }

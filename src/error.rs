@@ -7,7 +7,7 @@
 //! | 3 | I/O failure while writing: disk full, file too large, read-only or unwritable location |
 //! | 4 | training diverged (NaN/Inf in a loss, a monitored quantity or a parameter) |
 //! | 5 | the run directory is in use by another process |
-//! | 130 | interrupted by Ctrl-C (a checkpoint was saved first) |
+//! | 130 | interrupted by Ctrl-C, SIGTERM or SIGHUP (a checkpoint was saved first) |
 //! | 101 | internal error (a bug: please report it) |
 //!
 //! Errors travel as [`anyhow::Error`]; [`exit_code`] looks through the whole chain of causes for
@@ -30,7 +30,7 @@ pub mod exit {
     pub const DIVERGED: i32 = 4;
     /// The run directory is locked by another process.
     pub const BUSY: i32 = 5;
-    /// Interrupted by Ctrl-C after saving a checkpoint.
+    /// Interrupted by Ctrl-C, SIGTERM or SIGHUP after saving a checkpoint.
     pub const INTERRUPTED: i32 = 130;
 }
 

@@ -19,8 +19,8 @@ use crate::run::RunDir;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Installs a Ctrl-C handler that asks the running driver to checkpoint and stop.
-/// A second Ctrl-C exits at once.
+/// Installs a handler for Ctrl-C (SIGINT), SIGTERM and SIGHUP that asks the running driver to
+/// checkpoint and stop (exit code 130). A second signal exits at once.
 pub fn install_ctrlc_handler() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {

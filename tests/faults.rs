@@ -468,3 +468,82 @@ fn nlm_and_fep_divergence_exit_4_with_a_record() {
         );
     }
 }
+
+#[test]
+fn sigterm_saves_a_checkpoint_and_exits_130() {
+    let t = tmpdir("sigterm");
+    let run = t.join("run");
+    let child = Command::new(BIN)
+        .args(ddm_train(
+            &run,
+            "1000000",
+            &["--set".into(), "checkpoint_every=0".into()],
+        ))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_checkpoint(&run);
+    std::thread::sleep(Duration::from_millis(300));
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ck = checkpoint::load_latest(&run).unwrap().unwrap();
+    assert!(ck.step > 0, "no checkpoint saved on SIGTERM");
+}
+
+#[test]
+fn a_failed_output_write_leaves_the_previous_output_intact() {
+    let t = tmpdir("output-efbig");
+    let run = t.join("run");
+    let d = run.to_str().unwrap();
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "train",
+        "--epochs",
+        "5",
+        "--run-dir",
+        d,
+        "--set",
+        "networks=16",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "fep",
+        "eval",
+        "--run-dir",
+        d,
+        "--trials",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(run.join("eval.json")).unwrap();
+    assert!(before.len() > 2048, "eval.json too small for the drill");
+    // A file-size limit of one block (512 B or 1 KiB, depending on the shell): the lock file
+    // fits, the new eval.json does not.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 1; exec {BIN} --device flex --quiet fep eval --run-dir {d} --trials 3"
+        ))
+        .output()
+        .unwrap();
+    assert_clean_error(&o, &["cannot write", "eval.json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(std::fs::read(run.join("eval.json")).unwrap(), before);
+    assert!(!run.join("eval.json.tmp").exists());
+}
