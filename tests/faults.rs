@@ -82,7 +82,7 @@ fn second_writer_is_refused_and_a_stale_lock_is_taken_over() {
         assert_clean_error(&o, &["in use", &format!("pid {}", child.id())]);
         assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     }
-    let o = run_args(&ddm_train(&run, "10", &["--overwrite".into()]));
+    let o = run_args(&ddm_train(&run, "10", &["--overwrite"]));
     assert_clean_error(&o, &["in use"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
@@ -193,12 +193,12 @@ fn divergence_names_step_and_quantity_exits_4_and_records_the_last_good_checkpoi
         &run,
         "200",
         &[
-            "--lr".into(),
-            "1e30".into(),
-            "--init".into(),
-            "zero".into(),
-            "--set".into(),
-            "checkpoint_every=1".into(),
+            "--lr",
+            "1e30",
+            "--init",
+            "zero",
+            "--set",
+            "checkpoint_every=1",
         ],
     ));
     assert_clean_error(&o, &["diverged at step", "loss =", "last good checkpoint"]);
@@ -206,7 +206,7 @@ fn divergence_names_step_and_quantity_exits_4_and_records_the_last_good_checkpoi
     let rec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("diverged.json")).unwrap()).unwrap();
     let step = rec["step"].as_u64().unwrap();
-    assert!(step >= 1 && step <= 200, "{rec}");
+    assert!((1..=200).contains(&step), "{rec}");
     assert!(!rec["quantity"].as_str().unwrap().is_empty(), "{rec}");
     let good = rec["last_good_checkpoint"].as_str().unwrap();
     let ck = checkpoint::load_latest(&run).unwrap().unwrap();
@@ -474,11 +474,7 @@ fn sigterm_saves_a_checkpoint_and_exits_130() {
     let t = tmpdir("sigterm");
     let run = t.join("run");
     let child = Command::new(BIN)
-        .args(ddm_train(
-            &run,
-            "1000000",
-            &["--set".into(), "checkpoint_every=0".into()],
-        ))
+        .args(ddm_train(&run, "1000000", &["--set", "checkpoint_every=0"]))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
