@@ -312,7 +312,7 @@ pub fn simulate_cmd(
         bail!("--t-end must be > 0, got {}", a.t_end);
     }
     if !(dt.is_finite() && dt > 0.0) {
-        bail!("--dt must be a finite number > 0, got {dt}");
+        bail!("--dt: dt must be a positive number, got {dt}");
     }
     if a.t_end / dt > 1e9 {
         bail!(
