@@ -1,5 +1,6 @@
 //! Neural Langevin machine core: spec checks 1 (force = −∇E), 2 (energy descent) and 3 (Gibbs
-//! sampling on small N).
+//! sampling on small N) and 4 (the contrastive rule is the likelihood gradient; a student
+//! recovers a synthetic teacher's statistics).
 
 mod common;
 
@@ -304,4 +305,117 @@ fn contrastive_rule_is_the_likelihood_gradient() {
             gb[i]
         );
     }
+}
+
+/// Mean vector and covariance matrix (row-major) of the rows of `v` (`[m, n]`).
+fn moments(v: &[f32], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let m = v.len() / n;
+    let mut mean = vec![0.0; n];
+    for r in v.chunks(n) {
+        for (a, &x) in mean.iter_mut().zip(r) {
+            *a += x as f64 / m as f64;
+        }
+    }
+    let mut cov = vec![0.0; n * n];
+    for r in v.chunks(n) {
+        for i in 0..n {
+            for j in 0..n {
+                cov[i * n + j] += (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / m as f64;
+            }
+        }
+    }
+    (mean, cov)
+}
+
+fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let s: f64 = b.iter().map(|y| y * y).sum();
+    (d / s).sqrt()
+}
+
+/// Relative errors (mean, covariance of tanh(x)) against a synthetic teacher (J*, b*) at N = 20:
+/// of the untrained student, of the student after `updates` PCD updates with `k` Langevin steps
+/// each (M = B = 256, Adam lr 1e-2), and of a second teacher sample set (the sampling-noise
+/// floor). Statistics from `chains` fresh chains × `steps` steps (dt 0.01).
+fn teacher_student(updates: u64, k: usize, chains: usize, steps: usize) -> [(f64, f64); 3] {
+    use attractor::analysis::nlm::{generate, langevin};
+    use attractor::models::nlm::{NlmConfig, NlmTrainer, gaussian};
+    use attractor::train::Trainable;
+    let dev = common::cpu();
+    let n = 20;
+    let dt = 0.01;
+    let mut r = Rng::new(41);
+    let mut teacher = Nlm::init(n, 1.5, 1.0, &mut r, &dev);
+    let b: Vec<f64> = r.normal_vec_f64(n).iter().map(|x| 0.8 * x).collect();
+    teacher.b = tensor2(&b, 1, n, &dev);
+    // Training data: the teacher's states x (what the atanh map yields for images).
+    let x0 = gaussian(&mut r, chains, n, 1.0, &dev);
+    let x = langevin(&teacher, x0, steps, dt, true, &mut r, &[], &mut |_, _| {
+        Ok(())
+    })
+    .unwrap();
+    let data = to_vec_f32(&x).unwrap();
+    let stats = |nlm: &Nlm, seed: u64| {
+        let mut g = Rng::new(seed);
+        let v = generate(nlm, chains, steps, dt, &[], &mut g, &dev).unwrap();
+        moments(&v[0].1, n)
+    };
+    let (tm, tc) = stats(&teacher, 1);
+    let (tm2, tc2) = stats(&teacher, 2);
+    let cfg = NlmConfig::new()
+        .with_n_data(chains)
+        .with_batch(256)
+        .with_chains(256)
+        .with_steps_per_update(k)
+        .with_updates(updates)
+        .with_lr(1e-2)
+        .with_weight_decay(0.0)
+        .with_seed(3);
+    let mut student = NlmTrainer::new(&cfg, data, n, &dev).unwrap();
+    let (um, uc) = stats(&student.nlm, 3);
+    for u in 0..updates {
+        student.step(u).unwrap();
+    }
+    let (sm, sc) = stats(&student.nlm, 4);
+    let out = [
+        (rel_err(&um, &tm), rel_err(&uc, &tc)),
+        (rel_err(&sm, &tm), rel_err(&sc, &tc)),
+        (rel_err(&tm2, &tm), rel_err(&tc2, &tc)),
+    ];
+    eprintln!(
+        "teacher N = {n}, {updates} updates × k = {k}: relative error of mean / covariance of \
+         tanh(x): untrained {:.3} / {:.3}, trained {:.3} / {:.3}, second teacher set {:.3} / {:.3}",
+        out[0].0, out[0].1, out[1].0, out[1].1, out[2].0, out[2].1
+    );
+    out
+}
+
+/// Spec check 4, second part (short version): training on a synthetic teacher's samples moves
+/// the student's statistics a long way towards the teacher's (1500 updates × k = 30; measured
+/// relative error of the mean 1.00 → 0.24, of the covariance 1.69 → 0.70; noise floor
+/// 0.06 / 0.09). The rule with a wrong sign, or without its bias
+/// gradient, fails this.
+#[test]
+fn training_moves_the_statistics_towards_a_synthetic_teacher() {
+    let [untrained, trained, _] = teacher_student(1500, 30, 2000, 2000);
+    assert!(
+        trained.0 < 0.65 * untrained.0 && trained.1 < 0.5 * untrained.1,
+        "training did not move the statistics towards the teacher's"
+    );
+}
+
+/// Spec check 4, second part (long version, ~4 min: `cargo test --release --test nlm --
+/// --ignored`): with enough sampling per update (k = 200) the student recovers the teacher's
+/// statistics to within ~3× the sampling-noise floor (measured: mean 0.097, covariance 0.167
+/// against a floor of 0.035 / 0.079; untrained 0.998 / 1.73).
+#[test]
+#[ignore]
+fn training_recovers_a_synthetic_teachers_statistics() {
+    let [untrained, trained, floor] = teacher_student(3000, 200, 3000, 3000);
+    assert!(
+        trained.0 < 0.15 && trained.1 < 0.25,
+        "statistics not recovered"
+    );
+    assert!(trained.0 < 0.15 * untrained.0 && trained.1 < 0.15 * untrained.1);
+    assert!(trained.0 < 5.0 * floor.0 && trained.1 < 5.0 * floor.1);
 }
