@@ -13,6 +13,11 @@ use common::{assert_clean_error, attractor, stderr, tmpdir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_attractor");
 
+/// A tiny NLM training command (MNIST pooled 4× to 7×7, 200 images, 32 chains).
+const NLM_TINY: &[&str] = &[
+    "nlm", "train", "--pool", "4", "--n-data", "200", "--chains", "32", "--batch", "32",
+];
+
 /// A small DDM training command line.
 fn ddm_train(run: &Path, iters: &str, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
@@ -45,6 +50,12 @@ fn ddm_train(run: &Path, iters: &str, extra: &[&str]) -> Vec<String> {
     .collect();
     a.extend(extra.iter().map(|s| s.to_string()));
     a
+}
+
+fn all_finite(ck: &checkpoint::Checkpoint) -> bool {
+    ck.arrays
+        .iter()
+        .all(|a| a.data.iter().all(|x| x.is_finite()))
 }
 
 fn run_args(args: &[String]) -> Output {
@@ -216,12 +227,7 @@ fn divergence_names_step_and_quantity_exits_4_and_records_the_last_good_checkpoi
         step - 1,
         "the last good checkpoint is the step before"
     );
-    assert!(
-        ck.arrays
-            .iter()
-            .all(|a| a.data.iter().all(|x| x.is_finite())),
-        "a non-finite state was checkpointed"
-    );
+    assert!(all_finite(&ck), "a non-finite state was checkpointed");
 }
 
 /// Runs `attractor` with a 4 GiB address-space limit: a command that tried to allocate its absurd
@@ -350,23 +356,17 @@ fn nlm_resume_is_bit_exact() {
     resume_from_the_middle_is_bit_exact(
         "nlm-exact",
         &[
-            "nlm",
-            "train",
-            "--pool",
-            "4",
-            "--n-data",
-            "200",
-            "--chains",
-            "32",
-            "--batch",
-            "32",
-            "--updates",
-            "30",
-            "--set",
-            "checkpoint_every=10",
-            "--set",
-            "keep_checkpoints=10",
-        ],
+            NLM_TINY,
+            &[
+                "--updates",
+                "30",
+                "--set",
+                "checkpoint_every=10",
+                "--set",
+                "keep_checkpoints=10",
+            ],
+        ]
+        .concat(),
         10,
     );
 }
@@ -419,22 +419,7 @@ fn nlm_and_fep_divergence_exit_4_with_a_record() {
     for (name, args) in [
         (
             "nlm",
-            vec![
-                "nlm",
-                "train",
-                "--pool",
-                "4",
-                "--n-data",
-                "200",
-                "--chains",
-                "32",
-                "--batch",
-                "32",
-                "--updates",
-                "200",
-                "--lr",
-                "1e30",
-            ],
+            [NLM_TINY, &["--updates", "200", "--lr", "1e30"]].concat(),
         ),
         (
             "fep",
@@ -461,39 +446,40 @@ fn nlm_and_fep_divergence_exit_4_with_a_record() {
             "{name}: {rec}"
         );
         assert!(
-            ck.arrays
-                .iter()
-                .all(|a| a.data.iter().all(|x| x.is_finite())),
+            all_finite(&ck),
             "{name}: a non-finite state was checkpointed"
         );
     }
 }
 
 #[test]
-fn sigterm_saves_a_checkpoint_and_exits_130() {
-    let t = tmpdir("sigterm");
-    let run = t.join("run");
-    let child = Command::new(BIN)
-        .args(ddm_train(&run, "1000000", &["--set", "checkpoint_every=0"]))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_checkpoint(&run);
-    std::thread::sleep(Duration::from_millis(300));
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ck = checkpoint::load_latest(&run).unwrap().unwrap();
-    assert!(ck.step > 0, "no checkpoint saved on SIGTERM");
+fn ctrl_c_and_sigterm_save_a_checkpoint_and_exit_130() {
+    for signal in ["INT", "TERM"] {
+        let t = tmpdir(&format!("sig{signal}"));
+        let run = t.join("run");
+        let child = Command::new(BIN)
+            .args(ddm_train(&run, "1000000", &["--set", "checkpoint_every=0"]))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_checkpoint(&run);
+        std::thread::sleep(Duration::from_millis(300));
+        let st = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}: {err}");
+        assert!(err.contains("attractor resume --run-dir"), "{err}");
+        let ck = checkpoint::load_latest(&run).unwrap().unwrap();
+        assert!(
+            ck.step > 0 && ck.step < 1_000_000,
+            "SIG{signal}: checkpoint at step {}",
+            ck.step
+        );
+    }
 }
 
 #[test]
