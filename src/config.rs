@@ -40,11 +40,23 @@ fn merge(base: &mut Value, overlay: &Value, path: &str) -> Result<()> {
     }
 }
 
+/// Most dotted parts a `--set` key may have (configurations nest far less deeply). Bounding it
+/// keeps the nested value built from the key (and its recursive drop) small.
+const MAX_KEY_PARTS: usize = 16;
+
 /// Parses `key=value` (value as JSON when it parses, else as a string; dotted keys for nesting).
 pub fn parse_set(kv: &str) -> Result<Value> {
     let (k, v) = kv
         .split_once('=')
         .with_context(|| format!("--set `{kv}`: expected key=value"))?;
+    let parts = k.split('.').count();
+    if parts > MAX_KEY_PARTS {
+        let shown: String = k.chars().take(40).collect();
+        bail!(
+            "--set `{shown}…`: the key has {parts} dotted parts; configuration keys nest at most \
+             {MAX_KEY_PARTS} deep"
+        );
+    }
     let val: Value =
         serde_json::from_str(v.trim()).unwrap_or_else(|_| Value::String(v.trim().to_string()));
     let mut out = val;
@@ -63,11 +75,26 @@ pub fn build<C: Serialize + DeserializeOwned>(
     sets: &[String],
     extra: &[Value],
 ) -> Result<C> {
+    let text = file
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read config {}", f.display()))
+        })
+        .transpose()?;
+    build_from_text(defaults, file.zip(text.as_deref()), sets, extra)
+}
+
+/// [`build`] with the config file's text already read: `file` is `(path, text)`, the path only
+/// naming the file in errors.
+pub fn build_from_text<C: Serialize + DeserializeOwned>(
+    defaults: &C,
+    file: Option<(&Path, &str)>,
+    sets: &[String],
+    extra: &[Value],
+) -> Result<C> {
     let mut v = serde_json::to_value(defaults)?;
-    if let Some(f) = file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read config {}", f.display()))?;
-        let mut o: Value = serde_json::from_str(&text)
+    if let Some((f, text)) = file {
+        let mut o: Value = serde_json::from_str(text)
             .with_context(|| format!("config {} is not valid JSON", f.display()))?;
         // Accept a run directory's config.json as well (`{"meta":…, "config":…}`).
         if let Some(inner) = o.get("config").filter(|_| o.get("meta").is_some()).cloned() {

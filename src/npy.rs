@@ -337,10 +337,16 @@ enum PyValue {
     Tuple(Vec<PyValue>),
 }
 
+/// Deepest tuple nesting accepted in a header (numpy writes flat tuples: depth 1). The parser
+/// recurses once per level, so this bounds its stack use whatever the header holds.
+const MAX_HEADER_NESTING: usize = 32;
+
 /// Recursive-descent parser for `{'key': value, ...}` header dictionaries.
 struct HeaderParser<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Tuples currently open.
+    depth: usize,
 }
 
 impl<'a> HeaderParser<'a> {
@@ -348,6 +354,7 @@ impl<'a> HeaderParser<'a> {
         Self {
             s: s.as_bytes(),
             pos: 0,
+            depth: 0,
         }
     }
 
@@ -400,6 +407,12 @@ impl<'a> HeaderParser<'a> {
         match self.peek() {
             Some(b'\'' | b'"') => Ok(PyValue::Str(self.string()?)),
             Some(b'(') => {
+                if self.depth >= MAX_HEADER_NESTING {
+                    return Err(self.err(&format!(
+                        "tuples nested more than {MAX_HEADER_NESTING} deep"
+                    )));
+                }
+                self.depth += 1;
                 self.pos += 1;
                 let mut items = Vec::new();
                 loop {
@@ -414,6 +427,7 @@ impl<'a> HeaderParser<'a> {
                         _ => return Err(self.err("expected ',' or ')' in tuple")),
                     }
                 }
+                self.depth -= 1;
                 Ok(PyValue::Tuple(items))
             }
             Some(c) if c.is_ascii_digit() => {

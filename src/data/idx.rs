@@ -189,8 +189,18 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 fn read_idx(path: &Path, magic: u32, ndims: usize) -> Result<Idx, IdxError> {
     let file = File::open(path).map_err(io_err(path))?;
     let file_len = file.metadata().map_err(io_err(path))?.len();
-    let mut file = BufReader::new(file);
+    read_idx_from(BufReader::new(file), file_len, path, magic, ndims)
+}
 
+/// Validates IDX contents read from `file` (`file_len` bytes in all, raw or gzip-compressed);
+/// `path` names the source in errors.
+fn read_idx_from(
+    mut file: impl Read,
+    file_len: u64,
+    path: &Path,
+    magic: u32,
+    ndims: usize,
+) -> Result<Idx, IdxError> {
     // Sniff the gzip magic bytes.
     let mut sniff = [0u8; 2];
     let n = read_full(&mut file, &mut sniff).map_err(io_err(path))?;
@@ -308,12 +318,29 @@ fn read_idx(path: &Path, magic: u32, ndims: usize) -> Result<Idx, IdxError> {
 pub fn read_images(path: &Path) -> anyhow::Result<Images> {
     let idx = read_idx(path, IMAGES_MAGIC, 3)
         .with_context(|| format!("reading IDX images from {}", path.display()))?;
-    Ok(Images {
+    Ok(images_of(idx))
+}
+
+fn images_of(idx: Idx) -> Images {
+    Images {
         count: idx.dims[0],
         rows: idx.dims[1],
         cols: idx.dims[2],
         pixels: idx.data,
-    })
+    }
+}
+
+/// Parses the contents of an IDX image file held in memory (raw or gzip-compressed), with the
+/// checks of [`read_images`]; `source` names the input in errors.
+pub fn parse_images_bytes(bytes: &[u8], source: &Path) -> Result<Images, IdxError> {
+    let idx = read_idx_from(bytes, bytes.len() as u64, source, IMAGES_MAGIC, 3)?;
+    Ok(images_of(idx))
+}
+
+/// Parses the contents of an IDX label file held in memory (raw or gzip-compressed), with the
+/// checks of [`read_labels`]; `source` names the input in errors.
+pub fn parse_labels_bytes(bytes: &[u8], source: &Path) -> Result<Vec<u8>, IdxError> {
+    Ok(read_idx_from(bytes, bytes.len() as u64, source, LABELS_MAGIC, 1)?.data)
 }
 
 /// Reads an IDX label file (magic `0x00000801`), raw or gzip-compressed.

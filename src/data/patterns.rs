@@ -17,12 +17,12 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
-use image::{DynamicImage, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader};
 use thiserror::Error;
 
 /// Pixels in one digits image.
@@ -35,6 +35,10 @@ pub const DIGITS_MAX: f64 = 16.0;
 pub const DIGITS_CLASSES: usize = 10;
 /// Rows of the digits file that form the FEP training set (one exemplar of each digit).
 pub const DIGITS_TRAIN: usize = 10;
+
+/// Largest image the loaders decode, in pixels (e.g. 4096 × 4096). Every pixel becomes an
+/// `f64`, so this bounds what one image file can make us allocate, however well it compresses.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 24;
 
 /// Rec. 709 luma weights used to turn colour pixels into grey (the `image` crate's choice too).
 const LUMA: [f64; 3] = [0.2126, 0.7152, 0.0722];
@@ -193,6 +197,19 @@ pub enum PatternError {
         first: PathBuf,
         /// Its `(height, width)`.
         expected: (usize, usize),
+    },
+    /// An image larger than [`MAX_IMAGE_PIXELS`].
+    #[error(
+        "{}: image is {width}x{height} (width x height), more than the {} pixels accepted",
+        .path.display(), MAX_IMAGE_PIXELS
+    )]
+    ImageTooLarge {
+        /// The image file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
     },
     /// A NaN or infinite value.
     #[error("{}: {at}: value {value} is not finite", .path.display())]
@@ -610,8 +627,23 @@ fn parse_text(path: &Path, text: &str) -> Result<Patterns, PatternError> {
     })
 }
 
+/// Patterns from the text of a `.csv`/`.txt` file (the rules of [`load_patterns`]); `source`
+/// names the input in errors and in [`Patterns::source`].
+pub fn patterns_from_text(text: &str, source: &Path) -> Result<Patterns, PatternError> {
+    parse_text(source, text)
+}
+
 fn load_npy(path: &Path) -> Result<Patterns> {
     let array = crate::npy::read_npy(path)?;
+    Ok(patterns_from_npy(array, path)?)
+}
+
+/// Patterns from a decoded `.npy` array (the rules of [`load_patterns`]); `path` names the
+/// source in errors and in [`Patterns::source`].
+pub fn patterns_from_npy(
+    array: crate::npy::NpyArray,
+    path: &Path,
+) -> Result<Patterns, PatternError> {
     let (p, n) = match array.shape.as_slice() {
         &[n] => (1, n),
         &[p, n] => (p, n),
@@ -619,8 +651,7 @@ fn load_npy(path: &Path) -> Result<Patterns> {
             return Err(PatternError::NpyDims {
                 path: path.to_path_buf(),
                 shape: shape.to_vec(),
-            }
-            .into());
+            });
         }
     };
     if p == 0 || n == 0 {
@@ -628,16 +659,14 @@ fn load_npy(path: &Path) -> Result<Patterns> {
             path: path.to_path_buf(),
             p,
             n,
-        }
-        .into());
+        });
     }
     if let Some(i) = array.data.iter().position(|v| !v.is_finite()) {
         return Err(PatternError::NonFinite {
             path: path.to_path_buf(),
             at: Cell::row(i / n, i % n),
             value: array.data[i],
-        }
-        .into());
+        });
     }
     Ok(Patterns {
         n,
@@ -673,11 +702,9 @@ fn load_png_dir(dir: &Path) -> Result<Patterns> {
     let mut warnings = Vec::new();
     let mut size = None;
     for file in &files {
-        let image = ImageReader::open(file)
-            .and_then(|reader| reader.with_guessed_format())
-            .with_context(|| format!("cannot open {}", file.display()))?
-            .decode()
-            .with_context(|| format!("cannot decode {}", file.display()))?;
+        let reader =
+            ImageReader::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let image = decode_limited(reader, file)?;
         let found = (image.height() as usize, image.width() as usize);
         match size {
             None => size = Some(found),
@@ -721,14 +748,45 @@ pub fn read_grey_image(
     file: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(usize, usize, Vec<f64>)> {
-    let image = ImageReader::open(file)
-        .and_then(|reader| reader.with_guessed_format())
-        .with_context(|| format!("cannot open {}", file.display()))?
-        .decode()
-        .with_context(|| format!("cannot decode {}", file.display()))?;
+    let reader =
+        ImageReader::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let image = decode_limited(reader, file)?;
     let mut data = Vec::new();
     push_grey(&image, file, &mut data, warnings);
     Ok((image.height() as usize, image.width() as usize, data))
+}
+
+/// [`read_grey_image`] for image file contents held in memory; `file` names the image in errors
+/// and warnings.
+pub fn decode_grey_image(
+    bytes: &[u8],
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(usize, usize, Vec<f64>)> {
+    let image = decode_limited(ImageReader::new(io::Cursor::new(bytes)), file)?;
+    let mut data = Vec::new();
+    push_grey(&image, file, &mut data, warnings);
+    Ok((image.height() as usize, image.width() as usize, data))
+}
+
+/// Decodes an image whose size, read from its header before any pixel buffer is allocated, is
+/// at most [`MAX_IMAGE_PIXELS`].
+fn decode_limited<R: BufRead + Seek>(reader: ImageReader<R>, file: &Path) -> Result<DynamicImage> {
+    let decoder = reader
+        .with_guessed_format()
+        .with_context(|| format!("cannot open {}", file.display()))?
+        .into_decoder()
+        .with_context(|| format!("cannot decode {}", file.display()))?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
+        return Err(PatternError::ImageTooLarge {
+            path: file.to_path_buf(),
+            width,
+            height,
+        }
+        .into());
+    }
+    DynamicImage::from_decoder(decoder).with_context(|| format!("cannot decode {}", file.display()))
 }
 
 /// Append the image's pixels as grey values in [0, 1], noting any conversion in `warnings`.

@@ -63,6 +63,8 @@
 //! * Rejected with a clear message: assignments, comparisons, logical
 //!   operators, `%`, strings, booleans, `;`, `//` or `/*` comments, implicit
 //!   multiplication (`2z1`, `alpha(z1+1)`).
+//! * Size: an expression has at most [`MAX_EXPR_LEN`] bytes and [`MAX_EXPR_DEPTH`] levels of
+//!   nesting (parentheses, operators, calls), so that no input can exhaust the stack.
 //!
 //! Parameters are substituted as constants and the tree is constant-folded,
 //! so `beta*z1^3` becomes `Mul(Const(0.5), Pow(Var(0), Const(3.0)))` and the
@@ -91,6 +93,15 @@ use toml::Spanned;
 
 /// Largest accepted `dim`, `inputs` and `noise_dim`.
 pub const MAX_DIM: usize = 64;
+
+/// Longest accepted expression, in bytes (the parser's time grows faster than linearly with
+/// some inputs, e.g. long chains of unary minus).
+pub const MAX_EXPR_LEN: usize = 4096;
+
+/// Deepest accepted expression tree (a parenthesis, an operator or a function call is one
+/// level; `a+b+c` is two). Lowering, folding, printing and evaluating recurse once per level,
+/// so this bounds their stack use.
+pub const MAX_EXPR_DEPTH: usize = 128;
 
 // ---------------------------------------------------------------------------
 // Functions
@@ -324,6 +335,29 @@ impl Expr {
         }
     }
 
+    /// Levels of the tree (a leaf is 1), computed without recursion.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            match e {
+                Expr::Const(_) | Expr::Var(_) | Expr::Input(_) => {}
+                Expr::Neg(a) | Expr::Func(_, a) => stack.push((a, d + 1)),
+                Expr::Add(a, b)
+                | Expr::Sub(a, b)
+                | Expr::Mul(a, b)
+                | Expr::Div(a, b)
+                | Expr::Pow(a, b)
+                | Expr::Func2(_, a, b) => {
+                    stack.push((a, d + 1));
+                    stack.push((b, d + 1));
+                }
+            }
+        }
+        deepest
+    }
+
     fn any_node(&self, pred: &impl Fn(&Expr) -> bool) -> bool {
         if pred(self) {
             return true;
@@ -518,9 +552,33 @@ fn function_list() -> String {
     names.join(", ")
 }
 
+/// Levels of an evalexpr tree, computed without recursion.
+fn node_depth(root: &EvNode) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((node, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        stack.extend(node.children().iter().map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+fn too_deep(depth: usize) -> String {
+    format!(
+        "expression nests too deeply ({depth} levels of parentheses, operators and calls; \
+         at most {MAX_EXPR_DEPTH})"
+    )
+}
+
 fn compile(src: &str, scope: &ExprScope<'_>) -> Result<Expr, String> {
     if src.trim().is_empty() {
         return Err("empty expression".to_string());
+    }
+    if src.len() > MAX_EXPR_LEN {
+        return Err(format!(
+            "expression is {} bytes long; at most {MAX_EXPR_LEN} are accepted",
+            src.len()
+        ));
     }
     if src.contains("//") || src.contains("/*") {
         return Err(
@@ -531,7 +589,17 @@ fn compile(src: &str, scope: &ExprScope<'_>) -> Result<Expr, String> {
     }
     let tree = evalexpr::build_operator_tree::<DefaultNumericTypes>(src)
         .map_err(|e| format!("parse error: {e}"))?;
-    let expr = lower(&tree, scope)?.simplify();
+    let depth = node_depth(&tree);
+    if depth > MAX_EXPR_DEPTH {
+        return Err(too_deep(depth));
+    }
+    let expr = lower(&tree, scope)?;
+    // `min`/`max` with many arguments lower to a chain deeper than the call.
+    let depth = expr.depth();
+    if depth > MAX_EXPR_DEPTH {
+        return Err(too_deep(depth));
+    }
+    let expr = expr.simplify();
     if expr.any_node(&|e| matches!(e, Expr::Const(c) if !c.is_finite())) {
         let bad = if let Expr::Const(c) = expr {
             format!("evaluates to {c}")
