@@ -130,6 +130,22 @@ impl ImageSet {
     }
 }
 
+/// Most pixels (all images of a source together) turned into f32 for training: 2^28, i.e. 1 GiB
+/// (MNIST holds 5.5·10⁷). A small gzip file can hold up to the IDX reader's 2 GiB per file;
+/// converting that to f32 would quadruple it.
+pub const MAX_POOL_PIXELS: usize = 1 << 28;
+
+fn check_pool_size(pixels: usize, dir: &Path) -> Result<()> {
+    if pixels > MAX_POOL_PIXELS {
+        bail!(
+            "{}: the images hold {pixels} pixels, more than the {MAX_POOL_PIXELS} this loader \
+             accepts (1 GiB as f32); use a subset of the data",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn from_idx(ds: &idx::Dataset, source: String) -> ImageSet {
     ImageSet {
         rows: ds.images.rows,
@@ -181,10 +197,12 @@ pub fn load_source(source: &str) -> Result<(ImageSet, usize)> {
         let train = idx::load_mnist_dir(&dir, Split::Train)
             .with_context(|| format!("cannot load the IDX data in {}", dir.display()))?;
         let n_train = train.images.count;
+        check_pool_size(train.images.pixels.len(), &dir)?;
         let mut set = from_idx(&train, format!("idx:{}", dir.display()));
         if idx::find_idx(&dir, Split::Test.images_stem()).is_some() {
             let test = idx::load_mnist_dir(&dir, Split::Test)
                 .with_context(|| format!("cannot load the IDX test data in {}", dir.display()))?;
+            check_pool_size(train.images.pixels.len() + test.images.pixels.len(), &dir)?;
             set = set.concat(&from_idx(&test, String::new()))?;
         }
         return Ok((set, n_train));
@@ -265,6 +283,16 @@ pub fn parse_digits(s: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_size_cap_refuses_what_would_not_fit_as_f32() {
+        let d = Path::new("x");
+        assert!(check_pool_size(70_000 * 784, d).is_ok());
+        let e = check_pool_size(MAX_POOL_PIXELS + 1, d)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pixels") && e.contains("subset"), "{e}");
+    }
 
     fn tiny() -> ImageSet {
         ImageSet {
