@@ -52,6 +52,11 @@ fn ddm_train(run: &Path, iters: &str, extra: &[&str]) -> Vec<String> {
     a
 }
 
+/// Runs `attractor --device flex --quiet ARGS…`.
+fn flex(args: &[&str]) -> Output {
+    attractor(&[&["--device", "flex", "--quiet"], args].concat())
+}
+
 fn all_finite(ck: &checkpoint::Checkpoint) -> bool {
     ck.arrays
         .iter()
@@ -188,7 +193,7 @@ fn a_write_failure_stops_with_exit_3_and_keeps_the_last_checkpoint() {
         serde_json::from_str::<serde_json::Value>(line).expect("metrics line intact");
     }
     // With room again the run resumes from step 20 and ends where the reference ended.
-    let o = attractor(&["--device", "flex", "--quiet", "resume", "--run-dir", d]);
+    let o = flex(&["resume", "--run-dir", d]);
     assert!(o.status.success(), "{}", stderr(&o));
     let a = checkpoint::load_latest(&reference).unwrap().unwrap();
     let b = checkpoint::load_latest(&run).unwrap().unwrap();
@@ -305,14 +310,7 @@ fn resume_from_the_middle_is_bit_exact(name: &str, args: &[&str], cut: u64) {
         }
     }
     assert_eq!(checkpoint::list(&run).unwrap()[0].0, cut);
-    let o = attractor(&[
-        "--device",
-        "flex",
-        "--quiet",
-        "resume",
-        "--run-dir",
-        run.to_str().unwrap(),
-    ]);
+    let o = flex(&["resume", "--run-dir", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (a, b) = (
         checkpoint::list(&reference).unwrap()[0].1.clone(),
@@ -427,10 +425,7 @@ fn nlm_and_fep_divergence_exit_4_with_a_record() {
         ),
     ] {
         let run = t.join(name);
-        let mut full = vec!["--device", "flex", "--quiet"];
-        full.extend_from_slice(&args);
-        full.extend_from_slice(&["--run-dir", run.to_str().unwrap()]);
-        let o = attractor(&full);
+        let o = flex(&[&args[..], &["--run-dir", run.to_str().unwrap()]].concat());
         assert_clean_error(&o, &["diverged at step", "last good checkpoint"]);
         assert_eq!(o.status.code(), Some(4), "{name}: {}", stderr(&o));
         let rec: serde_json::Value =
@@ -487,10 +482,7 @@ fn a_failed_output_write_leaves_the_previous_output_intact() {
     let t = tmpdir("output-efbig");
     let run = t.join("run");
     let d = run.to_str().unwrap();
-    let o = attractor(&[
-        "--device",
-        "flex",
-        "--quiet",
+    let o = flex(&[
         "fep",
         "train",
         "--epochs",
@@ -501,17 +493,7 @@ fn a_failed_output_write_leaves_the_previous_output_intact() {
         "networks=16",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = attractor(&[
-        "--device",
-        "flex",
-        "--quiet",
-        "fep",
-        "eval",
-        "--run-dir",
-        d,
-        "--trials",
-        "2",
-    ]);
+    let o = flex(&["fep", "eval", "--run-dir", d, "--trials", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let before = std::fs::read(run.join("eval.json")).unwrap();
     assert!(before.len() > 2048, "eval.json too small for the drill");
