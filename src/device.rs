@@ -247,6 +247,13 @@ mod tests {
     }
 }
 
+/// CPU threads to use for host-side work (`std::thread::available_parallelism`, read once:
+/// on Linux it reads cgroup files at every call).
+pub fn cpu_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Whether `device` is the flex backend (cheap host readback and upload).
 pub fn is_flex(device: &Device) -> bool {
     #[cfg(feature = "flex")]
@@ -286,7 +293,7 @@ pub mod fast {
     /// Rational approximation of tanh on [-7.9, 7.9] (clamped outside, where tanh is ±1 in
     /// f32); max abs error below 5e-7 (tested).
     #[inline(always)]
-    fn tanh_f32(x: f32) -> f32 {
+    pub fn tanh_f32(x: f32) -> f32 {
         const CLAMP: f32 = 7.905_311;
         let x = x.clamp(-CLAMP, CLAMP);
         let x2 = x * x;
@@ -304,9 +311,7 @@ pub mod fast {
     }
 
     fn map_parallel<F: Fn(f32) -> f32 + Copy + Send>(v: &mut [f32], f: F) {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let threads = crate::device::cpu_threads();
         if v.len() < 64 * 1024 || threads == 1 {
             v.iter_mut().for_each(|x| *x = f(*x));
             return;
@@ -351,9 +356,7 @@ pub mod fast {
             let shape = x.shape();
             if let Ok(mut v) = x.clone().try_into_vec_as::<f32>() {
                 let mut d = vec![0f32; v.len()];
-                let threads = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1);
+                let threads = crate::device::cpu_threads();
                 let chunk = v.len().div_ceil(threads).max(16 * 1024);
                 std::thread::scope(|s| {
                     for (a, b) in v.chunks_mut(chunk).zip(d.chunks_mut(chunk)) {

@@ -435,10 +435,7 @@ fn worker_count(work: usize, items: usize) -> usize {
     if work < PAR_THRESHOLD || items < 2 {
         return 1;
     }
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items)
-        .min(64)
+    crate::device::cpu_threads().min(items).min(64)
 }
 
 /// Maps `f` over `items` on `threads` scoped worker threads (dynamic

@@ -77,9 +77,7 @@ impl Rng {
                 *x = StandardNormal.sample(&mut r);
             }
         };
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let threads = crate::device::cpu_threads();
         if out.len() <= BLOCK || threads == 1 {
             out.chunks_mut(BLOCK)
                 .enumerate()
@@ -106,6 +104,27 @@ impl Rng {
                 });
             }
         });
+    }
+
+    /// Stream `index` under `base` (a seed drawn from another stream): independent streams for
+    /// the members of a batch, each reproducible on its own.
+    pub fn substream(base: u64, index: u64) -> Self {
+        let mut inner = ChaCha8Rng::seed_from_u64(base);
+        inner.set_stream(index);
+        Self { inner }
+    }
+
+    /// Fills `out` with uniforms in [0, 1): the top 24 bits of one 32-bit draw each (exact in
+    /// f32, never 1).
+    pub fn fill_uniform_f32(&mut self, out: &mut [f32]) {
+        let mut buf = [0u32; 64];
+        for chunk in out.chunks_mut(64) {
+            let b = &mut buf[..chunk.len()];
+            self.inner.fill(b);
+            for (x, &r) in chunk.iter_mut().zip(b.iter()) {
+                *x = (r >> 8) as f32 * (1.0 / 16_777_216.0);
+            }
+        }
     }
 
     /// A raw 64-bit draw (for deriving seeds).

@@ -283,6 +283,9 @@ pub struct FepBenchArgs {
     /// Networks of the batched grid (N = 64), as the Sim-2 grid.
     #[arg(long, default_value_t = 380)]
     pub grid: usize,
+    /// Engines to time (`tensor`, `host`; default: both on CPU devices, tensor elsewhere).
+    #[arg(long, value_delimiter = ',')]
+    pub engines: Vec<String>,
     /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
@@ -300,10 +303,26 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
         let sel = device::select(dc)?;
         let mut cases: Vec<(usize, usize)> = a.neurons.iter().map(|&n| (n, 1)).collect();
         cases.push((64, a.grid));
-        for (n, g) in cases {
+        // Both engines on a CPU device (the host engine is CPU-only).
+        let engines: &[&str] = if sel.is_cpu() {
+            &["tensor", "host"]
+        } else {
+            &["tensor"]
+        };
+        for (n, g) in cases
+            .iter()
+            .flat_map(|&c| engines.iter().map(move |&e| (c, e)))
+        {
+            let ((n, g), engine) = (n, g);
+            if !a.engines.is_empty() && !a.engines.iter().any(|e| e == engine) {
+                continue;
+            }
             let mut rng = Rng::new(1);
             let pats: Vec<f64> = (0..10 * n).map(|_| rng.normal()).collect();
-            let cfg = FepConfig::new().with_networks(g).with_steps_per_epoch(10);
+            let cfg = FepConfig::new()
+                .with_networks(g)
+                .with_steps_per_epoch(10)
+                .with_engine(engine.into());
             let mut t = FepTrainer::new(&cfg, pats, n, &sel.device)?;
             for e in 0..2 {
                 t.step(e)?;
@@ -314,7 +333,7 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
                 t.step(2)?;
                 t0.elapsed().as_secs_f64().max(1e-5)
             };
-            let epochs = ((2.0 / per_epoch) as u64).clamp(3, 5000);
+            let epochs = ((2.0 / per_epoch) as u64).clamp(3, 100_000);
             let t0 = Instant::now();
             for e in 0..epochs {
                 t.step(3 + e)?;
@@ -323,7 +342,7 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
             let steps = epochs as f64 * 10.0;
             // GEMV + rank-1 update: about 4 N² flops per network-step.
             let flops = 4.0 * (n * n) as f64 * g as f64 * steps;
-            let row = json!({"bench": "fep-train", "device": sel.description, "n": n, "networks": g, "epochs": epochs,
+            let row = json!({"bench": "fep-train", "device": sel.description, "engine": engine, "n": n, "networks": g, "epochs": epochs,
                              "steps_per_s": steps / secs, "network_steps_per_s": steps * g as f64 / secs, "gflops": flops / secs / 1e9});
             println!("{row}");
         }

@@ -834,11 +834,7 @@ pub mod free {
                 }
             }
         }
-        let mut state: Vec<f64> =
-            crate::sde::solver::to_vec_f32(&t.state.clone().narrow(0, a.network, 1))?
-                .into_iter()
-                .map(|x| x as f64)
-                .collect();
+        let mut state = t.state_host(a.network)?;
         let mut rng = Rng::derived(seed.unwrap_or(t.cfg.seed), streams::EVAL);
         let zero = vec![0.0; n];
         let mut states = Vec::with_capacity(a.steps);
@@ -1056,10 +1052,7 @@ pub mod sweep {
         let n = t.n;
         let p = t.n_patterns();
         let js: Vec<Vec<f64>> = (0..g).map(|k| t.j_host(k)).collect::<Result<_>>()?;
-        let threads = std::thread::available_parallelism()
-            .map(|x| x.get())
-            .unwrap_or(1)
-            .max(1);
+        let threads = crate::device::cpu_threads().max(1);
         let mut results = vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); g];
         let seed0 = cfg.seed;
         std::thread::scope(|s| {

@@ -79,6 +79,12 @@ pub struct FepConfig {
     /// Independent networks trained together (different seeds of the same setting).
     #[config(default = 1)]
     pub networks: usize,
+    /// Computation: `tensor` (Burn tensor ops batched over the networks; any device), `host`
+    /// (a fused CPU loop per network with its couplings in cache, networks spread over the
+    /// cores; see `fep_host`) or `auto` (host on a CPU device when N <= 512, else tensor).
+    /// Both compute the same update from the same random numbers; float rounding differs.
+    #[config(default = "String::from(\"auto\")")]
+    pub engine: String,
     /// Checkpoint period (epochs).
     #[config(default = 500)]
     pub checkpoint_every: u64,
@@ -123,6 +129,12 @@ impl FepConfig {
                 self.schedule
             );
         }
+        if !matches!(self.engine.as_str(), "auto" | "tensor" | "host") {
+            bail!(
+                "`engine` must be `auto`, `tensor` or `host`, got `{}`",
+                self.engine
+            );
+        }
         if !matches!(self.rule.as_str(), "code" | "paper" | "hebbian") {
             bail!(
                 "`rule` must be `code`, `paper` or `hebbian`, got `{}`",
@@ -143,10 +155,12 @@ pub struct FepTrainer {
     pub n: usize,
     /// Networks G.
     pub g: usize,
-    /// Couplings `[G, N, N]`.
-    pub j: Tensor<3>,
-    /// States `[G, N]`.
-    pub state: Tensor<2>,
+    /// Couplings `[G, N, N]` (tensor engine; empty with the host engine).
+    j: Tensor<3>,
+    /// States `[G, N]` (tensor engine; empty with the host engine).
+    state: Tensor<2>,
+    /// Couplings and states on the host (host engine).
+    host: Option<HostNets>,
     /// Precision β of each network (default: `cfg.beta` for all).
     pub betas: Vec<f64>,
     /// Evidence level of each network (default: `cfg.evidence` for all).
@@ -181,6 +195,32 @@ struct Pending {
 /// Most updates kept pending before they are folded into J.
 const MAX_PENDING: usize = 16;
 
+/// Largest N the `auto` engine runs on the host (J of one network ≤ 1 MB, in cache).
+pub const HOST_MAX_N: usize = 512;
+
+/// Couplings and states of the host engine: `jt` holds each network's J transposed
+/// (`[G, N, N]`, `jt[k][c][r] = J_rc`, see `fep_host`), `state` is `[G, N]`.
+struct HostNets {
+    jt: Vec<f32>,
+    state: Vec<f32>,
+    /// Fields Jσ `[G, N]` left by the last epoch (see `fep_host::Net::field`).
+    field: Vec<f32>,
+    field_valid: bool,
+}
+
+/// Transposes each of the `[N, N]` matrices in a `[G, N, N]` array.
+fn transpose_each(a: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    for (src, dst) in a.chunks(n * n).zip(out.chunks_mut(n * n)) {
+        for r in 0..n {
+            for c in 0..n {
+                dst[c * n + r] = src[r * n + c];
+            }
+        }
+    }
+    out
+}
+
 impl FepTrainer {
     /// Fresh networks (J = 0, σ = 0) for `patterns` (`[P, N]`).
     pub fn new(cfg: &FepConfig, patterns: Vec<f64>, n: usize, device: &Device) -> Result<Self> {
@@ -205,6 +245,29 @@ impl FepTrainer {
             mask[i * n + i] = 0.0;
         }
         let offdiag = tensor2_f32(mask, n, n, device).reshape([1, n, n]);
+        let use_host = match cfg.engine.as_str() {
+            "host" => true,
+            "tensor" => false,
+            _ => crate::device::is_host(device) && n <= HOST_MAX_N,
+        };
+        let (j, state, host) = if use_host {
+            (
+                Tensor::empty([0, 0, 0], device),
+                Tensor::empty([0, 0], device),
+                Some(HostNets {
+                    jt: vec![0.0; g * n * n],
+                    state: vec![0.0; g * n],
+                    field: vec![0.0; g * n],
+                    field_valid: false,
+                }),
+            )
+        } else {
+            (
+                Tensor::zeros([g, n, n], device),
+                Tensor::zeros([g, n], device),
+                None,
+            )
+        };
         Ok(Self {
             cfg: cfg.clone(),
             // Held at f32 precision, as the checkpoint stores them: a resumed run then computes
@@ -212,8 +275,9 @@ impl FepTrainer {
             patterns: patterns.iter().map(|&x| x as f32 as f64).collect(),
             n,
             g,
-            j: Tensor::zeros([g, n, n], device),
-            state: Tensor::zeros([g, n], device),
+            j,
+            state,
+            host,
             betas: vec![cfg.beta; g],
             evidences: vec![cfg.evidence; g],
             rng: Rng::derived(cfg.seed, streams::TRAIN),
@@ -242,6 +306,14 @@ impl FepTrainer {
         if factors.len() != self.g {
             bail!("{} scale factors for {} networks", factors.len(), self.g);
         }
+        if let Some(h) = &mut self.host {
+            let nn = self.n * self.n;
+            h.field_valid = false;
+            for (jk, &f) in h.jt.chunks_mut(nn).zip(factors) {
+                jk.iter_mut().for_each(|x| *x *= f as f32);
+            }
+            return Ok(());
+        }
         let f = tensor2_f32(
             factors.iter().map(|&x| x as f32).collect(),
             self.g,
@@ -258,29 +330,58 @@ impl FepTrainer {
         self.patterns.len() / self.n
     }
 
+    /// Which engine runs the networks: `host` or `tensor`.
+    pub fn engine(&self) -> &'static str {
+        if self.host.is_some() {
+            "host"
+        } else {
+            "tensor"
+        }
+    }
+
     /// Couplings of network `k` as row-major f64 `[N, N]`.
     pub fn j_host(&self, k: usize) -> Result<Vec<f64>> {
         let n = self.n;
-        let v = to_vec_f32(&self.j.clone().narrow(0, k, 1).reshape([n, n]))?;
+        let v = match &self.host {
+            Some(h) => transpose_each(&h.jt[k * n * n..(k + 1) * n * n], n),
+            None => to_vec_f32(&self.j.clone().narrow(0, k, 1).reshape([n, n]))?,
+        };
         Ok(v.into_iter().map(|x| x as f64).collect())
     }
 
-    fn uniforms(&mut self) -> Tensor<2> {
+    /// State of network `k`.
+    pub fn state_host(&self, k: usize) -> Result<Vec<f64>> {
+        let n = self.n;
+        let v = match &self.host {
+            Some(h) => h.state[k * n..(k + 1) * n].to_vec(),
+            None => to_vec_f32(&self.state.clone().narrow(0, k, 1))?,
+        };
+        Ok(v.into_iter().map(|x| x as f64).collect())
+    }
+
+    /// The next step's uniforms `[G, N]`: network k's N values from its own stream.
+    fn uniforms(&self, streams: &mut [Rng]) -> Tensor<2> {
         let (g, n) = (self.g, self.n);
-        let v: Vec<f32> = (0..g * n)
-            .map(|_| self.rng.uniform(0.0, 1.0) as f32)
-            .collect();
+        let mut v = vec![0f32; g * n];
+        for (chunk, r) in v.chunks_mut(n).zip(streams.iter_mut()) {
+            r.fill_uniform_f32(chunk);
+        }
         tensor2_f32(v, g, n, &self.device)
     }
 
     /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed and
     /// the VFE proxy Σ_i ψ(θ_i) − θ_i σ_i (the negative log-likelihood of the new state under
     /// its CB posterior; spec §1.6, JAX form), summed over networks.
-    fn learn_step(&mut self, b: &Tensor<2>, beta: &Tensor<2>) -> (Tensor<1>, Tensor<1>) {
+    fn learn_step(
+        &mut self,
+        b: &Tensor<2>,
+        beta: &Tensor<2>,
+        streams: &mut [Rng],
+    ) -> (Tensor<1>, Tensor<1>) {
         let (g, n) = (self.g, self.n);
         let prev = self.state.clone();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
-        let u = self.uniforms();
+        let u = self.uniforms(streams);
         let (h, s) = if self.cfg.schedule == "sequential" {
             self.fold();
             // Node by node: unit i sees the units already updated in this sweep.
@@ -386,6 +487,13 @@ impl FepTrainer {
                 }
             }
         }
+        // Each network draws its uniforms from its own stream, seeded once per epoch: the same
+        // numbers whichever engine runs it and however the networks are shared out.
+        let base = self.rng.next_u64();
+        let mut streams: Vec<Rng> = (0..g as u64).map(|k| Rng::substream(base, k)).collect();
+        if self.host.is_some() {
+            return self.host_epoch(&bias, &mut streams);
+        }
         if self.cfg.reset_state {
             self.state = Tensor::zeros([g, n], &self.device);
         }
@@ -400,7 +508,7 @@ impl FepTrainer {
         let mut norm = None;
         let mut vfe = None;
         for _ in 0..self.cfg.steps_per_epoch {
-            let (x, f) = self.learn_step(&b, &beta);
+            let (x, f) = self.learn_step(&b, &beta, &mut streams);
             norm = Some(match norm {
                 Some(a) => a + x,
                 None => x,
@@ -417,6 +525,102 @@ impl FepTrainer {
             _ => (0.0, 0.0),
         };
         Ok((v / g as f64, f / g as f64))
+    }
+}
+
+impl FepTrainer {
+    /// One epoch on the host engine; networks are shared out over the CPU cores in contiguous
+    /// blocks (each network's numbers do not depend on the split).
+    fn host_epoch(&mut self, bias: &[f32], streams: &mut [Rng]) -> Result<(f64, f64)> {
+        use super::fep_host::{EpochStats, Net, Rule, Scratch, Settings, network_epoch};
+        let (g, n) = (self.g, self.n);
+        let set = Settings {
+            rule: match self.cfg.rule.as_str() {
+                "hebbian" => Rule::Hebbian,
+                "paper" => Rule::Paper,
+                _ => Rule::Code,
+            },
+            precision_weighting: self.cfg.precision_weighting,
+            sequential: self.cfg.schedule == "sequential",
+            lr: self.cfg.lr as f32,
+            steps: self.cfg.steps_per_epoch,
+        };
+        let reset = self.cfg.reset_state;
+        let betas: Vec<f32> = self.betas.iter().map(|&x| x as f32).collect();
+        let h = self
+            .host
+            .as_mut()
+            .context("host engine without host state")?;
+        let field_valid = h.field_valid && !reset;
+        let mut stats = vec![EpochStats::default(); g];
+        // One worker's contiguous block of networks.
+        struct Part<'a> {
+            jt: &'a mut [f32],
+            state: &'a mut [f32],
+            field: &'a mut [f32],
+            bias: &'a [f32],
+            betas: &'a [f32],
+            streams: &'a mut [Rng],
+            stats: &'a mut [EpochStats],
+        }
+        let work = |p: Part<'_>| {
+            let mut w = Scratch::default();
+            for k in 0..p.betas.len() {
+                let sigma = &mut p.state[k * n..(k + 1) * n];
+                if reset {
+                    sigma.fill(0.0);
+                }
+                let net = Net {
+                    jt: &mut p.jt[k * n * n..(k + 1) * n * n],
+                    sigma,
+                    field: &mut p.field[k * n..(k + 1) * n],
+                    field_valid,
+                };
+                p.stats[k] = network_epoch(
+                    net,
+                    &p.bias[k * n..(k + 1) * n],
+                    p.betas[k],
+                    &set,
+                    &mut p.streams[k],
+                    &mut w,
+                );
+            }
+        };
+        let per = g.div_ceil(crate::device::cpu_threads().min(g).max(1));
+        let parts =
+            h.jt.chunks_mut(per * n * n)
+                .zip(h.state.chunks_mut(per * n))
+                .zip(h.field.chunks_mut(per * n))
+                .zip(bias.chunks(per * n))
+                .zip(betas.chunks(per))
+                .zip(streams.chunks_mut(per))
+                .zip(stats.chunks_mut(per))
+                .map(
+                    |((((((jt, state), field), bias), betas), streams), stats)| Part {
+                        jt,
+                        state,
+                        field,
+                        bias,
+                        betas,
+                        streams,
+                        stats,
+                    },
+                );
+        if per >= g {
+            parts.for_each(work);
+        } else {
+            std::thread::scope(|s| {
+                for p in parts {
+                    let work = &work;
+                    s.spawn(move || work(p));
+                }
+            });
+        }
+        // The synchronous sweep leaves Jσ computed for the next epoch.
+        h.field_valid = !set.sequential;
+        let dj: f64 = stats.iter().map(|s| s.dj_sq).sum();
+        let vfe: f64 = stats.iter().map(|s| s.vfe).sum();
+        Ok((dj / g as f64, vfe / g as f64))
     }
 }
 
@@ -445,12 +649,18 @@ impl Trainable for FepTrainer {
                 NamedArray {
                     name: "J".into(),
                     shape: vec![g, n, n],
-                    data: to_vec_f32(&self.j)?,
+                    data: match &self.host {
+                        Some(h) => transpose_each(&h.jt, n),
+                        None => to_vec_f32(&self.j)?,
+                    },
                 },
                 NamedArray {
                     name: "state".into(),
                     shape: vec![g, n],
-                    data: to_vec_f32(&self.state)?,
+                    data: match &self.host {
+                        Some(h) => h.state.clone(),
+                        None => to_vec_f32(&self.state)?,
+                    },
                 },
                 NamedArray {
                     name: "patterns".into(),
@@ -474,8 +684,14 @@ impl Trainable for FepTrainer {
         if j.data.iter().chain(&s.data).any(|x| !x.is_finite()) {
             bail!("checkpoint contains NaN or infinite couplings");
         }
-        self.j = tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]);
-        self.state = tensor2_f32(s.data.clone(), g, n, &self.device);
+        if let Some(h) = &mut self.host {
+            h.jt = transpose_each(&j.data, n);
+            h.field_valid = false;
+            h.state.copy_from_slice(&s.data);
+        } else {
+            self.j = tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]);
+            self.state = tensor2_f32(s.data.clone(), g, n, &self.device);
+        }
         self.pending = None;
         self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
         if let Some(v) = ck.extra.get("betas") {
@@ -511,7 +727,8 @@ mod tests {
                 .with_steps_per_epoch(20)
                 .with_lr(0.01)
                 .with_beta(0.5)
-                .with_rule(rule.into());
+                .with_rule(rule.into())
+                .with_engine("tensor".into());
             let mut a = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
             let mut b = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
             b.max_pending = 1;
@@ -535,6 +752,87 @@ mod tests {
                     err < 1e-4 * scale,
                     "{rule}: network {k}: max |ΔJ| {err} vs scale {scale}"
                 );
+            }
+        }
+    }
+
+    /// The host engine computes what the tensor engine computes: same uniforms, same update;
+    /// couplings, states and metrics agree up to f32 rounding (amplified a little by the
+    /// stochastic dynamics: 1e-3 of the couplings' scale) for every rule and option, across
+    /// epochs (pattern changes), with per-network precision and evidence. Fails if either
+    /// engine changes a formula, a branch or the order of the random numbers.
+    #[test]
+    fn host_engine_matches_tensor_engine() {
+        let dev = select(DeviceChoice::Flex).expect("flex").device;
+        let (p, n, g) = (4, 24, 5);
+        let mut r = Rng::new(8);
+        let pats: Vec<f64> = (0..p * n).map(|_| r.normal()).collect();
+        let cases = [
+            ("code", false, "synchronous", false),
+            ("paper", false, "synchronous", true),
+            ("hebbian", false, "synchronous", false),
+            ("code", true, "synchronous", false),
+            ("code", false, "sequential", false),
+        ];
+        for (rule, pw, schedule, reset) in cases {
+            let mk = |engine: &str| {
+                let cfg = FepConfig::new()
+                    .with_networks(g)
+                    .with_steps_per_epoch(20)
+                    .with_lr(0.01)
+                    .with_rule(rule.into())
+                    .with_precision_weighting(pw)
+                    .with_schedule(schedule.into())
+                    .with_reset_state(reset)
+                    .with_engine(engine.into());
+                let mut t = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
+                // Precision weighting divides by L'(βh) ≈ 1 − L² − 2L/βh, which cancels in f32 for
+                // large βh and amplifies rounding: keep βh moderate there.
+                let slope = if pw { 0.05 } else { 0.3 };
+                for k in 0..g {
+                    t.betas[k] = 0.2 + slope * k as f64;
+                    t.evidences[k] = 1.0 + k as f64;
+                }
+                t
+            };
+            let (mut a, mut b) = (mk("tensor"), mk("host"));
+            assert_eq!((a.engine(), b.engine()), ("tensor", "host"));
+            let what = format!("{rule} pw={pw} {schedule} reset={reset}");
+            for e in 0..5 {
+                let (oa, ob) = (a.step(e).unwrap(), b.step(e).unwrap());
+                assert_eq!(a.last_pattern, b.last_pattern, "{what}");
+                let rel = |x: f64, y: f64| (x - y).abs() / x.abs().max(y.abs()).max(1e-12);
+                assert!(
+                    rel(oa.loss, ob.loss) < 1e-3,
+                    "{what}: ‖ΔJ‖² {} vs {}",
+                    oa.loss,
+                    ob.loss
+                );
+                assert!(
+                    (oa.metrics[0].1 - ob.metrics[0].1).abs()
+                        < 1e-3 * (1.0 + oa.metrics[0].1.abs()),
+                    "{what}: vfe {} vs {}",
+                    oa.metrics[0].1,
+                    ob.metrics[0].1
+                );
+            }
+            for k in 0..g {
+                let (ja, jb) = (a.j_host(k).unwrap(), b.j_host(k).unwrap());
+                let scale = ja.iter().map(|x| x.abs()).fold(0.0, f64::max);
+                assert!(scale > 1e-3, "{what}: couplings did not grow");
+                let err = ja
+                    .iter()
+                    .zip(&jb)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(err < 1e-3 * scale, "{what}: net {k}: |ΔJ| {err} vs {scale}");
+                let (sa, sb) = (a.state_host(k).unwrap(), b.state_host(k).unwrap());
+                let serr = sa
+                    .iter()
+                    .zip(&sb)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(serr < 1e-3, "{what}: net {k}: state differs by {serr}");
             }
         }
     }

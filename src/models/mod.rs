@@ -4,4 +4,5 @@ pub mod cb;
 pub mod ctrnn;
 pub mod ddm;
 pub mod fep;
+pub mod fep_host;
 pub mod nlm;

@@ -1,0 +1,586 @@
+//! Fused CPU engine for FEP networks: each network's whole epoch runs as one loop over its
+//! couplings, which stay in cache (N ≤ 512: at most 1 MB), with the networks of a batch shared
+//! out over the CPU cores.
+//!
+//! It computes the same update as the tensor engine in [`super::fep`] (same uniforms, same
+//! formulas in f32, same branches of the continuous-Bernoulli functions); only float rounding
+//! differs, because the rank-1 coupling update is added at once here and the next step's local
+//! field is computed in the same pass over each column of J: J_{·c} ← J_{·c} + σ_c ε
+//! (J_cc = 0), then h += σ_c J_{·c}. One read and one write of J per step, no per-operation
+//! dispatch — what makes
+//! a grid of 380 small networks fast on a CPU (tensor ops on `[380, 64]` are dispatch-bound).
+//!
+//! Pure computation on host slices: no files, no devices.
+
+use crate::rng::Rng;
+
+/// Which prediction error drives learning (see `FepConfig::rule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// ε = σ − L(h) with h = Jσ_prev (code form, default).
+    Code,
+    /// ε = σ − L(β(b + h)) (paper form).
+    Paper,
+    /// ΔJ = α σσᵀ (baseline).
+    Hebbian,
+}
+
+/// Settings shared by every network of one epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Learning rule.
+    pub rule: Rule,
+    /// Divide ε by the precision 1/max(L'(βh), 1e-8).
+    pub precision_weighting: bool,
+    /// Node-by-node updates (each unit sees the units already updated in this sweep).
+    pub sequential: bool,
+    /// Learning rate α.
+    pub lr: f32,
+    /// Update + learning steps in the epoch.
+    pub steps: usize,
+}
+
+/// What one network's epoch reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpochStats {
+    /// Σ over the epoch's steps of ‖ΔJ‖² (the same factorised form as the tensor engine).
+    pub dj_sq: f64,
+    /// VFE proxy Σ_i ψ(θ_i) − θ_i σ_i at the epoch's last step.
+    pub vfe: f64,
+}
+
+/// `L(t)` in f32 with the tensor engine's branches (series for |t| < 0.1); branch-free, so
+/// loops over it vectorise.
+#[inline(always)]
+pub fn langevin_f32(t: f32) -> f32 {
+    let t2 = t * t;
+    let series = t * (((t2 * (-1.0 / 4725.0) + 2.0 / 945.0) * t2 + -1.0 / 45.0) * t2 + 1.0 / 3.0);
+    let exact = 1.0 / crate::device::fast::tanh_f32(t) - 1.0 / t;
+    if t.abs() < 0.1 { series } else { exact }
+}
+
+/// e^x in f32 (Cephes' range reduction and polynomial, about 1 ulp), branch-free; x is
+/// clamped to [−87, 88] (e^−87 ≈ 1.6e-38: callers only add it to numbers ≥ 1e-7).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
+    let x = x.clamp(-87.0, 88.0);
+    let kf = x * std::f32::consts::LOG2_E + SHIFT;
+    let k = kf - SHIFT;
+    let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let y = p * (r * r) + r + 1.0;
+    // kf's low mantissa bits hold k: 2^k from integer operations alone (they vectorise).
+    f32::from_bits(kf.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23) * y
+}
+
+/// ln x in f32 for positive normal x (Cephes' polynomial, about 1 ulp), branch-free.
+#[inline(always)]
+pub fn ln_f32(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 126;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
+    let small = m < std::f32::consts::FRAC_1_SQRT_2;
+    let e = (if small { e - 1 } else { e }) as f32;
+    let f = if small { m + m - 1.0 } else { m - 1.0 };
+    let z = f * f;
+    let p = (((((((7.037_683_6e-2 * f - 1.151_461e-1) * f + 1.167_699_9e-1) * f
+        - 1.242_014_1e-1)
+        * f
+        + 1.424_932_3e-1)
+        * f
+        - 1.666_805_8e-1)
+        * f
+        + 2.000_071_5e-1)
+        * f
+        - 2.499_999_4e-1)
+        * f
+        + 3.333_333_1e-1;
+    let y = p * f * z + e * -2.121_944_4e-4 - 0.5 * z;
+    f + y + e * 0.693_359_4
+}
+
+/// Inverse-CDF continuous-Bernoulli sample in f32, branch-free:
+/// σ = sgn θ + ln(v + (1 − v) e^{−2|θ|}) / θ with v = u for θ > 0 and 1 − u otherwise (the
+/// same quantity as the tensor engine's logaddexp form, with two transcendentals instead of
+/// four and no overflow); 2u − 1 for |θ| < 1e-6.
+#[inline(always)]
+pub fn sample_f32(t: f32, u: f32) -> f32 {
+    let u = u.clamp(1e-7, 1.0 - 1e-7);
+    let pos = t > 0.0;
+    let v = if pos { u } else { -u + 1.0 };
+    let e = exp_f32(-2.0 * t.abs());
+    let l = ln_f32(v + (-v + 1.0) * e);
+    let tiny = t.abs() < 1e-6;
+    let safe = if tiny { 1.0 } else { t };
+    let sgn = if pos { 1.0 } else { -1.0 };
+    let s = (sgn + l / safe).clamp(-1.0 + 1e-7, 1.0 - 1e-7);
+    if tiny { u * 2.0 + -1.0 } else { s }
+}
+
+/// One network's state, updated in place by [`network_epoch`].
+pub struct Net<'a> {
+    /// Couplings, transposed (`[N, N]`, see [`network_epoch`]).
+    pub jt: &'a mut [f32],
+    /// State σ (`[N]`).
+    pub sigma: &'a mut [f32],
+    /// The field h = Jσ (`[N]`), carried from one epoch to the next: the last step's sweep
+    /// leaves it computed (synchronous schedule).
+    pub field: &'a mut [f32],
+    /// Whether `field` holds Jσ; if not it is recomputed (same numbers: same sweep order).
+    pub field_valid: bool,
+}
+
+/// Scratch buffers of one worker (reused across networks and epochs).
+#[derive(Default)]
+pub struct Scratch {
+    theta: Vec<f32>,
+    s: Vec<f32>,
+    eps: Vec<f32>,
+    u: Vec<f32>,
+}
+
+/// One epoch of one network. `jt` holds the couplings **transposed** (`jt[c·N + r] = J_rc`:
+/// column c of J, the weights out of unit c, is contiguous), so that both the field
+/// h = Σ_c J_{·c} σ_c and the update J_{·c} += σ_c ε are sweeps of contiguous axpys (they
+/// vectorise with a fixed summation order). `sigma` (`[N]`) is updated in place; `bias` is
+/// the input b (`[N]`), `beta` its precision; the uniforms come from `rng` in the order
+/// step 0's N units, step 1's, ….
+///
+/// On x86-64 CPUs with AVX2 and FMA the same code is compiled a second time for them and
+/// picked at run time; the multiply-adds are explicit (`mul_add`, exactly rounded with or
+/// without the instruction) and every sum has a fixed order, so both versions give identical
+/// numbers (tested).
+pub fn network_epoch(
+    net: Net<'_>,
+    bias: &[f32],
+    beta: f32,
+    set: &Settings,
+    rng: &mut Rng,
+    w: &mut Scratch,
+) -> EpochStats {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        return unsafe { network_epoch_avx2(net, bias, beta, set, rng, w) };
+    }
+    network_epoch_body(net, bias, beta, set, rng, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn network_epoch_avx2(
+    net: Net<'_>,
+    bias: &[f32],
+    beta: f32,
+    set: &Settings,
+    rng: &mut Rng,
+    w: &mut Scratch,
+) -> EpochStats {
+    network_epoch_body(net, bias, beta, set, rng, w)
+}
+
+/// ψ(θ) = ln(2 sinh θ / θ) in f32 with the tensor engine's branches, branch-free.
+#[inline(always)]
+pub fn log_partition_f32(t: f32) -> f32 {
+    let a = t.abs();
+    let a2 = a * a;
+    let series = (a2 * (-1.0 / 180.0) + 1.0 / 6.0) * a2 + std::f32::consts::LN_2;
+    let safe = if a < 0.1 { 1.0 } else { a };
+    let exact = safe + ln_f32(-exp_f32(-2.0 * safe) + 1.0) - ln_f32(safe);
+    if a < 0.1 { series } else { exact }
+}
+
+/// Lanes of the fixed-order partial sums (reductions vectorise without reassociation).
+const LANES: usize = 8;
+
+/// Σ x in a fixed order: 8 lane sums over the chunks, then the lanes in f64.
+#[inline(always)]
+fn lane_sum(x: &[f32]) -> f64 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] += c[l];
+        }
+    }
+    acc.iter().map(|&v| v as f64).sum::<f64>() + tail
+}
+
+/// Largest N swept in row blocks (the block's fields stay in registers); larger N sweep
+/// whole columns (contiguous, prefetch-friendly). Both give identical numbers.
+const ROW_BLOCKS_MAX_N: usize = 256;
+
+/// The field-and-update sweep of one step, for each column c of J (row c of `jt`) in the
+/// order c = 0, 1, …: optionally J_{·c} ← J_{·c} + σ_c ε with J_cc kept 0 (`eps`), then
+/// h ← h + σ_c J_{·c}, both as fused multiply-adds. Every h_i accumulates in that order
+/// whatever the blocking or the SIMD width, so the numbers are the same everywhere; each
+/// element of J is read and written once per step.
+#[inline(always)]
+fn sweep_columns(jt: &mut [f32], s: &[f32], eps: Option<&[f32]>, h: &mut [f32]) {
+    let n = h.len();
+    if n > ROW_BLOCKS_MAX_N {
+        h.fill(0.0);
+        for (c, &sc) in s.iter().enumerate() {
+            let col = &mut jt[c * n..(c + 1) * n];
+            if let Some(e) = eps {
+                for (x, &ei) in col.iter_mut().zip(e) {
+                    *x = ei.mul_add(sc, *x);
+                }
+                col[c] = 0.0;
+            }
+            for (hi, &x) in h.iter_mut().zip(col.iter()) {
+                *hi = x.mul_add(sc, *hi);
+            }
+        }
+        return;
+    }
+    let mut i0 = 0;
+    while i0 + 32 <= n {
+        row_block::<32>(jt, s, eps, h, i0);
+        i0 += 32;
+    }
+    while i0 + 8 <= n {
+        row_block::<8>(jt, s, eps, h, i0);
+        i0 += 8;
+    }
+    while i0 < n {
+        row_block::<1>(jt, s, eps, h, i0);
+        i0 += 1;
+    }
+}
+
+/// One column's slice of a row block: x ← x + σ_c e (lane `diag` set to 0 when `DIAG`: the
+/// diagonal J_cc, by a branch-free select — a scalar store into the block would stall the
+/// vector loads that follow), then acc ← acc + σ_c x.
+#[inline(always)]
+fn column<const B: usize, const DIAG: bool>(
+    x: &mut [f32],
+    sc: f32,
+    e: &[f32; B],
+    acc: &mut [f32; B],
+    diag: u32,
+) {
+    let x: &mut [f32; B] = match x.try_into() {
+        Ok(x) => x,
+        Err(_) => return,
+    };
+    for l in 0..B {
+        let y = e[l].mul_add(sc, x[l]);
+        let y = if DIAG && l as u32 == diag { 0.0 } else { y };
+        x[l] = y;
+        acc[l] = y.mul_add(sc, acc[l]);
+    }
+}
+
+/// Rows `i0..i0 + B` of [`sweep_columns`], their fields (and ε) held in registers. The
+/// columns are taken in order; those whose diagonal element falls in the block (c in
+/// `i0..i0 + B`) zero it with a branch-free select.
+#[inline(always)]
+fn row_block<const B: usize>(
+    jt: &mut [f32],
+    s: &[f32],
+    eps: Option<&[f32]>,
+    h: &mut [f32],
+    i0: usize,
+) {
+    let n = h.len();
+    let mut acc = [0f32; B];
+    let Some(ev) = eps else {
+        for (c, &sc) in s.iter().enumerate() {
+            let x = &jt[c * n + i0..c * n + i0 + B];
+            for l in 0..B {
+                acc[l] = x[l].mul_add(sc, acc[l]);
+            }
+        }
+        h[i0..i0 + B].copy_from_slice(&acc);
+        return;
+    };
+    let mut e = [0f32; B];
+    e.copy_from_slice(&ev[i0..i0 + B]);
+    for c in 0..i0 {
+        column::<B, false>(&mut jt[c * n + i0..c * n + i0 + B], s[c], &e, &mut acc, 0);
+    }
+    for c in i0..i0 + B {
+        let x = &mut jt[c * n + i0..c * n + i0 + B];
+        column::<B, true>(x, s[c], &e, &mut acc, (c - i0) as u32);
+    }
+    for c in i0 + B..n {
+        column::<B, false>(&mut jt[c * n + i0..c * n + i0 + B], s[c], &e, &mut acc, 0);
+    }
+    h[i0..i0 + B].copy_from_slice(&acc);
+}
+
+#[inline(always)]
+fn network_epoch_body(
+    net: Net<'_>,
+    bias: &[f32],
+    beta: f32,
+    set: &Settings,
+    rng: &mut Rng,
+    w: &mut Scratch,
+) -> EpochStats {
+    epoch_slices(
+        net.jt,
+        net.sigma,
+        net.field,
+        net.field_valid,
+        bias,
+        beta,
+        set,
+        rng,
+        w,
+    )
+}
+
+/// [`network_epoch_body`] with every buffer a separate argument (distinct `&mut` arguments
+/// tell the optimiser that they do not overlap).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn epoch_slices(
+    jt: &mut [f32],
+    sigma: &mut [f32],
+    h: &mut [f32],
+    field_valid: bool,
+    bias: &[f32],
+    beta: f32,
+    set: &Settings,
+    rng: &mut Rng,
+    w: &mut Scratch,
+) -> EpochStats {
+    let n = sigma.len();
+    debug_assert_eq!(jt.len(), n * n);
+    debug_assert_eq!(h.len(), n);
+    for v in [&mut w.theta, &mut w.s, &mut w.eps, &mut w.u] {
+        v.resize(n, 0.0);
+    }
+    let (theta, s, eps, u) = (
+        &mut w.theta[..n],
+        &mut w.s[..n],
+        &mut w.eps[..n],
+        &mut w.u[..n],
+    );
+    let bias = &bias[..n];
+    let mut stats = EpochStats::default();
+    if !set.sequential && !field_valid {
+        sweep_columns(jt, sigma, None, h);
+    }
+    for step in 0..set.steps {
+        rng.fill_uniform_f32(u);
+        if set.sequential {
+            s.copy_from_slice(sigma);
+            for i in 0..n {
+                let mut hi = 0f32;
+                for c in 0..n {
+                    hi += jt[c * n + i] * s[c];
+                }
+                h[i] = hi;
+                s[i] = sample_f32((bias[i] + hi) * beta, u[i]);
+            }
+            for i in 0..n {
+                theta[i] = (bias[i] + h[i]) * beta;
+            }
+        } else {
+            for i in 0..n {
+                theta[i] = (bias[i] + h[i]) * beta;
+            }
+            for i in 0..n {
+                s[i] = sample_f32(theta[i], u[i]);
+            }
+        }
+        if step + 1 == set.steps {
+            for i in 0..n {
+                u[i] = log_partition_f32(theta[i]) - theta[i] * s[i];
+            }
+            stats.vfe = lane_sum(u);
+        }
+        match set.rule {
+            Rule::Hebbian => eps.copy_from_slice(s),
+            Rule::Paper => {
+                for i in 0..n {
+                    eps[i] = s[i] - langevin_f32(theta[i]);
+                }
+            }
+            Rule::Code => {
+                for i in 0..n {
+                    eps[i] = s[i] - langevin_f32(h[i]);
+                }
+            }
+        }
+        if set.precision_weighting && set.rule != Rule::Hebbian {
+            for i in 0..n {
+                let bh = h[i] * beta;
+                let l = langevin_f32(bh);
+                let lp = -(l * l) + 1.0 - (l * 2.0) / bh;
+                let lp = if bh.abs() < 1e-3 { 1.0 / 3.0 } else { lp };
+                eps[i] /= lp.max(1e-8);
+            }
+        }
+        for i in 0..n {
+            eps[i] *= set.lr;
+        }
+        // ‖ΔJ‖² = ‖ε‖²‖σ‖² − Σ_i ε_i² σ_i² (u is free scratch now).
+        for i in 0..n {
+            u[i] = eps[i] * eps[i];
+        }
+        let e2 = lane_sum(u);
+        for i in 0..n {
+            u[i] *= s[i] * s[i];
+        }
+        let es = lane_sum(u);
+        for i in 0..n {
+            u[i] = s[i] * s[i];
+        }
+        stats.dj_sq += e2 * lane_sum(u) - es;
+        // Column c of J: J_{·c} += σ_c ε (J_cc stays 0); in the same sweep the next step's
+        // field h = Σ_c σ_c J_{·c} with the updated column (recomputed per unit when
+        // sequential).
+        sweep_columns(jt, s, Some(eps), h);
+        sigma.copy_from_slice(s);
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::cb;
+
+    #[test]
+    fn f32_functions_follow_the_f64_reference() {
+        let mut t = -30.0f64;
+        while t < 30.0 {
+            let l = langevin_f32(t as f32) as f64;
+            assert!((l - cb::langevin(t)).abs() < 2e-6, "L({t}) = {l}");
+            for u in [1e-9, 0.01, 0.3, 0.5, 0.77, 0.999, 1.0 - 1e-9] {
+                let s = sample_f32(t as f32, u as f32) as f64;
+                let r = cb::sample(t, (u as f32).clamp(1e-7, 1.0 - 1e-7) as f64);
+                assert!(
+                    (s - r).abs() < 1e-4 + 1e-4 * r.abs(),
+                    "sample({t}, {u}): {s} vs {r}"
+                );
+            }
+            t += 0.0137;
+        }
+        assert_eq!(sample_f32(0.0, 0.25), -0.5);
+        let mut t = -40.0f64;
+        while t < 40.0 {
+            let (a, r) = (
+                log_partition_f32(t as f32) as f64,
+                cb::log_partition(t as f32 as f64),
+            );
+            assert!(
+                (a - r).abs() < 2e-6 * r.abs().max(1.0),
+                "psi({t}) = {a} vs {r}"
+            );
+            t += 0.0173;
+        }
+    }
+
+    #[test]
+    fn exp_and_ln_are_accurate_to_a_few_ulp() {
+        let mut worst_e = 0f64;
+        let mut x = -87.0f64;
+        while x < 88.0 {
+            let r = (x as f32 as f64).exp();
+            worst_e = worst_e.max((exp_f32(x as f32) as f64 - r).abs() / r);
+            x += 0.00731;
+        }
+        let mut worst_l = 0f64;
+        let mut x = 1e-30f64;
+        while x < 1e30 {
+            let r = (x as f32 as f64).ln();
+            worst_l = worst_l.max((ln_f32(x as f32) as f64 - r).abs() / r.abs().max(1.0));
+            x *= 1.0137;
+        }
+        for x in [1.0f32, 0.5, 2.0, 1e-7, 0.999_999_9] {
+            let r = (x as f64).ln();
+            worst_l = worst_l.max((ln_f32(x) as f64 - r).abs() / r.abs().max(1e-30));
+        }
+        assert!(worst_e < 5e-7, "exp: max relative error {worst_e}");
+        assert!(worst_l < 5e-7, "ln: max relative error {worst_l}");
+    }
+
+    #[test]
+    fn row_blocks_and_column_sweeps_agree_bitwise() {
+        let mut r = Rng::new(12);
+        for n in [1usize, 5, 8, 40, 64, 70] {
+            let jt0: Vec<f32> = r.normal_vec(n * n);
+            let s: Vec<f32> = r.normal_vec(n);
+            let e: Vec<f32> = r.normal_vec(n);
+            let (mut a, mut b) = (jt0.clone(), jt0.clone());
+            let (mut ha, mut hb) = (vec![0f32; n], vec![0f32; n]);
+            for i in 0..n {
+                a[i * n + i] = 0.0;
+                b[i * n + i] = 0.0;
+            }
+            sweep_columns(&mut a, &s, Some(&e), &mut ha);
+            // The column form, written out.
+            for c in 0..n {
+                for i in 0..n {
+                    let x = &mut b[c * n + i];
+                    *x = if i == c { 0.0 } else { e[i].mul_add(s[c], *x) };
+                    hb[i] = x.mul_add(s[c], hb[i]);
+                }
+            }
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "J, n = {n}"
+            );
+            assert!(
+                ha.iter().zip(&hb).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "h, n = {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn avx2_and_generic_code_give_identical_numbers() {
+        let n = 40;
+        let mut r = Rng::new(4);
+        let j0: Vec<f32> = r.normal_vec(n * n).iter().map(|x| x * 0.1).collect();
+        let b: Vec<f32> = r.normal_vec(n);
+        for rule in [Rule::Code, Rule::Paper] {
+            let set = Settings {
+                rule,
+                precision_weighting: rule == Rule::Paper,
+                sequential: false,
+                lr: 0.01,
+                steps: 30,
+            };
+            let run = |generic: bool| {
+                let (mut j, mut s, mut h) = (j0.clone(), vec![0f32; n], vec![0f32; n]);
+                let mut rng = Rng::new(9);
+                let mut w = Scratch::default();
+                let net = Net {
+                    jt: &mut j,
+                    sigma: &mut s,
+                    field: &mut h,
+                    field_valid: false,
+                };
+                let st = if generic {
+                    network_epoch_body(net, &b, 0.7, &set, &mut rng, &mut w)
+                } else {
+                    network_epoch(net, &b, 0.7, &set, &mut rng, &mut w)
+                };
+                (j, s, st.dj_sq, st.vfe)
+            };
+            let (a, g) = (run(false), run(true));
+            assert!(
+                a.0.iter()
+                    .zip(&g.0)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+            assert!(
+                a.1.iter()
+                    .zip(&g.1)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+            assert_eq!((a.2, a.3), (g.2, g.3));
+        }
+    }
+}
