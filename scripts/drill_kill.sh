@@ -36,7 +36,7 @@ train_args() {
         --set pool_size=2000 --set pool_chains=100 --set burn_in=2.0 --set ridge_points=1000" ;;
     nlm) echo "nlm train --pool 2 --n-data 1000 --chains 128 --batch 128 --updates 2500 \
         --set checkpoint_every=20 --set log_every=10" ;;
-    fep) echo "fep train --epochs 400 --steps-per-epoch 200 --set networks=16 --set checkpoint_every=4" ;;
+    fep) echo "fep train --epochs 400 --steps-per-epoch 200 --set networks=160 --set checkpoint_every=4" ;;
     esac
 }
 

@@ -247,11 +247,19 @@ mod tests {
     }
 }
 
-/// CPU threads to use for host-side work (`std::thread::available_parallelism`, read once:
-/// on Linux it reads cgroup files at every call).
+/// CPU threads for the project's own host-side work (the FEP host engine, noise fills, host
+/// linear algebra): `ATTRACTOR_THREADS` if set to a positive number, else
+/// `std::thread::available_parallelism` — read once (on Linux the latter reads cgroup files
+/// at every call). Numbers never depend on it.
 pub fn cpu_threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    *THREADS.get_or_init(|| {
+        std::env::var("ATTRACTOR_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 /// Whether `device` is the flex backend (cheap host readback and upload).

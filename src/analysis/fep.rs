@@ -936,6 +936,9 @@ pub mod sweep {
         /// Trials per ΔR² estimate.
         #[arg(long, default_value_t = 100)]
         pub trials: usize,
+        /// Engine (`auto`, `tensor`, `host`; see `FepConfig::engine`).
+        #[arg(long, default_value = "auto")]
+        pub engine: String,
         /// Run directory.
         #[arg(long)]
         pub run_dir: Option<PathBuf>,
@@ -1004,6 +1007,7 @@ pub mod sweep {
             .with_steps_per_epoch(a.steps_per_epoch)
             .with_lr(a.lr)
             .with_networks(g)
+            .with_engine(a.engine.clone())
             .with_seed(seed.unwrap_or(0));
         cfg.validate()?;
         let (pats, test) = resolve_patterns(&cfg)?;
@@ -1175,7 +1179,7 @@ pub mod sweep {
         let report = json!({
             "evidence": evs, "beta": betas, "seeds": a.seeds, "networks": g, "n": n,
             "epochs": a.epochs, "steps_per_epoch": a.steps_per_epoch, "lr": a.lr, "trials": a.trials,
-            "train_seconds": train_s, "eval_seconds": eval_s,
+            "engine": t.engine(), "train_seconds": train_s, "eval_seconds": eval_s,
             "network_steps_per_s": (g as f64 * a.epochs as f64 * a.steps_per_epoch as f64) / train_s,
             "retrieval_dr2": retr.iter().map(num).collect::<Vec<_>>(),
             "generalization_dr2": gene.iter().map(num).collect::<Vec<_>>(),
