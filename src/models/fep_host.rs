@@ -71,7 +71,7 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 5e-1;
     let y = p * (r * r) + r + 1.0;
     // kf's low mantissa bits hold k: 2^k from integer operations alone (they vectorise).
     f32::from_bits(kf.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23) * y
@@ -98,7 +98,7 @@ pub fn ln_f32(x: f32) -> f32 {
         * f
         - 2.499_999_4e-1)
         * f
-        + 3.333_333_1e-1;
+        + 3.333_333e-1;
     let y = p * f * z + e * -2.121_944_4e-4 - 0.5 * z;
     f + y + e * 0.693_359_4
 }
@@ -420,8 +420,8 @@ fn epoch_slices(
                 eps[i] /= lp.max(1e-8);
             }
         }
-        for i in 0..n {
-            eps[i] *= set.lr;
+        for e in eps.iter_mut() {
+            *e *= set.lr;
         }
         // ‖ΔJ‖² = ‖ε‖²‖σ‖² − Σ_i ε_i² σ_i² (u is free scratch now).
         for i in 0..n {
@@ -584,4 +584,3 @@ mod tests {
         }
     }
 }
-
