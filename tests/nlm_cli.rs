@@ -82,9 +82,16 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         "40",
         "--record-at",
         "10,20",
+        "--relax-steps",
+        "30",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = json(&run.join("eval.json"));
+    // The relaxed (noise-free) samples are a separate block; relaxation descends the energy,
+    // so the samples move: their metrics differ from the noisy ones.
+    assert_eq!(ev["relaxed"]["relax_steps"], 30);
+    assert!(ev["relaxed"]["nn_ratio"].is_number());
+    assert_ne!(ev["relaxed"]["mean_pixel"], ev["mean_pixel"]);
     for k in [
         "e_aai",
         "acc_s",

@@ -131,6 +131,19 @@ pub fn generate(
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Vec<(usize, Vec<f32>)>> {
+    Ok(generate_states(nlm, chains, steps, dt, record, rng, device)?.0)
+}
+
+/// [`generate`], also returning the final states x (`[chains, N]`).
+fn generate_states(
+    nlm: &Nlm,
+    chains: usize,
+    steps: usize,
+    dt: f64,
+    record: &[usize],
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<(Vec<(usize, Vec<f32>)>, Tensor<2>)> {
     let n = nlm.n();
     let x0 = crate::models::nlm::gaussian(rng, chains, n, 1.0, device);
     let mut out = Vec::new();
@@ -143,8 +156,8 @@ pub fn generate(
         }
         Ok(())
     })?;
-    out.push((steps, to_vec_f32(&fast::tanh(x))?));
-    Ok(out)
+    out.push((steps, to_vec_f32(&fast::tanh(x.clone()))?));
+    Ok((out, x))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,6 +545,11 @@ pub struct EvalArgs {
     /// study).
     #[arg(long)]
     pub record_at: Option<String>,
+    /// Also relax the final samples this many noise-free steps (the denoising dynamics) and
+    /// report their metrics under `relaxed` — a diagnostic of how much of the distance to the
+    /// data is the sampling noise at T = 1; the main metrics stay the spec's.
+    #[arg(long, default_value_t = 0)]
+    pub relax_steps: usize,
     /// Output JSON (default DIR/eval.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -549,7 +567,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let frames = generate(
+    let (frames, x_final) = generate_states(
         &l.nlm,
         a.n_gen,
         a.gen_steps,
@@ -574,6 +592,25 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
             trace.push(m);
         }
         v["trace"] = trace.into();
+    }
+    if a.relax_steps > 0 {
+        if a.relax_steps > 1_000_000_000 {
+            bail!("--relax-steps must be at most 1e9");
+        }
+        let x = langevin(
+            &l.nlm,
+            x_final,
+            a.relax_steps,
+            l.cfg.dt,
+            false,
+            &mut rng,
+            &[],
+            &mut |_, _| Ok(()),
+        )?;
+        let relaxed = to_vec_f32(&fast::tanh(x))?;
+        let mut m = metrics(&train, &relaxed, dim, device)?;
+        m["relax_steps"] = a.relax_steps.into();
+        v["relaxed"] = m;
     }
     v["t_age"] = l.step.into();
     v["n_data"] = l.data.train.len().into();
