@@ -327,26 +327,33 @@ fn resume_from_the_middle_is_bit_exact(name: &str, args: &[&str], cut: u64) {
 fn fep_resume_is_bit_exact_with_non_unit_evidence() {
     // Regression: patterns went through the f32 checkpoint and came back rounded, so a resumed
     // run computed slightly different input biases whenever evidence × pattern was not exact.
-    resume_from_the_middle_is_bit_exact(
-        "fep-exact",
-        &[
-            "fep",
-            "train",
-            "--epochs",
-            "24",
-            "--steps-per-epoch",
-            "50",
-            "--evidence",
-            "0.37",
-            "--set",
-            "networks=3",
-            "--set",
-            "checkpoint_every=4",
-            "--set",
-            "keep_checkpoints=10",
-        ],
-        12,
-    );
+    // Both engines: the host engine also carries the field Jσ across epochs and must recompute
+    // it bit-identically after a resume.
+    for engine in ["host", "tensor"] {
+        let set = format!("engine={engine}");
+        resume_from_the_middle_is_bit_exact(
+            &format!("fep-exact-{engine}"),
+            &[
+                "fep",
+                "train",
+                "--epochs",
+                "24",
+                "--steps-per-epoch",
+                "50",
+                "--evidence",
+                "0.37",
+                "--set",
+                "networks=3",
+                "--set",
+                "checkpoint_every=4",
+                "--set",
+                "keep_checkpoints=10",
+                "--set",
+                &set,
+            ],
+            12,
+        );
+    }
 }
 
 #[test]
