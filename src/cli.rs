@@ -690,11 +690,12 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             )?;
             if !cli.quiet {
                 eprintln!(
-                    "run directory: {} ({} patterns of N = {}, {} network(s))",
+                    "run directory: {} ({} patterns of N = {}, {} network(s), {} engine)",
                     rd.path().display(),
                     pats.len(),
                     pats.n,
-                    cfg.networks
+                    cfg.networks,
+                    trainer.engine()
                 );
             }
             train::install_ctrlc_handler();

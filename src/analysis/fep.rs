@@ -1032,11 +1032,12 @@ pub mod sweep {
         )?;
         if !quiet {
             eprintln!(
-                "sweep: {} evidence x {} precision x {} seeds = {g} networks of N = {} in one batch",
+                "sweep: {} evidence x {} precision x {} seeds = {g} networks of N = {} in one batch ({} engine)",
                 evs.len(),
                 betas.len(),
                 a.seeds,
-                pats.n
+                pats.n,
+                t.engine()
             );
         }
         let t0 = Instant::now();
