@@ -121,21 +121,9 @@ pub fn langevin(
 }
 
 /// Generation: `chains` fresh N(0, 1) chains, `steps` Langevin steps; returns tanh(x) at each
-/// step of `record` (plus the final state last), each `[chains·N]` row-major.
+/// step of `record` (plus the final state last), each `[chains·N]` row-major, and the final
+/// states x (`[chains, N]`).
 pub fn generate(
-    nlm: &Nlm,
-    chains: usize,
-    steps: usize,
-    dt: f64,
-    record: &[usize],
-    rng: &mut Rng,
-    device: &Device,
-) -> Result<Vec<(usize, Vec<f32>)>> {
-    Ok(generate_states(nlm, chains, steps, dt, record, rng, device)?.0)
-}
-
-/// [`generate`], also returning the final states x (`[chains, N]`).
-fn generate_states(
     nlm: &Nlm,
     chains: usize,
     steps: usize,
@@ -464,7 +452,7 @@ pub fn generate_cmd(
         Some(e) => (1..=a.steps / e).map(|i| i * e).collect(),
         None => Vec::new(),
     };
-    let frames = generate(
+    let (frames, _) = generate(
         &l.nlm, a.chains, a.steps, l.cfg.dt, &record, &mut rng, device,
     )?;
     let cols = (a.chains as f64).sqrt().ceil() as usize;
@@ -567,7 +555,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let (frames, x_final) = generate_states(
+    let (frames, x_final) = generate(
         &l.nlm,
         a.n_gen,
         a.gen_steps,

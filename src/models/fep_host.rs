@@ -162,25 +162,36 @@ pub fn network_epoch(
     rng: &mut Rng,
     w: &mut Scratch,
 ) -> EpochStats {
+    let Net {
+        jt,
+        sigma,
+        field,
+        field_valid,
+    } = net;
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        return unsafe { network_epoch_avx2(net, bias, beta, set, rng, w) };
+        return unsafe { epoch_avx2(jt, sigma, field, field_valid, bias, beta, set, rng, w) };
     }
-    network_epoch_body(net, bias, beta, set, rng, w)
+    epoch_slices(jt, sigma, field, field_valid, bias, beta, set, rng, w)
 }
 
+/// [`epoch_slices`] compiled for AVX2 + FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn network_epoch_avx2(
-    net: Net<'_>,
+#[allow(clippy::too_many_arguments)]
+fn epoch_avx2(
+    jt: &mut [f32],
+    sigma: &mut [f32],
+    h: &mut [f32],
+    field_valid: bool,
     bias: &[f32],
     beta: f32,
     set: &Settings,
     rng: &mut Rng,
     w: &mut Scratch,
 ) -> EpochStats {
-    network_epoch_body(net, bias, beta, set, rng, w)
+    epoch_slices(jt, sigma, h, field_valid, bias, beta, set, rng, w)
 }
 
 /// ψ(θ) = ln(2 sinh θ / θ) in f32 with the tensor engine's branches, branch-free.
@@ -315,29 +326,7 @@ fn row_block<const B: usize>(
     h[i0..i0 + B].copy_from_slice(&acc);
 }
 
-#[inline(always)]
-fn network_epoch_body(
-    net: Net<'_>,
-    bias: &[f32],
-    beta: f32,
-    set: &Settings,
-    rng: &mut Rng,
-    w: &mut Scratch,
-) -> EpochStats {
-    epoch_slices(
-        net.jt,
-        net.sigma,
-        net.field,
-        net.field_valid,
-        bias,
-        beta,
-        set,
-        rng,
-        w,
-    )
-}
-
-/// [`network_epoch_body`] with every buffer a separate argument (distinct `&mut` arguments
+/// The body of [`network_epoch`], every buffer a separate argument (distinct `&mut` arguments
 /// tell the optimiser that they do not overlap).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -556,15 +545,17 @@ mod tests {
                 let (mut j, mut s, mut h) = (j0.clone(), vec![0f32; n], vec![0f32; n]);
                 let mut rng = Rng::new(9);
                 let mut w = Scratch::default();
-                let net = Net {
-                    jt: &mut j,
-                    sigma: &mut s,
-                    field: &mut h,
-                    field_valid: false,
-                };
                 let st = if generic {
-                    network_epoch_body(net, &b, 0.7, &set, &mut rng, &mut w)
+                    epoch_slices(
+                        &mut j, &mut s, &mut h, false, &b, 0.7, &set, &mut rng, &mut w,
+                    )
                 } else {
+                    let net = Net {
+                        jt: &mut j,
+                        sigma: &mut s,
+                        field: &mut h,
+                        field_valid: false,
+                    };
                     network_epoch(net, &b, 0.7, &set, &mut rng, &mut w)
                 };
                 (j, s, st.dj_sq, st.vfe)
