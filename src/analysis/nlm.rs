@@ -120,6 +120,9 @@ pub fn langevin(
     Ok(x)
 }
 
+/// Recorded images: (generation step, tanh(x) as `[chains·N]` row-major), in step order.
+pub type Frames = Vec<(usize, Vec<f32>)>;
+
 /// Generation: `chains` fresh N(0, 1) chains, `steps` Langevin steps; returns tanh(x) at each
 /// step of `record` (plus the final state last), each `[chains·N]` row-major, and the final
 /// states x (`[chains, N]`).
@@ -131,7 +134,7 @@ pub fn generate(
     record: &[usize],
     rng: &mut Rng,
     device: &Device,
-) -> Result<(Vec<(usize, Vec<f32>)>, Tensor<2>)> {
+) -> Result<(Frames, Tensor<2>)> {
     let n = nlm.n();
     let x0 = crate::models::nlm::gaussian(rng, chains, n, 1.0, device);
     let mut out = Vec::new();
