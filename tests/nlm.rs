@@ -357,7 +357,7 @@ fn teacher_student(updates: u64, k: usize, chains: usize, steps: usize) -> [(f64
     let data = to_vec_f32(&x).unwrap();
     let stats = |nlm: &Nlm, seed: u64| {
         let mut g = Rng::new(seed);
-        let v = generate(nlm, chains, steps, dt, &[], &mut g, &dev).unwrap();
+        let (v, _) = generate(nlm, chains, steps, dt, &[], &mut g, &dev).unwrap();
         moments(&v[0].1, n)
     };
     let (tm, tc) = stats(&teacher, 1);
