@@ -41,6 +41,11 @@ $A fep eval --run-dir "$OUT/sim4" > /dev/null
 # The spec only presumes iT 0.1668 for the free run: the same at iT 1, reported for comparison.
 $A fep train --set "init_from=$OUT/balanced" --set input=none --evidence 11 --beta 1 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/sim4-beta1" --overwrite
 $A fep eval --run-dir "$OUT/sim4-beta1" > /dev/null
+# ... and at iT 0.1668 and iT 1 with the state reset to 0 every epoch (as JAX `_train` does).
+for bt in 0.1668 1; do
+  $A fep train --set "init_from=$OUT/balanced" --set input=none --set reset_state=true --evidence 11 --beta "$bt" --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/sim4-reset-$bt" --overwrite
+  $A fep eval --run-dir "$OUT/sim4-reset-$bt" > /dev/null
+done
 # Sim 4 negative control: 50 000 more steps on digit 0 only; all scored on digits 1-9.
 $A fep train --set "init_from=$OUT/balanced" --set 'subset=[0]' --evidence 11 --beta 0.1668 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/sim4-control" --overwrite
 OTHER="--pattern-index 1 --pattern-index 2 --pattern-index 3 --pattern-index 4 --pattern-index 5 --pattern-index 6 --pattern-index 7 --pattern-index 8 --pattern-index 9 --out eval_other.json"
@@ -130,6 +135,9 @@ dg = b["generalization_dr2"] - s4["generalization_dr2"]
 row("14 Sim 4: retrieval / generalisation drop", "< 0.1 absolute", f"{b['retrieval_dr2']:.3f} -> {s4['retrieval_dr2']:.3f}; {b['generalization_dr2']:.3f} -> {s4['generalization_dr2']:.3f}", dr < 0.1 and dg < 0.1)
 s4b = ev("sim4-beta1")
 row("14 (variant) free run at iT 1: retrieval / generalisation", "not in the spec", f"{b['retrieval_dr2']:.3f} -> {s4b['retrieval_dr2']:.3f}; {b['generalization_dr2']:.3f} -> {s4b['generalization_dr2']:.3f}; {s4b['n_attractors']:.0f} attractors", None)
+for bt in ("0.1668", "1"):
+    sr = ev(f"sim4-reset-{bt}")
+    row(f"14 (variant) free run at iT {bt}, state reset every epoch", "not in the spec", f"{b['retrieval_dr2']:.3f} -> {sr['retrieval_dr2']:.3f}; {b['generalization_dr2']:.3f} -> {sr['generalization_dr2']:.3f}; {sr['n_attractors']:.0f} attractors", None)
 bo, so, co = ev("balanced", "eval_other.json"), ev("sim4", "eval_other.json"), ev("sim4-control", "eval_other.json")
 d_free = bo["retrieval_dr2"] - so["retrieval_dr2"]
 d_ctrl = bo["retrieval_dr2"] - co["retrieval_dr2"]
