@@ -785,7 +785,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
     let meta = rd.meta()?;
     match meta.model.as_str() {
         "ddm" => {
-            let cfg: DdmConfig = rd.config()?;
+            let cfg: DdmConfig = rd.config_or(&DdmConfig::new())?;
             cfg.validate().with_context(|| {
                 format!(
                     "invalid configuration in {}",
@@ -815,7 +815,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
         }
         "fep" => {
             use crate::models::fep::{FepConfig, FepTrainer};
-            let cfg: FepConfig = rd.config()?;
+            let cfg: FepConfig = rd.config_or(&FepConfig::new())?;
             cfg.validate().with_context(|| {
                 format!(
                     "invalid configuration in {}",
@@ -885,7 +885,7 @@ fn export(a: &ExportArgs) -> Result<i32> {
     let meta = rd.meta()?;
     let tensors = match meta.model.as_str() {
         "ddm" => {
-            let cfg: DdmConfig = rd.config()?;
+            let cfg: DdmConfig = rd.config_or(&DdmConfig::new())?;
             let ck = checkpoint::load_latest(rd.path())?
                 .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
             let dev = device::select(DeviceChoice::Flex)

@@ -226,21 +226,6 @@ impl RunDir {
         serde_json::from_str(&s).with_context(|| format!("{} is not valid JSON", p.display()))
     }
 
-    /// The model configuration of the run.
-    pub fn config<C: DeserializeOwned>(&self) -> Result<C> {
-        let v = self.config_value()?;
-        let c = v
-            .get("config")
-            .cloned()
-            .with_context(|| format!("{} has no `config`", self.file("config.json").display()))?;
-        serde_json::from_value(c).with_context(|| {
-            format!(
-                "{}: `config` does not match this model",
-                self.file("config.json").display()
-            )
-        })
-    }
-
     /// The model configuration of the run, keys missing from the file (a run written by an
     /// older version) taken from `defaults`.
     pub fn config_or<C: Serialize + DeserializeOwned>(&self, defaults: &C) -> Result<C> {

@@ -500,6 +500,19 @@ fn fep_train_eval_attractors_resume() {
     assert!(o.status.success());
     std::fs::remove_file(attractor::checkpoint::path_for(&run2, 60)).unwrap();
     std::fs::remove_file(attractor::checkpoint::path_for(&run2, 50)).unwrap();
+    // A run written before the `engine` key existed still resumes (missing keys take their
+    // defaults), to the same couplings.
+    let cfg_path = run2.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    assert!(
+        cfg["config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("engine")
+            .is_some()
+    );
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
     let o = attractor(&["--device", "flex", "--quiet", "resume", "--run-dir", r2]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let a = attractor::checkpoint::load_latest(&run).unwrap().unwrap();

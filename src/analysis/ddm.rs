@@ -42,7 +42,7 @@ pub fn load_run(dir: &std::path::Path, device: &Device) -> Result<Loaded> {
             meta.model
         );
     }
-    let cfg: DdmConfig = rd.config()?;
+    let cfg: DdmConfig = rd.config_or(&DdmConfig::new())?;
     let ck = checkpoint::load_latest(rd.path())?
         .with_context(|| format!("{} has no checkpoint yet", rd.path().display()))?;
     let ddm = load_network(&cfg, &ck, device)?;

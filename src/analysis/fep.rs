@@ -355,7 +355,7 @@ pub mod cmd {
         if rd.meta()?.model != "fep" {
             bail!("{} is not a FEP run", dir.display());
         }
-        let cfg: FepConfig = rd.config()?;
+        let cfg: FepConfig = rd.config_or(&FepConfig::new())?;
         let ck = checkpoint::load_latest(rd.path())?
             .with_context(|| format!("{} has no checkpoint", dir.display()))?;
         if ck.kind != "fep" {
