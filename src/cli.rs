@@ -84,7 +84,7 @@ pub enum SdeCmd {
 /// Options shared by commands that create a run.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Run directory (default: checkpoints/<model>-<time>).
+    /// Run directory (default: `checkpoints/<model>-<time>`).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
     /// JSON file with configuration values (any subset of the keys of config.json).

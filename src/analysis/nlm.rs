@@ -432,7 +432,7 @@ pub struct GenerateArgs {
     /// Also write the final tanh(x) as `[chains, N]` .npy.
     #[arg(long)]
     pub npy: Option<PathBuf>,
-    /// Also write a grid every this many steps (DIR/snapshots/grid-<step>.png).
+    /// Also write a grid every this many steps (DIR/snapshots/`grid-<step>.png`).
     #[arg(long)]
     pub snapshots: Option<usize>,
 }

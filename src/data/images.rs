@@ -2,7 +2,7 @@
 //!
 //! Every source becomes an [`ImageSet`]: `count` images of `rows × cols` pixels in [0, 1],
 //! with labels where the source has them. The NLM spec's ordering is applied by
-//! [`ImageSet::pool`]: training split then test split, filtered by label, unshuffled.
+//! [`load_source`] and [`filter_labels`]: training split then test split, filtered by label, unshuffled.
 
 use std::path::{Path, PathBuf};
 

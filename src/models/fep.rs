@@ -5,6 +5,11 @@
 //! per-network precision β, evidence and learning rate (so a grid of settings is one run).
 //! Learning is local: the code form of the spec (§1.5, default), the paper form, or Hebbian.
 //! Analysis (attractors, orthogonality, retrieval) runs on the host in f64 (`analysis::fep`).
+//!
+//! Two engines compute the same update from the same random numbers (see
+//! [`FepConfig::engine`]): Burn tensor ops batched over the networks (any device; rank-1
+//! updates deferred and folded every 16 steps), and the fused CPU loop of
+//! [`super::fep_host`].
 
 use anyhow::{Context, Result, bail};
 use burn::config::Config;

@@ -2,13 +2,13 @@
 //! couplings, which stay in cache (N ≤ 512: at most 1 MB), with the networks of a batch shared
 //! out over the CPU cores.
 //!
-//! It computes the same update as the tensor engine in [`super::fep`] (same uniforms, same
-//! formulas in f32, same branches of the continuous-Bernoulli functions); only float rounding
-//! differs, because the rank-1 coupling update is added at once here and the next step's local
-//! field is computed in the same pass over each column of J: J_{·c} ← J_{·c} + σ_c ε
-//! (J_cc = 0), then h += σ_c J_{·c}. One read and one write of J per step, no per-operation
-//! dispatch — what makes
-//! a grid of 380 small networks fast on a CPU (tensor ops on `[380, 64]` are dispatch-bound).
+//! It computes the same update as the tensor engine in [`super::fep`] from the same uniforms,
+//! with the same branches of the continuous-Bernoulli functions (in f32; the sampler in an
+//! equivalent closed form with two transcendentals). Only float rounding differs: the rank-1
+//! coupling update is added at once here, and the next step's field is computed in the same
+//! pass over each column of J — J_{·c} ← J_{·c} + σ_c ε (J_cc = 0), then h += σ_c J_{·c} — one
+//! read and one write of J per step, with no per-operation dispatch. That is what makes a grid
+//! of 380 small networks fast on a CPU, where tensor ops on `[380, 64]` are dispatch-bound.
 //!
 //! Pure computation on host slices: no files, no devices.
 
