@@ -205,6 +205,26 @@ pub fn log_partition_f32(t: f32) -> f32 {
     if a < 0.1 { series } else { exact }
 }
 
+/// `out[i] = f(a[i], b[i])`, 16 elements at a time: two independent 8-lane chains per
+/// iteration, so the long dependent chains of the transcendental functions overlap.
+#[inline(always)]
+fn map2(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+    const W: usize = 16;
+    let full = out.len() / W * W;
+    for ((o, x), y) in out[..full]
+        .chunks_exact_mut(W)
+        .zip(a[..full].chunks_exact(W))
+        .zip(b[..full].chunks_exact(W))
+    {
+        for l in 0..W {
+            o[l] = f(x[l], y[l]);
+        }
+    }
+    for i in full..out.len() {
+        out[i] = f(a[i], b[i]);
+    }
+}
+
 /// Lanes of the fixed-order partial sums (reductions vectorise without reassociation).
 const LANES: usize = 8;
 
@@ -377,9 +397,7 @@ fn epoch_slices(
             for i in 0..n {
                 theta[i] = (bias[i] + h[i]) * beta;
             }
-            for i in 0..n {
-                s[i] = sample_f32(theta[i], u[i]);
-            }
+            map2(theta, u, s, sample_f32);
         }
         if step + 1 == set.steps {
             for i in 0..n {
@@ -395,9 +413,7 @@ fn epoch_slices(
                 }
             }
             Rule::Code => {
-                for i in 0..n {
-                    eps[i] = s[i] - langevin_f32(h[i]);
-                }
+                map2(s, h, eps, |si, hi| si - langevin_f32(hi));
             }
         }
         if set.precision_weighting && set.rule != Rule::Hebbian {
