@@ -8,37 +8,9 @@ use std::time::Duration;
 
 use common::{assert_clean_error, attractor, tmpdir};
 
-const SMALL: &[&str] = &[
-    "--set",
-    "pool_size=2000",
-    "--set",
-    "pool_chains=100",
-    "--set",
-    "burn_in=2.0",
-    "--set",
-    "ridge_points=1000",
-];
-
 fn train(dir: &Path, iters: &str, extra: &[&str]) -> std::process::Output {
-    let d = dir.to_str().unwrap();
-    let mut args = vec![
-        "--device",
-        "flex",
-        "--quiet",
-        "ddm",
-        "train",
-        "--iters",
-        iters,
-        "--run-dir",
-        d,
-    ];
-    for (flag, default) in [("--sde", "ou-rot"), ("--neurons", "24"), ("--batch", "128")] {
-        if !extra.contains(&flag) {
-            args.extend_from_slice(&[flag, default]);
-        }
-    }
-    args.extend_from_slice(SMALL);
-    args.extend_from_slice(extra);
+    let args = common::ddm_train_args(dir, iters, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     attractor(&args)
 }
 
@@ -315,26 +287,9 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
             break;
         }
         let args: Vec<String> = if !killed.join("config.json").exists() {
-            let mut a: Vec<String> = [
-                "--device",
-                "flex",
-                "--quiet",
-                "ddm",
-                "train",
-                "--sde",
-                "ou-rot",
-                "--iters",
-                iters,
-                "--run-dir",
-                &d,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            a.extend(SMALL.iter().map(|s| s.to_string()));
-            a.extend(every.iter().map(|s| s.to_string()));
-            a.push("--overwrite".into());
-            a
+            let mut extra = every.to_vec();
+            extra.push("--overwrite");
+            common::ddm_train_args(&killed, iters, &extra)
         } else {
             ["--device", "flex", "--quiet", "resume", "--run-dir", &d]
                 .iter()

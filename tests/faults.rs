@@ -18,40 +18,6 @@ const NLM_TINY: &[&str] = &[
     "nlm", "train", "--pool", "4", "--n-data", "200", "--chains", "32", "--batch", "32",
 ];
 
-/// A small DDM training command line.
-fn ddm_train(run: &Path, iters: &str, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "--device",
-        "flex",
-        "--quiet",
-        "ddm",
-        "train",
-        "--sde",
-        "ou-rot",
-        "--neurons",
-        "24",
-        "--batch",
-        "128",
-        "--iters",
-        iters,
-        "--run-dir",
-        run.to_str().unwrap(),
-        "--set",
-        "pool_size=2000",
-        "--set",
-        "pool_chains=100",
-        "--set",
-        "burn_in=2.0",
-        "--set",
-        "ridge_points=1000",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
 /// Runs `attractor --device flex --quiet ARGS…`.
 fn flex(args: &[&str]) -> Output {
     attractor(&[&["--device", "flex", "--quiet"], args].concat())
@@ -83,7 +49,7 @@ fn second_writer_is_refused_and_a_stale_lock_is_taken_over() {
     let t = tmpdir("lock");
     let run = t.join("run");
     let mut child = Command::new(BIN)
-        .args(ddm_train(&run, "1000000", &[]))
+        .args(common::ddm_train_args(&run, "1000000", &[]))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -98,7 +64,7 @@ fn second_writer_is_refused_and_a_stale_lock_is_taken_over() {
         assert_clean_error(&o, &["in use", &format!("pid {}", child.id())]);
         assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     }
-    let o = run_args(&ddm_train(&run, "10", &["--overwrite"]));
+    let o = run_args(&common::ddm_train_args(&run, "10", &["--overwrite"]));
     assert_clean_error(&o, &["in use"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
@@ -141,7 +107,7 @@ fn a_write_failure_stops_with_exit_3_and_keeps_the_last_checkpoint() {
         "--set",
         "keep_checkpoints=10",
     ];
-    let o = run_args(&ddm_train(&reference, "40", &keep));
+    let o = run_args(&common::ddm_train_args(&reference, "40", &keep));
     assert!(o.status.success(), "{}", stderr(&o));
     // A copy of the run that stopped at step 20 (later checkpoints removed).
     let run = t.join("run");
@@ -205,7 +171,7 @@ fn a_write_failure_stops_with_exit_3_and_keeps_the_last_checkpoint() {
 fn divergence_names_step_and_quantity_exits_4_and_records_the_last_good_checkpoint() {
     let t = tmpdir("diverge");
     let run = t.join("run");
-    let o = run_args(&ddm_train(
+    let o = run_args(&common::ddm_train_args(
         &run,
         "200",
         &[
@@ -460,7 +426,11 @@ fn ctrl_c_and_sigterm_save_a_checkpoint_and_exit_130() {
         let t = tmpdir(&format!("sig{signal}"));
         let run = t.join("run");
         let child = Command::new(BIN)
-            .args(ddm_train(&run, "1000000", &["--set", "checkpoint_every=0"]))
+            .args(common::ddm_train_args(
+                &run,
+                "1000000",
+                &["--set", "checkpoint_every=0"],
+            ))
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use attractor::device::{DeviceChoice, select};
@@ -50,4 +50,38 @@ pub fn assert_clean_error(o: &Output, needles: &[&str]) {
     for n in needles {
         assert!(e.contains(n), "error does not mention `{n}`:\n{e}");
     }
+}
+
+/// A small, fast DDM training command line (flex, quiet; ou-rot, N = 24, batch 128, a small
+/// initial pool): `--sde`, `--neurons` or `--batch` in `extra` replace the defaults, everything
+/// else in `extra` is appended.
+pub fn ddm_train_args(run: &Path, iters: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<&str> = vec![
+        "--device",
+        "flex",
+        "--quiet",
+        "ddm",
+        "train",
+        "--iters",
+        iters,
+        "--run-dir",
+        run.to_str().expect("UTF-8 temp path"),
+    ];
+    for (flag, default) in [("--sde", "ou-rot"), ("--neurons", "24"), ("--batch", "128")] {
+        if !extra.contains(&flag) {
+            a.extend_from_slice(&[flag, default]);
+        }
+    }
+    a.extend_from_slice(&[
+        "--set",
+        "pool_size=2000",
+        "--set",
+        "pool_chains=100",
+        "--set",
+        "burn_in=2.0",
+        "--set",
+        "ridge_points=1000",
+    ]);
+    a.extend_from_slice(extra);
+    a.into_iter().map(String::from).collect()
 }
