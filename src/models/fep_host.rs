@@ -285,6 +285,17 @@ fn sweep_columns(jt: &mut [f32], s: &[f32], eps: Option<&[f32]>, h: &mut [f32]) 
     }
 }
 
+/// 0, 1, …, 31: the lane numbers of a row block (`B` ≤ 32).
+const LANE_INDEX: [i32; 32] = {
+    let mut t = [0i32; 32];
+    let mut i = 0;
+    while i < 32 {
+        t[i] = i as i32;
+        i += 1;
+    }
+    t
+};
+
 /// One column's slice of a row block: x ← x + σ_c e (lane `diag` set to 0 when `DIAG`: the
 /// diagonal J_cc, by a branch-free select — a scalar store into the block would stall the
 /// vector loads that follow), then acc ← acc + σ_c x.
@@ -294,7 +305,7 @@ fn column<const B: usize, const DIAG: bool>(
     sc: f32,
     e: &[f32; B],
     acc: &mut [f32; B],
-    diag: u32,
+    diag: i32,
 ) {
     let x: &mut [f32; B] = match x.try_into() {
         Ok(x) => x,
@@ -302,7 +313,9 @@ fn column<const B: usize, const DIAG: bool>(
     };
     for l in 0..B {
         let y = e[l].mul_add(sc, x[l]);
-        let y = if DIAG && l as u32 == diag { 0.0 } else { y };
+        // Lane indices as a 32-bit constant table: the compare vectorises on 8 lanes per
+        // instruction (a `usize` loop index compared directly became 64-bit compares + packs).
+        let y = if DIAG && LANE_INDEX[l] == diag { 0.0 } else { y };
         x[l] = y;
         acc[l] = y.mul_add(sc, acc[l]);
     }
@@ -338,7 +351,7 @@ fn row_block<const B: usize>(
     }
     for c in i0..i0 + B {
         let x = &mut jt[c * n + i0..c * n + i0 + B];
-        column::<B, true>(x, s[c], &e, &mut acc, (c - i0) as u32);
+        column::<B, true>(x, s[c], &e, &mut acc, (c - i0) as i32);
     }
     for c in i0 + B..n {
         column::<B, false>(&mut jt[c * n + i0..c * n + i0 + B], s[c], &e, &mut acc, 0);
