@@ -315,7 +315,11 @@ fn column<const B: usize, const DIAG: bool>(
         let y = e[l].mul_add(sc, x[l]);
         // Lane indices as a 32-bit constant table: the compare vectorises on 8 lanes per
         // instruction (a `usize` loop index compared directly became 64-bit compares + packs).
-        let y = if DIAG && LANE_INDEX[l] == diag { 0.0 } else { y };
+        let y = if DIAG && LANE_INDEX[l] == diag {
+            0.0
+        } else {
+            y
+        };
         x[l] = y;
         acc[l] = y.mul_add(sc, acc[l]);
     }

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Where do generated NLM samples differ from the data?  (diagnostic for the data-size sweep)
+
+Usage: python3 scripts/nlm_distance_parts.py RUN_DIR N_DATA [POOL]
+  RUN_DIR  an `nlm train` run trained on the first N_DATA images of MNIST 1/3/6 (bundled
+           data/mnist), average-pooled by POOL (default 2), with `nlm generate --npy
+           RUN_DIR/gen.npy` already run.
+Needs numpy.  Prints, for pixels that are background (exactly -1) in >= 99 % of the training
+images: the generated values there (mean, x = atanh spread, share above 0); the median
+sample-to-nearest-training-image squared distance and the share of it on those pixels; the
+same with the background pixels set to the data's -1; and Acc_S / Acc_T both ways.
+"""
+import gzip
+import struct
+import sys
+
+import numpy as np
+
+
+def idx(path):
+    b = gzip.open(path).read()
+    nd = struct.unpack(">I", b[:4])[0] & 0xFF
+    dims = struct.unpack(">" + "I" * nd, b[4:4 + 4 * nd])
+    return np.frombuffer(b[4 + 4 * nd:], dtype=np.uint8).reshape(dims)
+
+
+def npy(path):
+    b = open(path, "rb").read()
+    hl = struct.unpack("<H", b[8:10])[0]
+    hdr = b[10:10 + hl].decode()
+    shape = tuple(int(x) for x in hdr.split("(")[1].split(")")[0].split(",") if x.strip())
+    return np.frombuffer(b[10 + hl:], dtype="<f4").reshape(shape).astype(np.float64)
+
+
+def accs(real, gen):
+    a = np.concatenate([real, gen])
+    d = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    nn, m = d.argmin(1), len(real)
+    return (nn[:m] < m).mean(), (nn[m:] >= m).mean()
+
+
+def main():
+    run, n_data = sys.argv[1], int(sys.argv[2])
+    pool = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    x = np.concatenate([idx("data/mnist/train-images-idx3-ubyte.gz"), idx("data/mnist/t10k-images-idx3-ubyte.gz")])
+    y = np.concatenate([idx("data/mnist/train-labels-idx1-ubyte.gz"), idx("data/mnist/t10k-labels-idx1-ubyte.gz")])
+    x = x[np.isin(y, [1, 3, 6])][:n_data].astype(np.float64) / 255.0
+    s = 28 // pool
+    real = 2 * x.reshape(-1, s, pool, s, pool).mean(axis=(2, 4)).reshape(-1, s * s) - 1
+    gen = npy(f"{run}/gen.npy")
+    bg = (real <= -0.999).mean(0) >= 0.99
+    g = gen[:, bg]
+    gx = np.arctanh(np.clip(g, -0.999999, 0.999999))
+    print(f"pixels {real.shape[1]}, background in >= 99 % of training images: {bg.sum()}")
+    print(f"generated there: mean {g.mean():.3f}, x mean {gx.mean():.3f} sd {gx.std():.3f}, share > 0 {(g > 0).mean():.4f}")
+    n = min(len(gen), len(real))
+    r, g = real[:n], gen[:n]
+    d2 = ((g[:, None, :] - r[None, :, :]) ** 2).sum(-1)
+    part = (g - r[d2.argmin(1)]) ** 2
+    rr = ((r[:, None, :] - r[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(rr, np.inf)
+    print(f"sample -> nearest training image: median d2 {np.median(d2.min(1)):.2f} "
+          f"(share on background pixels {np.median(part[:, bg].sum(1) / part.sum(1)):.2f}); "
+          f"training -> nearest training: {np.median(rr.min(1)):.2f}")
+    gc = g.copy()
+    gc[:, bg] = -1.0
+    print(f"background set to -1: median d2 {np.median(((gc[:, None, :] - r[None, :, :]) ** 2).sum(-1).min(1)):.2f}")
+    print("Acc_S, Acc_T as generated: %.3f %.3f" % accs(r, g))
+    print("Acc_S, Acc_T background set to -1: %.3f %.3f" % accs(r, gc))
+
+
+if __name__ == "__main__":
+    main()
