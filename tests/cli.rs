@@ -281,12 +281,18 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
     let d = killed.to_str().unwrap().to_string();
     let mut seed = 0x9e3779b97f4a7c15u64;
     let mut kills = 0;
-    // Kill the same run several times at pseudo-random moments, resuming each time.
-    for round in 0..6 {
+    // Window of the kill moments, as a fraction of the uninterrupted run's duration.
+    let mut window = 0.8;
+    let mut fresh = true;
+    // Kill the same run several times at pseudo-random moments, resuming each time. A run that
+    // ends before its kill moment (the reference may have run slower, e.g. on a cold start)
+    // is started afresh with a shorter window when nothing was killed yet, and ends the loop
+    // otherwise.
+    for _round in 0..12 {
         if kills >= 3 {
             break;
         }
-        let args: Vec<String> = if !killed.join("config.json").exists() {
+        let args: Vec<String> = if fresh || !killed.join("config.json").exists() {
             let mut extra = every.to_vec();
             extra.push("--overwrite");
             common::ddm_train_args(&killed, iters, &extra)
@@ -296,7 +302,7 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
                 .map(|s| s.to_string())
                 .collect()
         };
-        let _ = round;
+        fresh = false;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attractor"))
             .args(&args)
             .spawn()
@@ -304,12 +310,18 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        // A random moment within the first 80 % of an uninterrupted run's duration.
-        let ms = 20 + seed % (ref_ms * 4 / 5).max(1);
+        // A random moment within the window.
+        let ms = 20 + seed % ((ref_ms as f64 * window) as u64).max(1);
         std::thread::sleep(Duration::from_millis(ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;
+        } else if kills == 0 {
+            fresh = true;
+            window *= 0.5;
+        } else {
+            let _ = child.wait();
+            break;
         }
         let _ = child.wait();
     }
