@@ -307,6 +307,7 @@ fn column<const B: usize, const DIAG: bool>(
     acc: &mut [f32; B],
     diag: i32,
 ) {
+    const { assert!(B <= LANE_INDEX.len()) };
     let x: &mut [f32; B] = match x.try_into() {
         Ok(x) => x,
         Err(_) => return,
