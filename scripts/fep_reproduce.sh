@@ -134,9 +134,9 @@ def jcorr(run):
     cs = sorted(offcorr(ja, k) for k in range(g))
     return cs[len(cs) // 2]
 med = lambda v: sorted(v)[len(v) // 2]
-def drops(after, key, fname="eval.json"):
+def drops(after, key):
     """Median over networks of each network's own drop (paired), and the difference of medians."""
-    x, y = ev("balanced", fname), ev(after, fname)
+    x, y = ev("balanced"), ev(after)
     paired = med([p - q for p, q in zip(x["per_network"][key], y["per_network"][key])])
     return paired, x[key] - y[key]
 def sim4_rows(run, label, check):
