@@ -262,6 +262,37 @@ pub fn cpu_threads() -> usize {
     })
 }
 
+/// Elements per chunk when `len` elements (whole rows of `n`) are shared out over `threads`
+/// cores: everything in one chunk when the work is small.
+pub fn chunk_len(len: usize, n: usize, threads: usize) -> usize {
+    let n = n.max(1);
+    let rows = len.div_ceil(n).max(1);
+    let parts = if len < 64 * 1024 {
+        1
+    } else {
+        threads.clamp(1, rows)
+    };
+    rows.div_ceil(parts) * n
+}
+
+/// Runs `f` on each item, the first on the calling thread and the others on scoped threads.
+pub fn par_each<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
+    let mut it = items.into_iter();
+    let Some(first) = it.next() else { return };
+    let rest: Vec<T> = it.collect();
+    if rest.is_empty() {
+        f(first);
+        return;
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        for item in rest {
+            s.spawn(move || f(item));
+        }
+        f(first);
+    });
+}
+
 /// Whether `device` is the flex backend (cheap host readback and upload).
 pub fn is_flex(device: &Device) -> bool {
     #[cfg(feature = "flex")]

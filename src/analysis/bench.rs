@@ -426,6 +426,37 @@ fn nlm_profile(
     stage("EM step (total)", &mut || {
         em.step(nlm, x.clone(), None, &mut r2)
     })?;
+    // The fused CPU kernel's stages, on host buffers.
+    if let Some(mut kernel) = nlm.host_kernel(true)? {
+        let xs = to_vec_f32(&x)?;
+        let mut f = vec![0f32; m * n];
+        let mut w = vec![0f32; m * n];
+        let threads = crate::device::cpu_threads();
+        let host = |name: &str, g: &mut dyn FnMut()| {
+            g();
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                g();
+            }
+            println!(
+                "{}",
+                json!({"bench": "nlm-profile", "device": desc, "engine": "fused", "stage": name,
+                       "ms": t0.elapsed().as_secs_f64() * 1e3 / reps as f64})
+            );
+        };
+        host("fused drift (tanh pass, 2 GEMMs, force pass)", &mut || {
+            kernel.drift(&xs, m, &mut f)
+        });
+        host("noise [M,N] (host)", &mut || rng.fill_normal_f32(&mut w));
+        let mut xc = xs.clone();
+        host("EM update pass", &mut || {
+            crate::sde::solver::em_update(&mut xc, &f, &w, 0.01, 0.1, 1.414, n, threads)
+        });
+        let em1 = EulerMaruyama::new(0.01, 1.0)?;
+        host("EM step (fused, total)", &mut || {
+            let _ = em1.advance(nlm, x.clone(), 1, &mut r2);
+        });
+    }
     Ok(())
 }
 
@@ -492,26 +523,33 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
         if a.profile {
             nlm_profile(&t.nlm, t.chains.clone(), &sel.description)?;
         }
-        // Sampling only.
-        let em = EulerMaruyama::new(0.01, 1.0)?;
-        let mut x = t.chains.clone();
-        for _ in 0..3 {
-            x = em.step(&t.nlm, x, None, &mut rng);
+        // Sampling only: the solver's fused CPU kernel (where it applies) and tensor ops.
+        for fused in [true, false] {
+            let mut em = EulerMaruyama::new(0.01, 1.0)?;
+            if !fused {
+                em = em.tensor_ops();
+            }
+            let x = em.advance(&t.nlm, t.chains.clone(), 3, &mut rng)?;
+            let _ = to_vec_f32(&x.clone().slice([0..1, 0..1]))?;
+            let t0 = Instant::now();
+            let x = em.advance(&t.nlm, x, a.sample_steps, &mut rng)?;
+            let _ = to_vec_f32(&x.slice([0..1, 0..1]))?;
+            let secs = t0.elapsed().as_secs_f64();
+            let sps = a.sample_steps as f64 / secs;
+            let engine = if fused && t.nlm.host_kernel(true)?.is_some() {
+                "fused"
+            } else if fused {
+                continue;
+            } else {
+                "tensor"
+            };
+            println!(
+                "{}",
+                json!({"bench": "nlm-sample", "device": sel.description, "engine": engine, "n": n, "chains": m,
+                       "steps": a.sample_steps, "steps_per_s": sps, "chain_steps_per_s": sps * mf,
+                       "gflops": sps * 4.0 * nf * nf * mf / 1e9, "peak_fraction": sps * 4.0 * nf * nf * mf / 1e9 / peak})
+            );
         }
-        let _ = to_vec_f32(&x.clone().slice([0..1, 0..1]))?;
-        let t0 = Instant::now();
-        for _ in 0..a.sample_steps {
-            x = em.step(&t.nlm, x, None, &mut rng);
-        }
-        let _ = to_vec_f32(&x.slice([0..1, 0..1]))?;
-        let secs = t0.elapsed().as_secs_f64();
-        let sps = a.sample_steps as f64 / secs;
-        println!(
-            "{}",
-            json!({"bench": "nlm-sample", "device": sel.description, "n": n, "chains": m,
-                   "steps": a.sample_steps, "steps_per_s": sps, "chain_steps_per_s": sps * mf,
-                   "gflops": sps * 4.0 * nf * nf * mf / 1e9, "peak_fraction": sps * 4.0 * nf * nf * mf / 1e9 / peak})
-        );
     }
     Ok(())
 }

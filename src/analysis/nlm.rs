@@ -109,15 +109,15 @@ pub fn langevin(
     observe: &mut dyn FnMut(usize, &Tensor<2>) -> Result<()>,
 ) -> Result<Tensor<2>> {
     let em = EulerMaruyama::new(dt, if noise { 1.0 } else { 0.0 })?;
-    let mut x = x0;
-    observe(0, &x)?;
-    for k in 1..=steps {
-        x = em.step(nlm, x, None, rng);
-        if record.binary_search(&k).is_ok() {
-            observe(k, &x)?;
-        }
-    }
-    Ok(x)
+    em.simulate_at(
+        nlm,
+        x0,
+        steps,
+        rng,
+        &mut |_| None,
+        &|k| record.binary_search(&k).is_ok(),
+        observe,
+    )
 }
 
 /// Recorded images: (generation step, tanh(x) as `[chains·N]` row-major), in step order.

@@ -6,3 +6,4 @@ pub mod ddm;
 pub mod fep;
 pub mod fep_host;
 pub mod nlm;
+pub mod nlm_host;

@@ -16,10 +16,11 @@ use burn::tensor::{Device, Tensor};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
+use crate::models::nlm_host::NlmHostDrift;
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
 use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
-use crate::sde::{Diffusion, Sde};
+use crate::sde::{Diffusion, HostDrift, Sde};
 use crate::train::{StepOutput, Trainable};
 
 /// Couplings, bias and temperature of an NLM.
@@ -74,6 +75,20 @@ impl Nlm {
         let e = phi.matmul(self.j.clone().transpose()) + self.b.clone() - x;
         e.clone() - dphi * e.matmul(self.j.clone())
     }
+
+    /// The force (`onsager`) or the plain speed `e` as a fused CPU kernel
+    /// ([`NlmHostDrift`]), when J lives on a CPU device.
+    pub fn host_kernel(&self, onsager: bool) -> Result<Option<Box<dyn HostDrift>>> {
+        if !crate::device::is_host(&self.j.device()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(NlmHostDrift::new(
+            to_vec_f32(&self.j)?,
+            to_vec_f32(&self.b)?,
+            onsager,
+            crate::device::cpu_threads(),
+        ))))
+    }
 }
 
 impl Sde for Nlm {
@@ -88,6 +103,9 @@ impl Sde for Nlm {
     }
     fn diffusion(&self, _x: &Tensor<2>) -> Diffusion {
         Diffusion::Isotropic((2.0 * self.temperature).sqrt())
+    }
+    fn host_drift(&self) -> Result<Option<Box<dyn HostDrift + '_>>> {
+        Ok(self.host_kernel(true)?.map(|k| k as Box<dyn HostDrift>))
     }
 }
 
@@ -484,36 +502,39 @@ impl NlmTrainer {
                     let m = self.cfg.chains;
                     self.chains = gaussian(&mut self.chain_rng, m, n, 1.0, &self.device);
                 }
-                let mut x = self.chains.clone();
-                for _ in 0..k {
-                    x = em.step(&self.nlm, x, None, &mut self.chain_rng);
-                }
+                let x = em.advance(&self.nlm, self.chains.clone(), k, &mut self.chain_rng)?;
                 self.chains = x.clone();
                 Ok(x)
             }
             Sampler::OneChain => {
-                let mut x = self.chains.clone();
+                let (burn_in, thin) = (self.cfg.burn_in, self.cfg.thin);
                 let mut samples = Vec::new();
-                for s in 1..=k {
-                    x = em.step(&self.nlm, x, None, &mut self.chain_rng);
-                    if s > self.cfg.burn_in && (s - self.cfg.burn_in).is_multiple_of(self.cfg.thin)
-                    {
-                        samples.push(x.clone());
-                    }
-                }
+                let x = em.simulate_at(
+                    &self.nlm,
+                    self.chains.clone(),
+                    k,
+                    &mut self.chain_rng,
+                    &mut |_| None,
+                    &|s| s > burn_in && (s - burn_in).is_multiple_of(thin),
+                    &mut |s, x| {
+                        if s > 0 {
+                            samples.push(x.clone());
+                        }
+                        Ok(())
+                    },
+                )?;
                 self.chains = x;
                 Ok(Tensor::cat(samples, 0))
             }
             Sampler::Online => {
-                let mut x = self.chains.clone();
-                let plain = PlainRnn(&self.nlm);
-                for s in 0..k {
-                    x = if s < self.cfg.onsager_off_steps {
-                        em.step(&plain, x, None, &mut self.chain_rng)
-                    } else {
-                        em.step(&self.nlm, x, None, &mut self.chain_rng)
-                    };
-                }
+                let plain_steps = self.cfg.onsager_off_steps.min(k);
+                let x = em.advance(
+                    &PlainRnn(&self.nlm),
+                    self.chains.clone(),
+                    plain_steps,
+                    &mut self.chain_rng,
+                )?;
+                let x = em.advance(&self.nlm, x, k - plain_steps, &mut self.chain_rng)?;
                 self.chains = x.clone();
                 Ok(x)
             }
@@ -633,6 +654,9 @@ impl Sde for PlainRnn<'_> {
     }
     fn diffusion(&self, _x: &Tensor<2>) -> Diffusion {
         Diffusion::Isotropic((2.0 * self.0.temperature).sqrt())
+    }
+    fn host_drift(&self) -> Result<Option<Box<dyn HostDrift + '_>>> {
+        Ok(self.0.host_kernel(false)?.map(|k| k as Box<dyn HostDrift>))
     }
 }
 

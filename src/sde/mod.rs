@@ -37,6 +37,19 @@ pub trait Sde {
     fn drift(&self, x: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2>;
     /// Diffusion `G(x)`.
     fn diffusion(&self, x: &Tensor<2>) -> Diffusion;
+    /// The drift as a fused CPU kernel on host buffers, when the system has one and its
+    /// parameters live on a CPU device (`None`: the solver uses [`Sde::drift`]). It must
+    /// compute the same function as `drift` up to float rounding.
+    fn host_drift(&self) -> anyhow::Result<Option<Box<dyn HostDrift + '_>>> {
+        Ok(None)
+    }
+}
+
+/// A drift `f(x)` (no inputs) evaluated on row-major `[rows, dim]` f32 host buffers; it may
+/// keep scratch buffers between calls.
+pub trait HostDrift {
+    /// Writes `f(x)` into `out` (both `[rows, dim]`).
+    fn drift(&mut self, x: &[f32], rows: usize, out: &mut [f32]);
 }
 
 /// Column `i` of a `[B, d]` tensor as `[B, 1]`.

@@ -6,7 +6,7 @@
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::{Diffusion, Sde};
+use super::{Diffusion, HostDrift, Sde};
 use crate::rng::Rng;
 
 /// Settings of one simulation.
@@ -16,6 +16,9 @@ pub struct EulerMaruyama {
     pub dt: f64,
     /// Multiplies the diffusion (0 gives the deterministic flow).
     pub noise_scale: f64,
+    /// Use the system's fused CPU kernel ([`Sde::host_drift`]) in [`EulerMaruyama::simulate`]
+    /// and its relatives when it has one (default); `false` always uses tensor ops.
+    pub fused: bool,
 }
 
 impl EulerMaruyama {
@@ -27,7 +30,19 @@ impl EulerMaruyama {
         if !(noise_scale.is_finite() && noise_scale >= 0.0) {
             bail!("noise scale must be >= 0, got {noise_scale}");
         }
-        Ok(Self { dt, noise_scale })
+        Ok(Self {
+            dt,
+            noise_scale,
+            fused: true,
+        })
+    }
+
+    /// The same stepper restricted to tensor ops (no fused CPU kernel).
+    pub fn tensor_ops(self) -> Self {
+        Self {
+            fused: false,
+            ..self
+        }
     }
 
     /// Standard normal increments `[B, m]` scaled by `sqrt(dt) * noise_scale`.
@@ -89,15 +104,132 @@ impl EulerMaruyama {
         observe: &mut dyn FnMut(usize, &Tensor<2>) -> Result<()>,
     ) -> Result<Tensor<2>> {
         let every = every.max(1);
+        self.simulate_at(sde, x0, steps, rng, input, &|k| k % every == 0, observe)
+    }
+
+    /// `steps` steps from `x0` without observing (the state after the last step).
+    pub fn advance(
+        &self,
+        sde: &dyn Sde,
+        x0: Tensor<2>,
+        steps: usize,
+        rng: &mut Rng,
+    ) -> Result<Tensor<2>> {
+        self.simulate_at(
+            sde,
+            x0,
+            steps,
+            rng,
+            &mut |_| None,
+            &|_| false,
+            &mut |_, _| Ok(()),
+        )
+    }
+
+    /// Like [`EulerMaruyama::simulate`], observing after step `k` whenever `at(k)` (and at
+    /// `k = 0`). A system without inputs whose drift has a fused CPU kernel
+    /// ([`Sde::host_drift`]) and isotropic noise is stepped on host buffers: the same noise
+    /// draws and the same update, without a tensor op per elementwise operation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn simulate_at(
+        &self,
+        sde: &dyn Sde,
+        x0: Tensor<2>,
+        steps: usize,
+        rng: &mut Rng,
+        input: &mut dyn FnMut(usize) -> Option<Tensor<2>>,
+        at: &dyn Fn(usize) -> bool,
+        observe: &mut dyn FnMut(usize, &Tensor<2>) -> Result<()>,
+    ) -> Result<Tensor<2>> {
+        if self.fused
+            && sde.inputs() == 0
+            && steps > 0
+            && let Diffusion::Isotropic(g) = sde.diffusion(&x0)
+            && let Some(kernel) = sde.host_drift()?
+        {
+            return self.simulate_host(kernel, g, x0, steps, rng, at, observe);
+        }
         let mut x = x0;
         observe(0, &x)?;
         for k in 0..steps {
             x = self.step(sde, x, input(k), rng);
-            if (k + 1) % every == 0 {
+            if at(k + 1) {
                 observe(k + 1, &x)?;
             }
         }
         Ok(x)
+    }
+
+    /// The host-buffer path of [`EulerMaruyama::simulate_at`]: `x ← (x + f(x)·dt) + (w·s)·g`
+    /// with `w` the same standard normals [`EulerMaruyama::increments`] draws and `s`, `g`
+    /// the same f32 factors.
+    #[allow(clippy::too_many_arguments)]
+    fn simulate_host(
+        &self,
+        mut kernel: Box<dyn HostDrift + '_>,
+        g: f64,
+        x0: Tensor<2>,
+        steps: usize,
+        rng: &mut Rng,
+        at: &dyn Fn(usize) -> bool,
+        observe: &mut dyn FnMut(usize, &Tensor<2>) -> Result<()>,
+    ) -> Result<Tensor<2>> {
+        let device = x0.device();
+        let [rows, dim] = x0.dims();
+        observe(0, &x0)?;
+        let mut x = to_vec_f32(&x0)?;
+        drop(x0);
+        let mut f = vec![0f32; rows * dim];
+        let noisy = self.noise_scale > 0.0;
+        let mut w = vec![0f32; if noisy { rows * dim } else { 0 }];
+        let s = (self.dt.sqrt() * self.noise_scale) as f32;
+        let (dt, g) = (self.dt as f32, g as f32);
+        let threads = crate::device::cpu_threads();
+        for k in 0..steps {
+            kernel.drift(&x, rows, &mut f);
+            if noisy {
+                rng.fill_normal_f32(&mut w);
+            }
+            em_update(&mut x, &f, &w, dt, s, g, dim, threads);
+            if at(k + 1) {
+                observe(k + 1, &tensor2_f32(x.clone(), rows, dim, &device))?;
+            }
+        }
+        Ok(tensor2_f32(x, rows, dim, &device))
+    }
+}
+
+/// `x ← (x + f·dt) + (w·s)·g` elementwise (no noise when `w` is empty), shared out over
+/// `threads` cores in whole rows of `dim`.
+#[allow(clippy::too_many_arguments)]
+pub fn em_update(
+    x: &mut [f32],
+    f: &[f32],
+    w: &[f32],
+    dt: f32,
+    s: f32,
+    g: f32,
+    dim: usize,
+    threads: usize,
+) {
+    use crate::device::{chunk_len, par_each};
+    assert_eq!(x.len(), f.len(), "x and f must have the same shape");
+    let c = chunk_len(x.len(), dim, threads).max(1);
+    if w.is_empty() {
+        let items: Vec<_> = x.chunks_mut(c).zip(f.chunks(c)).collect();
+        par_each(items, |(x, f)| {
+            for (x, &f) in x.iter_mut().zip(f) {
+                *x += f * dt;
+            }
+        });
+    } else {
+        assert_eq!(x.len(), w.len(), "x and the noise must have the same shape");
+        let items: Vec<_> = x.chunks_mut(c).zip(f.chunks(c)).zip(w.chunks(c)).collect();
+        par_each(items, |((x, f), w)| {
+            for ((x, &f), &w) in x.iter_mut().zip(f).zip(w) {
+                *x = (*x + f * dt) + (w * s) * g;
+            }
+        });
     }
 }
 

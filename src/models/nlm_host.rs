@@ -1,0 +1,295 @@
+//! Fused CPU kernel for the NLM's drift (the Langevin force `F = e − φ'(x) ⊙ (e J)` with
+//! `e = φ(x)Jᵀ + b − x`, or the plain RNN speed `e`), on row-major host buffers.
+//!
+//! The tensor form in [`super::nlm`] runs every elementwise operation as its own pass with its
+//! own allocation (tanh, its derivative, `+ b`, `− x`, the product and difference of the
+//! Onsager term), which on a CPU costs about as much as the two GEMMs together. Here one
+//! pass computes `φ`, `φ'` and `b − x`, the first GEMM accumulates `φJᵀ` onto `b − x`, the
+//! second writes `eJ`, and a last pass forms the force; the buffers are reused from step to
+//! step. The GEMMs are the `gemm` crate's (the one Burn's CPU backend calls), split over the
+//! cores; each output element is one fixed-order dot product, so the numbers do not depend on
+//! the number of threads. Only float rounding separates the result from the tensor form
+//! (`(b − x) + φJᵀ` instead of `(φJᵀ + b) − x`; tested).
+//!
+//! Pure computation on host slices: no files, no devices.
+
+use crate::device::fast::tanh_f32;
+use crate::device::{chunk_len, par_each};
+use crate::sde::HostDrift;
+
+/// The NLM drift with its parameters and scratch buffers on the host.
+pub struct NlmHostDrift {
+    n: usize,
+    /// `J: [N, N]` row-major (J_ij from j to i).
+    j: Vec<f32>,
+    /// `b: [N]`.
+    b: Vec<f32>,
+    /// With the Onsager term (the Langevin force) or without it (the plain RNN speed).
+    onsager: bool,
+    threads: usize,
+    phi: Vec<f32>,
+    dphi: Vec<f32>,
+    e: Vec<f32>,
+    g: Vec<f32>,
+}
+
+impl NlmHostDrift {
+    /// A kernel for couplings `j: [N, N]` and bias `b: [N]`; `onsager = false` gives the plain
+    /// RNN speed `e`. `threads` cores share the work (1: the calling thread only).
+    pub fn new(j: Vec<f32>, b: Vec<f32>, onsager: bool, threads: usize) -> Self {
+        let n = b.len();
+        assert_eq!(j.len(), n * n, "J must be [N, N] with N = len(b)");
+        Self {
+            n,
+            j,
+            b,
+            onsager,
+            threads: threads.max(1),
+            phi: Vec::new(),
+            dphi: Vec::new(),
+            e: Vec::new(),
+            g: Vec::new(),
+        }
+    }
+
+    fn parallelism(&self, rows: usize) -> gemm::Parallelism {
+        if self.threads > 1 && rows * self.n * self.n >= 1 << 20 {
+            gemm::Parallelism::Rayon(self.threads)
+        } else {
+            gemm::Parallelism::None
+        }
+    }
+}
+
+impl HostDrift for NlmHostDrift {
+    fn drift(&mut self, x: &[f32], rows: usize, out: &mut [f32]) {
+        let n = self.n;
+        let len = rows * n;
+        assert!(
+            x.len() == len && out.len() == len,
+            "x and out must be [rows, N]"
+        );
+        for buf in [&mut self.phi, &mut self.dphi, &mut self.e, &mut self.g] {
+            buf.resize(len, 0.0);
+        }
+        let c = chunk_len(len, n, self.threads);
+        // Pass 1: φ = tanh x, φ' = 1 − φ², e = b − x.
+        let b = &self.b;
+        let items: Vec<_> = self
+            .phi
+            .chunks_mut(c)
+            .zip(self.dphi.chunks_mut(c))
+            .zip(self.e.chunks_mut(c))
+            .zip(x.chunks(c))
+            .collect();
+        par_each(items, |(((phi, dphi), e), x)| {
+            for (((pr, dr), er), xr) in phi
+                .chunks_exact_mut(n)
+                .zip(dphi.chunks_exact_mut(n))
+                .zip(e.chunks_exact_mut(n))
+                .zip(x.chunks_exact(n))
+            {
+                for i in 0..n {
+                    let t = tanh_f32(xr[i]);
+                    pr[i] = t;
+                    dr[i] = 1.0 - t * t;
+                    er[i] = b[i] - xr[i];
+                }
+            }
+        });
+        let par = self.parallelism(rows);
+        let nn = n as isize;
+        // GEMM 1: e += φ Jᵀ, i.e. e[r, i] += Σ_k φ[r, k] J[i, k].
+        // SAFETY: every pointer addresses a live buffer of the stated shape and strides
+        // (φ, e: [rows, N] row-major; Jᵀ read through J's [N, N] row-major storage).
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                n,
+                self.e.as_mut_ptr(),
+                1,
+                nn,
+                true,
+                self.phi.as_ptr(),
+                1,
+                nn,
+                self.j.as_ptr(),
+                nn,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        if !self.onsager {
+            out.copy_from_slice(&self.e);
+            return;
+        }
+        // GEMM 2: g = e J, i.e. g[r, k] = Σ_i e[r, i] J[i, k].
+        // SAFETY: as above (g: [rows, N] row-major; J: [N, N] row-major).
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                n,
+                self.g.as_mut_ptr(),
+                1,
+                nn,
+                false,
+                self.e.as_ptr(),
+                1,
+                nn,
+                self.j.as_ptr(),
+                1,
+                nn,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        // Pass 2: F = e − φ' ⊙ g.
+        let items: Vec<_> = out
+            .chunks_mut(c)
+            .zip(self.e.chunks(c))
+            .zip(self.dphi.chunks(c))
+            .zip(self.g.chunks(c))
+            .collect();
+        par_each(items, |(((o, e), d), g)| {
+            for (((o, &e), &d), &g) in o.iter_mut().zip(e).zip(d).zip(g) {
+                *o = e - d * g;
+            }
+        });
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::NlmHostDrift;
+    use crate::models::nlm::{Nlm, PlainRnn};
+    use crate::rng::Rng;
+    use crate::sde::HostDrift;
+    use crate::sde::solver::{EulerMaruyama, tensor2_f32, to_vec_f32};
+    use burn::tensor::Device;
+
+    fn model(n: usize, seed: u64, dev: &Device) -> Nlm {
+        let mut rng = Rng::new(seed);
+        let mut nlm = Nlm::init(n, 2.0, 1.0, &mut rng, dev);
+        nlm.b = tensor2_f32(rng.normal_vec(n), 1, n, dev);
+        nlm
+    }
+
+    fn max_rel(a: &[f32], b: &[f32]) -> f64 {
+        let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
+        a.iter()
+            .zip(b)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64))
+            / scale
+    }
+
+    /// The fused kernel computes the tensor form's force and speed (to f32 rounding), on one
+    /// thread and on several, for sizes below and above the threading threshold.
+    #[test]
+    fn fused_drift_matches_tensor_ops() {
+        let dev = Device::flex();
+        for (n, rows) in [(7, 3), (50, 40), (300, 260)] {
+            let nlm = model(n, n as u64, &dev);
+            let mut rng = Rng::new(5);
+            let xs: Vec<f32> = rng.normal_vec(rows * n).iter().map(|v| 2.0 * v).collect();
+            let x = tensor2_f32(xs.clone(), rows, n, &dev);
+            let want_force = to_vec_f32(&nlm.force(x.clone())).unwrap();
+            let want_speed = to_vec_f32(&nlm.speed(x)).unwrap();
+            let (j, b) = (to_vec_f32(&nlm.j).unwrap(), to_vec_f32(&nlm.b).unwrap());
+            let mut outs = Vec::new();
+            for threads in [1, 2, 3] {
+                let mut k = NlmHostDrift::new(j.clone(), b.clone(), true, threads);
+                let mut f = vec![0f32; rows * n];
+                k.drift(&xs, rows, &mut f);
+                // A second call reuses the scratch buffers and must give the same numbers.
+                let mut f2 = vec![0f32; rows * n];
+                k.drift(&xs, rows, &mut f2);
+                assert_eq!(f, f2);
+                let err = max_rel(&f, &want_force);
+                assert!(
+                    err < 1e-5,
+                    "n {n} rows {rows} threads {threads}: force error {err}"
+                );
+                let mut s = NlmHostDrift::new(j.clone(), b.clone(), false, threads);
+                let mut e = vec![0f32; rows * n];
+                s.drift(&xs, rows, &mut e);
+                let err = max_rel(&e, &want_speed);
+                assert!(
+                    err < 1e-5,
+                    "n {n} rows {rows} threads {threads}: speed error {err}"
+                );
+                outs.push((f, e));
+            }
+            // The split over threads does not change a single bit.
+            assert!(
+                outs.windows(2).all(|w| w[0] == w[1]),
+                "n {n}: threads change results"
+            );
+        }
+    }
+
+    /// The solver's host path draws the same noise and makes the same update as the tensor
+    /// path: after 200 noisy steps the chains agree to rounding amplified by the dynamics, and
+    /// both leave the RNG in the same state. The plain RNN flow likewise.
+    #[test]
+    fn fused_simulation_follows_the_tensor_path() {
+        let dev = Device::flex();
+        let (n, rows) = (64, 32);
+        let nlm = model(n, 11, &dev);
+        let x0 = tensor2_f32(Rng::new(8).normal_vec(rows * n), rows, n, &dev);
+        let em = EulerMaruyama::new(0.01, 1.0).unwrap();
+        for plain in [false, true] {
+            let sde: &dyn crate::sde::Sde = if plain { &PlainRnn(&nlm) } else { &nlm };
+            let (mut ra, mut rb) = (Rng::new(4), Rng::new(4));
+            let mut seen = Vec::new();
+            let a = em
+                .simulate_at(
+                    sde,
+                    x0.clone(),
+                    200,
+                    &mut ra,
+                    &mut |_| None,
+                    &|k| k % 50 == 0,
+                    &mut |k, _| {
+                        seen.push(k);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+            let b = em
+                .clone()
+                .tensor_ops()
+                .advance(sde, x0.clone(), 200, &mut rb)
+                .unwrap();
+            assert_eq!(seen, vec![0, 50, 100, 150, 200]);
+            let (a, b) = (to_vec_f32(&a).unwrap(), to_vec_f32(&b).unwrap());
+            let err = max_rel(&a, &b);
+            assert!(
+                err < 1e-3,
+                "plain {plain}: fused vs tensor after 200 steps: {err}"
+            );
+            assert_eq!(ra.normal_vec(3), rb.normal_vec(3), "RNG streams diverged");
+        }
+        // Noise-free relaxation: no draws at all.
+        let em0 = EulerMaruyama::new(0.01, 0.0).unwrap();
+        let mut r = Rng::new(4);
+        let a = em0.advance(&nlm, x0.clone(), 100, &mut r).unwrap();
+        let b = em0
+            .tensor_ops()
+            .advance(&nlm, x0, 100, &mut Rng::new(4))
+            .unwrap();
+        assert_eq!(r.normal_vec(2), Rng::new(4).normal_vec(2));
+        let err = max_rel(&to_vec_f32(&a).unwrap(), &to_vec_f32(&b).unwrap());
+        assert!(err < 1e-4, "noise-free: {err}");
+    }
+}
