@@ -61,6 +61,43 @@ impl NlmHostDrift {
     }
 }
 
+/// Pass 1 on whole rows: `φ = tanh x`, `φ' = 1 − φ²`, `e = b − x` (`b` one row). Compiled a
+/// second time for AVX2 and picked at run time; the operations are the same (no
+/// contraction), so both give identical numbers.
+fn tanh_pass(phi: &mut [f32], dphi: &mut [f32], e: &mut [f32], x: &[f32], b: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { tanh_pass_avx2(phi, dphi, e, x, b) };
+    }
+    tanh_pass_rows(phi, dphi, e, x, b)
+}
+
+/// [`tanh_pass_rows`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn tanh_pass_avx2(phi: &mut [f32], dphi: &mut [f32], e: &mut [f32], x: &[f32], b: &[f32]) {
+    tanh_pass_rows(phi, dphi, e, x, b)
+}
+
+#[inline(always)]
+fn tanh_pass_rows(phi: &mut [f32], dphi: &mut [f32], e: &mut [f32], x: &[f32], b: &[f32]) {
+    let n = b.len();
+    for (((pr, dr), er), xr) in phi
+        .chunks_exact_mut(n)
+        .zip(dphi.chunks_exact_mut(n))
+        .zip(e.chunks_exact_mut(n))
+        .zip(x.chunks_exact(n))
+    {
+        for ((((p, d), e), &x), &b) in pr.iter_mut().zip(dr).zip(er).zip(xr).zip(b) {
+            let t = tanh_f32(x);
+            *p = t;
+            *d = 1.0 - t * t;
+            *e = b - x;
+        }
+    }
+}
+
 impl HostDrift for NlmHostDrift {
     fn drift(&mut self, x: &[f32], rows: usize, out: &mut [f32]) {
         let n = self.n;
@@ -82,21 +119,7 @@ impl HostDrift for NlmHostDrift {
             .zip(self.e.chunks_mut(c))
             .zip(x.chunks(c))
             .collect();
-        par_each(items, |(((phi, dphi), e), x)| {
-            for (((pr, dr), er), xr) in phi
-                .chunks_exact_mut(n)
-                .zip(dphi.chunks_exact_mut(n))
-                .zip(e.chunks_exact_mut(n))
-                .zip(x.chunks_exact(n))
-            {
-                for i in 0..n {
-                    let t = tanh_f32(xr[i]);
-                    pr[i] = t;
-                    dr[i] = 1.0 - t * t;
-                    er[i] = b[i] - xr[i];
-                }
-            }
-        });
+        par_each(items, |(((phi, dphi), e), x)| tanh_pass(phi, dphi, e, x, b));
         let par = self.parallelism(rows);
         let nn = n as isize;
         // GEMM 1: e += φ Jᵀ, i.e. e[r, i] += Σ_k φ[r, k] J[i, k].
@@ -236,6 +259,24 @@ mod tests {
                 "n {n}: threads change results"
             );
         }
+    }
+
+    /// The AVX2 build of the tanh pass gives the portable build's numbers bit for bit.
+    #[test]
+    fn tanh_pass_is_identical_in_both_builds() {
+        let n = 37;
+        let x: Vec<f32> = Rng::new(1)
+            .normal_vec(n * 9)
+            .iter()
+            .map(|v| 4.0 * v)
+            .collect();
+        let b = Rng::new(2).normal_vec(n);
+        let mut a = (vec![0f32; n * 9], vec![0f32; n * 9], vec![0f32; n * 9]);
+        let mut c = a.clone();
+        super::tanh_pass(&mut a.0, &mut a.1, &mut a.2, &x, &b);
+        super::tanh_pass_rows(&mut c.0, &mut c.1, &mut c.2, &x, &b);
+        assert_eq!(a, c);
+        assert!((a.0[5] - x[5].tanh()).abs() < 1e-6 && a.2[n + 3] == b[3] - x[n + 3]);
     }
 
     /// The solver's host path draws the same noise and makes the same update as the tensor
