@@ -349,6 +349,51 @@ pub mod fast {
         p / q
     }
 
+    /// e^x in f32 (Cephes' range reduction and polynomial, about 1 ulp), branch-free; x is
+    /// clamped to [−87, 88] (e^−87 ≈ 1.6e-38: callers only add it to numbers ≥ 1e-7).
+    #[inline(always)]
+    pub fn exp_f32(x: f32) -> f32 {
+        const SHIFT: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
+        let x = x.clamp(-87.0, 88.0);
+        let kf = x * std::f32::consts::LOG2_E + SHIFT;
+        let k = kf - SHIFT;
+        let r = x - k * 0.693_359_4 - k * -2.121_944_4e-4;
+        let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+            * r
+            + 1.666_666_5e-1)
+            * r
+            + 5e-1;
+        let y = p * (r * r) + r + 1.0;
+        // kf's low mantissa bits hold k: 2^k from integer operations alone (they vectorise).
+        f32::from_bits(kf.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23) * y
+    }
+
+    /// ln x in f32 for positive normal x (Cephes' polynomial, about 1 ulp), branch-free.
+    #[inline(always)]
+    pub fn ln_f32(x: f32) -> f32 {
+        let bits = x.to_bits();
+        let e = ((bits >> 23) & 0xff) as i32 - 126;
+        let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
+        let small = m < std::f32::consts::FRAC_1_SQRT_2;
+        let e = (if small { e - 1 } else { e }) as f32;
+        let f = if small { m + m - 1.0 } else { m - 1.0 };
+        let z = f * f;
+        let p = (((((((7.037_683_6e-2 * f - 1.151_461e-1) * f + 1.167_699_9e-1) * f
+            - 1.242_014_1e-1)
+            * f
+            + 1.424_932_3e-1)
+            * f
+            - 1.666_805_8e-1)
+            * f
+            + 2.000_071_5e-1)
+            * f
+            - 2.499_999_4e-1)
+            * f
+            + 3.333_333e-1;
+        let y = p * f * z + e * -2.121_944_4e-4 - 0.5 * z;
+        f + y + e * 0.693_359_4
+    }
+
     fn map_parallel<F: Fn(f32) -> f32 + Copy + Send>(v: &mut [f32], f: F) {
         let threads = crate::device::cpu_threads();
         if v.len() < 64 * 1024 || threads == 1 {
