@@ -186,12 +186,12 @@ fn box_muller_pairs(w1: &[u32], w2: &[u32], zc: &mut [f32], zs: &mut [f32]) {
     const TO_UNIT: f32 = 1.0 / 16_777_216.0;
     const TAU: f32 = std::f32::consts::TAU;
     for (((&a, &b), c), s) in w1.iter().zip(w2).zip(zc.iter_mut()).zip(zs.iter_mut()) {
-        let u1 = ((a >> 8) as f32 + 1.0) * TO_UNIT;
-        let u2 = (b >> 8) as f32 * TO_UNIT;
+        let u1 = ((a >> 8) as i32 as f32 + 1.0) * TO_UNIT;
+        let u2 = (b >> 8) as i32 as f32 * TO_UNIT;
         let rad = (-2.0 * crate::device::fast::ln_f32(u1)).sqrt();
         // 2πu₂ = 2π(q/4 + t) with q the nearest quarter turn and |2πt| ≤ π/4.
-        let q = (u2 * 4.0 + 0.5).floor();
-        let t = (u2 - q * 0.25) * TAU;
+        let qi = (u2 * 4.0 + 0.5) as i32;
+        let t = (u2 - qi as f32 * 0.25) * TAU;
         let t2 = t * t;
         let sn = t
             * (1.0
@@ -199,10 +199,11 @@ fn box_muller_pairs(w1: &[u32], w2: &[u32], zc: &mut [f32], zs: &mut [f32]) {
                     + t2 * (1.0 / 120.0 + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0)))));
         let cs =
             1.0 + t2 * (-0.5 + t2 * (1.0 / 24.0 + t2 * (-1.0 / 720.0 + t2 * (1.0 / 40_320.0))));
-        let qi = q as i32;
-        let odd = qi & 1 != 0;
-        let (x, y) = if odd { (-sn, cs) } else { (cs, sn) };
-        let flip = if qi & 2 != 0 { -1.0 } else { 1.0 };
+        // Rotate by q quarter turns with exact arithmetic blends (o, h ∈ {0, 1}).
+        let o = (qi & 1) as f32;
+        let flip = 1.0 - ((qi >> 1) & 1) as f32 * 2.0;
+        let x = cs * (1.0 - o) - sn * o;
+        let y = sn * (1.0 - o) + cs * o;
         *c = rad * x * flip;
         *s = rad * y * flip;
     }

@@ -449,8 +449,13 @@ fn nlm_profile(
         });
         host("noise [M,N] (host)", &mut || rng.fill_normal_f32(&mut w));
         let mut xc = xs.clone();
+        let em_c = crate::sde::solver::EmCoefs {
+            dt: 0.01,
+            s: 0.1,
+            g: std::f32::consts::SQRT_2,
+        };
         host("EM update pass", &mut || {
-            crate::sde::solver::em_update(&mut xc, &f, &w, 0.01, 0.1, 1.414, n, threads)
+            crate::sde::solver::em_update(&mut xc, &f, &w, &em_c, n, threads)
         });
         let em1 = EulerMaruyama::new(0.01, 1.0)?;
         host("EM step (fused, total)", &mut || {

@@ -3,12 +3,15 @@
 //!
 //! The tensor form in [`super::nlm`] runs every elementwise operation as its own pass with its
 //! own allocation (tanh, its derivative, `+ b`, `− x`, the product and difference of the
-//! Onsager term), which on a CPU costs about as much as the two GEMMs together. Here one
-//! pass computes `φ`, `φ'` and `b − x`, the first GEMM accumulates `φJᵀ` onto `b − x`, the
-//! second writes `eJ`, and a last pass forms the force; the buffers are reused from step to
-//! step. The GEMMs are the `gemm` crate's (the one Burn's CPU backend calls), split over the
-//! cores; each output element is one fixed-order dot product, so the numbers do not depend on
-//! the number of threads. Only float rounding separates the result from the tensor form
+//! Onsager term, then the solver's update), which on a CPU added about 40 % to the time of the
+//! two GEMMs (1000 chains × 784 neurons). Here one pass computes `φ`, `φ'` and `b − x`, the
+//! first GEMM accumulates `φJᵀ` onto `b − x`, the second writes `eJ`, and one more pass forms
+//! the force. Inside the solver ([`HostDrift::em_step`]) that last pass also applies the
+//! Euler–Maruyama update and computes the next step's `φ`, `φ'` and `b − x`, so a step is two
+//! GEMMs and one sweep over the states; the buffers are reused from step to step. The GEMMs
+//! are the `gemm` crate's (the one Burn's CPU backend calls), split over the cores; each
+//! output element is one fixed-order dot product, so the numbers do not depend on the number
+//! of threads (tested). Only float rounding separates the result from the tensor form
 //! (`(b − x) + φJᵀ` instead of `(φJᵀ + b) − x`; tested).
 //!
 //! Pure computation on host slices: no files, no devices.
@@ -16,6 +19,9 @@
 use crate::device::fast::tanh_f32;
 use crate::device::{chunk_len, par_each};
 use crate::sde::HostDrift;
+use crate::sde::solver::EmCoefs;
+#[cfg(doc)]
+use crate::sde::solver::em_update;
 
 /// The NLM drift with its parameters and scratch buffers on the host.
 pub struct NlmHostDrift {
@@ -31,6 +37,8 @@ pub struct NlmHostDrift {
     dphi: Vec<f32>,
     e: Vec<f32>,
     g: Vec<f32>,
+    /// `φ`, `φ'` and `e = b − x` hold for the state the last `em_step` left.
+    carried: bool,
 }
 
 impl NlmHostDrift {
@@ -49,6 +57,7 @@ impl NlmHostDrift {
             dphi: Vec::new(),
             e: Vec::new(),
             g: Vec::new(),
+            carried: false,
         }
     }
 
@@ -98,19 +107,19 @@ fn tanh_pass_rows(phi: &mut [f32], dphi: &mut [f32], e: &mut [f32], x: &[f32], b
     }
 }
 
-impl HostDrift for NlmHostDrift {
-    fn drift(&mut self, x: &[f32], rows: usize, out: &mut [f32]) {
-        let n = self.n;
-        let len = rows * n;
-        assert!(
-            x.len() == len && out.len() == len,
-            "x and out must be [rows, N]"
-        );
+impl NlmHostDrift {
+    /// Sizes the scratch buffers for `rows` states.
+    fn resize(&mut self, rows: usize) {
+        let len = rows * self.n;
         for buf in [&mut self.phi, &mut self.dphi, &mut self.e, &mut self.g] {
             buf.resize(len, 0.0);
         }
-        let c = chunk_len(len, n, self.threads);
-        // Pass 1: φ = tanh x, φ' = 1 − φ², e = b − x.
+    }
+
+    /// Pass 1: `φ = tanh x`, `φ' = 1 − φ²`, `e = b − x`.
+    fn prepare(&mut self, x: &[f32], rows: usize) {
+        let n = self.n;
+        let c = chunk_len(rows * n, n, self.threads);
         let b = &self.b;
         let items: Vec<_> = self
             .phi
@@ -120,9 +129,14 @@ impl HostDrift for NlmHostDrift {
             .zip(x.chunks(c))
             .collect();
         par_each(items, |(((phi, dphi), e), x)| tanh_pass(phi, dphi, e, x, b));
+    }
+
+    /// GEMM 1, `e += φJᵀ`, and (with the Onsager term) GEMM 2, `g = eJ`.
+    fn gemms(&mut self, rows: usize) {
+        let n = self.n;
         let par = self.parallelism(rows);
         let nn = n as isize;
-        // GEMM 1: e += φ Jᵀ, i.e. e[r, i] += Σ_k φ[r, k] J[i, k].
+        // GEMM 1: e[r, i] += Σ_k φ[r, k] J[i, k].
         // SAFETY: every pointer addresses a live buffer of the stated shape and strides
         // (φ, e: [rows, N] row-major; Jᵀ read through J's [N, N] row-major storage).
         unsafe {
@@ -149,10 +163,9 @@ impl HostDrift for NlmHostDrift {
             );
         }
         if !self.onsager {
-            out.copy_from_slice(&self.e);
             return;
         }
-        // GEMM 2: g = e J, i.e. g[r, k] = Σ_i e[r, i] J[i, k].
+        // GEMM 2: g[r, k] = Σ_i e[r, i] J[i, k].
         // SAFETY: as above (g: [rows, N] row-major; J: [N, N] row-major).
         unsafe {
             gemm::gemm(
@@ -177,7 +190,26 @@ impl HostDrift for NlmHostDrift {
                 par,
             );
         }
+    }
+}
+
+impl HostDrift for NlmHostDrift {
+    fn drift(&mut self, x: &[f32], rows: usize, out: &mut [f32]) {
+        let len = rows * self.n;
+        assert!(
+            x.len() == len && out.len() == len,
+            "x and out must be [rows, N]"
+        );
+        self.carried = false;
+        self.resize(rows);
+        self.prepare(x, rows);
+        self.gemms(rows);
+        if !self.onsager {
+            out.copy_from_slice(&self.e);
+            return;
+        }
         // Pass 2: F = e − φ' ⊙ g.
+        let c = chunk_len(len, self.n, self.threads);
         let items: Vec<_> = out
             .chunks_mut(c)
             .zip(self.e.chunks(c))
@@ -189,6 +221,125 @@ impl HostDrift for NlmHostDrift {
                 *o = e - d * g;
             }
         });
+    }
+
+    /// The force, the update and the next step's pass 1 in one pass: after the GEMMs, each
+    /// coordinate gets `f = e − φ'g` (or `e`), `x ← em(x, f, w)`, and then `φ`, `φ'` and
+    /// `b − x` of the new x, which the next step (`continued`) uses without pass 1. The same
+    /// operations as [`HostDrift::drift`] followed by [`em_update`], so the same numbers.
+    fn em_step(
+        &mut self,
+        x: &mut [f32],
+        rows: usize,
+        w: &[f32],
+        em: &EmCoefs,
+        continued: bool,
+        _scratch: &mut Vec<f32>,
+    ) {
+        let n = self.n;
+        let len = rows * n;
+        assert!(x.len() == len, "x must be [rows, N]");
+        assert!(
+            w.is_empty() || w.len() == len,
+            "the noise must be [rows, N]"
+        );
+        let ready = continued && self.carried && self.phi.len() == len;
+        self.resize(rows);
+        if !ready {
+            self.prepare(x, rows);
+        }
+        self.gemms(rows);
+        let c = chunk_len(len, n, self.threads);
+        let (b, onsager) = (&self.b, self.onsager);
+        let mut ws: Vec<&[f32]> = w.chunks(c).collect();
+        ws.resize(len.div_ceil(c), &[]);
+        let items: Vec<_> = x
+            .chunks_mut(c)
+            .zip(self.phi.chunks_mut(c))
+            .zip(self.dphi.chunks_mut(c))
+            .zip(self.e.chunks_mut(c))
+            .zip(self.g.chunks(c))
+            .zip(ws)
+            .collect();
+        self.carried = true;
+        par_each(items, |(((((x, phi), dphi), e), g), w)| {
+            update_pass(
+                Rows {
+                    x,
+                    phi,
+                    dphi,
+                    e,
+                    g,
+                    w,
+                },
+                b,
+                em,
+                onsager,
+            )
+        });
+    }
+}
+
+/// One chunk of whole rows for [`update_pass`].
+struct Rows<'a> {
+    x: &'a mut [f32],
+    phi: &'a mut [f32],
+    dphi: &'a mut [f32],
+    e: &'a mut [f32],
+    g: &'a [f32],
+    w: &'a [f32],
+}
+
+/// The fused force + update + pass-1 sweep of [`NlmHostDrift::em_step`]; AVX2 build picked
+/// at run time (same operations, same numbers).
+fn update_pass(r: Rows<'_>, b: &[f32], em: &EmCoefs, onsager: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { update_pass_avx2(r, b, em, onsager) };
+    }
+    update_pass_rows(r, b, em, onsager)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn update_pass_avx2(r: Rows<'_>, b: &[f32], em: &EmCoefs, onsager: bool) {
+    update_pass_rows(r, b, em, onsager)
+}
+
+#[inline(always)]
+fn update_pass_rows(r: Rows<'_>, b: &[f32], em: &EmCoefs, onsager: bool) {
+    let n = b.len();
+    let noisy = !r.w.is_empty();
+    for (k, ((((xr, pr), dr), er), gr)) in
+        r.x.chunks_exact_mut(n)
+            .zip(r.phi.chunks_exact_mut(n))
+            .zip(r.dphi.chunks_exact_mut(n))
+            .zip(r.e.chunks_exact_mut(n))
+            .zip(r.g.chunks_exact(n))
+            .enumerate()
+    {
+        let wr = if noisy { &r.w[k * n..(k + 1) * n] } else { gr };
+        for (((((x, p), d), e), &g), (&w, &b)) in xr
+            .iter_mut()
+            .zip(pr.iter_mut())
+            .zip(dr.iter_mut())
+            .zip(er.iter_mut())
+            .zip(gr)
+            .zip(wr.iter().zip(b))
+        {
+            let f = if onsager { *e - *d * g } else { *e };
+            let xn = if noisy {
+                em.noisy(*x, f, w)
+            } else {
+                em.plain(*x, f)
+            };
+            *x = xn;
+            let t = tanh_f32(xn);
+            *p = t;
+            *d = 1.0 - t * t;
+            *e = b - xn;
+        }
     }
 }
 
@@ -258,6 +409,47 @@ mod tests {
                 outs.windows(2).all(|w| w[0] == w[1]),
                 "n {n}: threads change results"
             );
+        }
+    }
+
+    /// The fused step (force, update and the next tanh pass in one sweep, state carried from
+    /// step to step) gives exactly the numbers of `drift` followed by the solver's
+    /// `em_update`, with and without noise, with and without the Onsager term.
+    #[test]
+    fn fused_step_is_drift_then_update_bit_for_bit() {
+        use crate::sde::solver::{EmCoefs, em_update};
+        let dev = Device::flex();
+        for (n, rows) in [(30, 11), (300, 260)] {
+            let nlm = model(n, 3, &dev);
+            let (j, b) = (to_vec_f32(&nlm.j).unwrap(), to_vec_f32(&nlm.b).unwrap());
+            let em = EmCoefs {
+                dt: 0.01,
+                s: 0.1,
+                g: std::f32::consts::SQRT_2,
+            };
+            for onsager in [true, false] {
+                for noisy in [true, false] {
+                    let mut rng = Rng::new(6);
+                    let mut xa: Vec<f32> = rng.normal_vec(rows * n);
+                    let mut xb = xa.clone();
+                    let mut fused = NlmHostDrift::new(j.clone(), b.clone(), onsager, 2);
+                    let mut plain = NlmHostDrift::new(j.clone(), b.clone(), onsager, 2);
+                    let mut f = vec![0f32; rows * n];
+                    let mut scratch = Vec::new();
+                    for step in 0..6 {
+                        let w = if noisy {
+                            rng.normal_vec(rows * n)
+                        } else {
+                            Vec::new()
+                        };
+                        // Step 3 starts afresh (not continued), as a new simulation would.
+                        fused.em_step(&mut xa, rows, &w, &em, step > 0 && step != 3, &mut scratch);
+                        plain.drift(&xb, rows, &mut f);
+                        em_update(&mut xb, &f, &w, &em, n, 2);
+                        assert_eq!(xa, xb, "n {n} onsager {onsager} noisy {noisy} step {step}");
+                    }
+                }
+            }
         }
     }
 

@@ -50,6 +50,27 @@ pub trait Sde {
 pub trait HostDrift {
     /// Writes `f(x)` into `out` (both `[rows, dim]`).
     fn drift(&mut self, x: &[f32], rows: usize, out: &mut [f32]);
+
+    /// One Euler–Maruyama step in place, `x ← em(x, f(x), w)` ([`solver::EmCoefs`]; `w`
+    /// empty: no noise). `continued`: `x` holds exactly what this kernel's previous `em_step`
+    /// left there, so state derived from it may be reused. The default evaluates
+    /// [`HostDrift::drift`] into `scratch` and applies [`solver::em_update`]; a kernel that
+    /// fuses the update into its own passes must give the same numbers.
+    fn em_step(
+        &mut self,
+        x: &mut [f32],
+        rows: usize,
+        w: &[f32],
+        em: &solver::EmCoefs,
+        continued: bool,
+        scratch: &mut Vec<f32>,
+    ) {
+        let _ = continued;
+        scratch.resize(x.len(), 0.0);
+        self.drift(x, rows, scratch);
+        let dim = x.len() / rows.max(1);
+        solver::em_update(x, scratch, w, em, dim, crate::device::cpu_threads());
+    }
 }
 
 /// Column `i` of a `[B, d]` tensor as `[B, 1]`.

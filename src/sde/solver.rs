@@ -179,18 +179,20 @@ impl EulerMaruyama {
         observe(0, &x0)?;
         let mut x = to_vec_f32(&x0)?;
         drop(x0);
-        let mut f = vec![0f32; rows * dim];
+        let mut scratch = Vec::new();
         let noisy = self.noise_scale > 0.0;
         let mut w = vec![0f32; if noisy { rows * dim } else { 0 }];
-        let s = (self.dt.sqrt() * self.noise_scale) as f32;
-        let (dt, g) = (self.dt as f32, g as f32);
-        let threads = crate::device::cpu_threads();
+        let em = EmCoefs {
+            dt: self.dt as f32,
+            s: (self.dt.sqrt() * self.noise_scale) as f32,
+            g: g as f32,
+        };
         for k in 0..steps {
-            kernel.drift(&x, rows, &mut f);
             if noisy {
                 rng.fill_normal_f32(&mut w);
             }
-            em_update(&mut x, &f, &w, dt, s, g, dim, threads);
+            // From the second step on, x holds what the previous step left.
+            kernel.em_step(&mut x, rows, &w, &em, k > 0, &mut scratch);
             if at(k + 1) {
                 observe(k + 1, &tensor2_f32(x.clone(), rows, dim, &device))?;
             }
@@ -199,19 +201,34 @@ impl EulerMaruyama {
     }
 }
 
+/// The f32 factors of one Euler–Maruyama step with isotropic noise:
+/// `x ← (x + f·dt) + (w·s)·g` for a standard normal `w`.
+#[derive(Clone, Copy, Debug)]
+pub struct EmCoefs {
+    /// Time step.
+    pub dt: f32,
+    /// `√dt` times the noise scale.
+    pub s: f32,
+    /// The isotropic diffusion `G = g·I`.
+    pub g: f32,
+}
+
+impl EmCoefs {
+    /// One coordinate of the noisy update (the only place the formula is written).
+    #[inline(always)]
+    pub fn noisy(&self, x: f32, f: f32, w: f32) -> f32 {
+        (x + f * self.dt) + (w * self.s) * self.g
+    }
+    /// One coordinate of the noise-free update.
+    #[inline(always)]
+    pub fn plain(&self, x: f32, f: f32) -> f32 {
+        x + f * self.dt
+    }
+}
+
 /// `x ← (x + f·dt) + (w·s)·g` elementwise (no noise when `w` is empty), shared out over
 /// `threads` cores in whole rows of `dim`.
-#[allow(clippy::too_many_arguments)]
-pub fn em_update(
-    x: &mut [f32],
-    f: &[f32],
-    w: &[f32],
-    dt: f32,
-    s: f32,
-    g: f32,
-    dim: usize,
-    threads: usize,
-) {
+pub fn em_update(x: &mut [f32], f: &[f32], w: &[f32], em: &EmCoefs, dim: usize, threads: usize) {
     use crate::device::{chunk_len, par_each};
     assert_eq!(x.len(), f.len(), "x and f must have the same shape");
     let c = chunk_len(x.len(), dim, threads).max(1);
@@ -219,7 +236,7 @@ pub fn em_update(
         let items: Vec<_> = x.chunks_mut(c).zip(f.chunks(c)).collect();
         par_each(items, |(x, f)| {
             for (x, &f) in x.iter_mut().zip(f) {
-                *x += f * dt;
+                *x = em.plain(*x, f);
             }
         });
     } else {
@@ -227,7 +244,7 @@ pub fn em_update(
         let items: Vec<_> = x.chunks_mut(c).zip(f.chunks(c)).zip(w.chunks(c)).collect();
         par_each(items, |((x, f), w)| {
             for ((x, &f), &w) in x.iter_mut().zip(f).zip(w) {
-                *x = (*x + f * dt) + (w * s) * g;
+                *x = em.noisy(*x, f, w);
             }
         });
     }

@@ -14,12 +14,37 @@ pub fn cpu() -> Device {
         .device
 }
 
+/// A temporary directory for one test: removed when the test passes, kept after a failure
+/// (for inspection).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// A fresh temporary directory for one test.
-pub fn tmpdir(name: &str) -> PathBuf {
+pub fn tmpdir(name: &str) -> TempDir {
     let p = std::env::temp_dir().join(format!("attractor-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).expect("create temp dir");
-    p
+    TempDir(p)
 }
 
 /// Runs the `attractor` binary.
