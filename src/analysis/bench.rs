@@ -529,7 +529,11 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
             nlm_profile(&t.nlm, t.chains.clone(), &sel.description)?;
         }
         // Sampling only: the solver's fused CPU kernel (where it applies) and tensor ops.
+        let has_kernel = t.nlm.host_kernel(true)?.is_some();
         for fused in [true, false] {
+            if fused && !has_kernel {
+                continue;
+            }
             let mut em = EulerMaruyama::new(0.01, 1.0)?;
             if !fused {
                 em = em.tensor_ops();
@@ -541,13 +545,7 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
             let _ = to_vec_f32(&x.slice([0..1, 0..1]))?;
             let secs = t0.elapsed().as_secs_f64();
             let sps = a.sample_steps as f64 / secs;
-            let engine = if fused && t.nlm.host_kernel(true)?.is_some() {
-                "fused"
-            } else if fused {
-                continue;
-            } else {
-                "tensor"
-            };
+            let engine = if fused { "fused" } else { "tensor" };
             println!(
                 "{}",
                 json!({"bench": "nlm-sample", "device": sel.description, "engine": engine, "n": n, "chains": m,

@@ -133,63 +133,57 @@ impl NlmHostDrift {
 
     /// GEMM 1, `e += φJᵀ`, and (with the Onsager term) GEMM 2, `g = eJ`.
     fn gemms(&mut self, rows: usize) {
-        let n = self.n;
-        let par = self.parallelism(rows);
-        let nn = n as isize;
-        // GEMM 1: e[r, i] += Σ_k φ[r, k] J[i, k].
-        // SAFETY: every pointer addresses a live buffer of the stated shape and strides
-        // (φ, e: [rows, N] row-major; Jᵀ read through J's [N, N] row-major storage).
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                n,
-                self.e.as_mut_ptr(),
-                1,
-                nn,
-                true,
-                self.phi.as_ptr(),
-                1,
-                nn,
-                self.j.as_ptr(),
-                nn,
-                1,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                par,
-            );
+        let (n, par) = (self.n, self.parallelism(rows));
+        // e[r, i] += Σ_k φ[r, k] J[i, k].
+        gemm_rows(&mut self.e, &self.phi, &self.j, rows, n, true, true, par);
+        if self.onsager {
+            // g[r, k] = Σ_i e[r, i] J[i, k].
+            gemm_rows(&mut self.g, &self.e, &self.j, rows, n, false, false, par);
         }
-        if !self.onsager {
-            return;
-        }
-        // GEMM 2: g[r, k] = Σ_i e[r, i] J[i, k].
-        // SAFETY: as above (g: [rows, N] row-major; J: [N, N] row-major).
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                n,
-                self.g.as_mut_ptr(),
-                1,
-                nn,
-                false,
-                self.e.as_ptr(),
-                1,
-                nn,
-                self.j.as_ptr(),
-                1,
-                nn,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                par,
-            );
-        }
+    }
+}
+
+/// `dst ← (dst, if `accumulate`) + lhs · Jᵀ` (`transpose`) or `+ lhs · J`, with `dst` and
+/// `lhs` row-major `[rows, n]` and `J` row-major `[n, n]`: one call of the `gemm` crate.
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows(
+    dst: &mut [f32],
+    lhs: &[f32],
+    j: &[f32],
+    rows: usize,
+    n: usize,
+    accumulate: bool,
+    transpose: bool,
+    par: gemm::Parallelism,
+) {
+    assert!(dst.len() >= rows * n && lhs.len() >= rows * n && j.len() >= n * n);
+    let nn = n as isize;
+    // Jᵀ is read through J's storage with the strides swapped.
+    let (rhs_cs, rhs_rs) = if transpose { (nn, 1) } else { (1, nn) };
+    // SAFETY: the three buffers hold at least the elements the shapes and strides address
+    // (checked above), and `dst` does not alias the inputs (a `&mut` borrow).
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            n,
+            dst.as_mut_ptr(),
+            1,
+            nn,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            nn,
+            j.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            if accumulate { 1.0f32 } else { 0.0 },
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
     }
 }
 
