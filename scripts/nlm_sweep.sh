@@ -4,7 +4,8 @@
 # i (5 ... 7389), SEEDS runs per size, UPDATES Adam updates each, M = 256 persistent chains,
 # B = min(size, 256); generation: min(size, 1000) chains x GEN_STEPS steps, metrics against the
 # same training images. Writes $OUT/sweep.png (E_AAI, Acc_S, Acc_T vs log10 size), sweep.json,
-# and prints the table.
+# and prints the table. Extra arguments go to every `nlm train`, e.g.
+#   UPDATES=20000 bash scripts/nlm_sweep.sh --set schedule=cosine --set lr_final=0.00002
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-sweep}
@@ -14,8 +15,10 @@ GEN_STEPS=${GEN_STEPS:-5000}
 SIZES=${SIZES:-"5 11 25 56 128 288 648 1459 3284 7389"}
 DEVICE=${DEVICE:-flex}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-cargo build --release -q
-BIN="$CARGO_TARGET_DIR/release/attractor"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q
+  BIN="$CARGO_TARGET_DIR/release/attractor"
+fi
 A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT"
 T0=$(date +%s)
@@ -26,7 +29,7 @@ for size in $SIZES; do
     b=$(( size < 256 ? size : 256 ))
     g=$(( size < 1000 ? size : 1000 ))
     $A --seed "$seed" nlm train --pool 2 --n-data "$size" --batch "$b" --chains 256 --updates "$UPDATES" \
-       --set tage_snapshots=false --set checkpoint_every=1000 --run-dir "$run" --overwrite
+       --set tage_snapshots=false --set checkpoint_every=1000 --run-dir "$run" --overwrite "$@"
     $A nlm eval --run-dir "$run" --n-gen "$g" --gen-steps "$GEN_STEPS" > /dev/null
     EVALS+=("$run/eval.json")
   done

@@ -387,3 +387,67 @@ fn denoising_held_out_digits_beats_the_untrained_control() {
         "the untrained control passed: MSE {uc} -> {ur}, nearest {unear}"
     );
 }
+
+/// `attractor bench nlm` on a tiny problem prints every row it promises (machine-readable JSON
+/// lines), with finite positive rates and the update stages of `--profile`. Speed itself is not
+/// asserted here (it belongs in the benchmark's output).
+#[test]
+fn bench_nlm_prints_all_rows_on_a_tiny_problem() {
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "bench",
+        "nlm",
+        "--devices",
+        "flex",
+        "--neurons",
+        "24",
+        "--chains",
+        "8",
+        "--k",
+        "3",
+        "--updates",
+        "2",
+        "--sample-steps",
+        "4",
+        "--profile",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("JSON row"))
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        rows.iter().filter(|r| r["bench"] == kind).collect()
+    };
+    let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|x| x.is_finite() && x > 0.0);
+    assert!(positive(&of("gemm-peak")[0]["gflops"]));
+    let step = of("nlm-step");
+    assert_eq!(step.len(), 1);
+    assert_eq!(step[0]["n"], 24);
+    assert_eq!(step[0]["chains"], 8);
+    assert!(positive(&step[0]["updates_per_s"]) && positive(&step[0]["peak_fraction"]));
+    let engines: Vec<&str> = of("nlm-sample")
+        .iter()
+        .filter_map(|r| r["engine"].as_str())
+        .collect();
+    assert_eq!(engines, ["fused", "tensor"]);
+    assert!(of("nlm-profile").len() >= 8);
+    let stages: Vec<&str> = of("nlm-update-profile")
+        .iter()
+        .filter_map(|r| r["stage"].as_str())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "3 Langevin steps",
+            "tanh of the samples",
+            "contrastive gradients",
+            "Adam (J and b)",
+            "one whole update"
+        ]
+    );
+    assert!(of("nlm-update-profile").iter().all(|r| positive(&r["ms"])));
+}

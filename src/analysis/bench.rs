@@ -465,6 +465,87 @@ fn nlm_profile(
     Ok(())
 }
 
+/// Times the stages of one training update (ms per call, best of 10): the k Langevin steps,
+/// tanh of the samples, the contrastive gradients (four GEMMs and their elementwise work) and
+/// the Adam steps of J and b.
+fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Result<()> {
+    use crate::device::fast;
+    use crate::models::nlm::{contrastive_grads, offdiag_mask};
+    use crate::optim::{Adam, AdamState};
+    let [m, n] = t.chains.dims();
+    let k = t.cfg.steps_per_update;
+    let dev = t.chains.device();
+    let em = EulerMaruyama::new(t.cfg.dt, 1.0)?;
+    let mut rng = Rng::new(11);
+    let xd = t.chains.clone();
+    let phid = fast::tanh(xd.clone());
+    let offdiag = offdiag_mask(n, &dev);
+    let opt = Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 5e-7,
+    };
+    let mut adam = AdamState::new(&[("J", &t.nlm.j), ("b", &t.nlm.b)]);
+    let mut xm = t.chains.clone();
+    let time = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        f()?;
+        let mut best = f64::INFINITY;
+        for _ in 0..10 {
+            let t0 = Instant::now();
+            f()?;
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        println!(
+            "{}",
+            json!({"bench": "nlm-update-profile", "device": desc, "chains": m, "n": n,
+                   "stage": name, "ms": best * 1e3})
+        );
+        Ok(())
+    };
+    time(&format!("{k} Langevin steps"), &mut || {
+        xm = em.advance(&t.nlm, xm.clone(), k, &mut rng)?;
+        let _ = to_vec_f32(&xm.clone().slice([0..1, 0..1]))?;
+        Ok(())
+    })?;
+    time("tanh of the samples", &mut || {
+        let _ = to_vec_f32(&fast::tanh(xm.clone()).slice([0..1, 0..1]))?;
+        Ok(())
+    })?;
+    let phim = fast::tanh(xm.clone());
+    time("contrastive gradients", &mut || {
+        let g = contrastive_grads(
+            &t.nlm,
+            xd.clone(),
+            phid.clone(),
+            xm.clone(),
+            phim.clone(),
+            &offdiag,
+        );
+        let _ = to_vec_f32(&g.grad_j.slice([0..1, 0..1]))?;
+        let _ = to_vec_f32(&g.grad_b)?;
+        Ok(())
+    })?;
+    let g = contrastive_grads(
+        &t.nlm,
+        xd.clone(),
+        phid.clone(),
+        xm.clone(),
+        phim.clone(),
+        &offdiag,
+    );
+    time("Adam (J and b)", &mut || {
+        adam.tick();
+        let j = adam.update(&opt, "J", t.nlm.j.clone(), g.grad_j.clone(), 1e-6) * offdiag.clone();
+        let b = adam.update(&opt, "b", t.nlm.b.clone(), g.grad_b.clone(), 1e-6);
+        let _ = to_vec_f32(&j.slice([0..1, 0..1]))?;
+        let _ = to_vec_f32(&b)?;
+        Ok(())
+    })?;
+    time("one whole update", &mut || t.step(0).map(|_| ()))?;
+    Ok(())
+}
+
 /// NLM throughput: Langevin chain-steps/s (sampling) and training updates/s, with GFLOP/s of
 /// the GEMMs counted as the PyTorch reference counts them (2 N×N×M GEMMs per Langevin step,
 /// 2 outer-product GEMMs per update; `gflops_all_gemms` adds the two data/model field GEMMs).
@@ -527,6 +608,7 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
         );
         if a.profile {
             nlm_profile(&t.nlm, t.chains.clone(), &sel.description)?;
+            nlm_update_profile(&mut t, &sel.description)?;
         }
         // Sampling only: the solver's fused CPU kernel (where it applies) and tensor ops.
         let has_kernel = t.nlm.host_kernel(true)?.is_some();
