@@ -104,6 +104,40 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         assert!(ev["test"][k].is_number(), "eval.json test block lacks {k}");
     }
     assert_eq!(ev["trace"].as_array().unwrap().len(), 3);
+    assert_eq!(ev["temperature"], 1.0);
+
+    // A generation temperature other than the run's: recorded, and it changes the samples;
+    // a non-positive one is a clean error.
+    let cold = run.join("eval_cold.json");
+    let eval_at = |t: &str, out: &Path| {
+        attractor(&[
+            "--device",
+            "flex",
+            "--quiet",
+            "nlm",
+            "eval",
+            "--run-dir",
+            r,
+            "--n-gen",
+            "64",
+            "--gen-steps",
+            "40",
+            "--temperature",
+            t,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = eval_at("0.25", &cold);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let evc = json(&cold);
+    assert_eq!(evc["temperature"], 0.25);
+    assert_ne!(evc["mean_pixel"], ev["mean_pixel"]);
+    assert_clean_error(
+        &eval_at("0", &run.join("never.json")),
+        &["--temperature must be a positive number"],
+    );
+    assert!(!run.join("never.json").exists());
 
     let o = attractor(&[
         "--device",

@@ -327,6 +327,11 @@ pub struct ModelArgs {
     /// Use the untrained initial parameters of the run's configuration (a control).
     #[arg(long)]
     pub untrained: bool,
+    /// Sample at this temperature instead of the run's (a diagnostic: the spec trains and
+    /// samples at T = 1; a lower T shows how much of the samples' distance to the data is
+    /// thermal noise).
+    #[arg(long)]
+    pub temperature: Option<f64>,
 }
 
 /// Opens a run and its parameters.
@@ -349,7 +354,12 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
     })?;
     let data = prepare(&cfg)?;
     let n = data.train.dim();
-    let (nlm, step) = if a.untrained {
+    if let Some(t) = a.temperature
+        && !(t.is_finite() && t > 0.0 && t <= 1e3)
+    {
+        bail!("--temperature must be a positive number (at most 1000), got {t}");
+    }
+    let (mut nlm, step) = if a.untrained {
         let mut r = Rng::derived(cfg.seed, streams::INIT);
         (Nlm::init(n, cfg.gain, cfg.temperature, &mut r, device), 0)
     } else {
@@ -377,6 +387,9 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
             "the checkpoint has N = {} neurons but the run's images have {n} pixels",
             nlm.n()
         );
+    }
+    if let Some(t) = a.temperature {
+        nlm.temperature = t;
     }
     Ok(LoadedNlm {
         rd,
@@ -609,6 +622,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     v["gen_steps"] = a.gen_steps.into();
     v["generation_s"] = gen_s.into();
     v["untrained"] = a.model.untrained.into();
+    v["temperature"] = l.nlm.temperature.into();
     let out = a.out.clone().unwrap_or_else(|| l.rd.file("eval.json"));
     crate::checkpoint::atomic_write(&out, serde_json::to_string_pretty(&v)?.as_bytes())?;
     println!(
