@@ -480,11 +480,10 @@ fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Res
     let xd = t.chains.clone();
     let phid = fast::tanh(xd.clone());
     let offdiag = offdiag_mask(n, &dev);
-    let opt = Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 5e-7,
+    let opt_j = t.cfg.adam();
+    let opt_b = Adam {
+        weight_decay: 0.0,
+        ..opt_j.clone()
     };
     let mut adam = AdamState::new(&[("J", &t.nlm.j), ("b", &t.nlm.b)]);
     let mut xm = t.chains.clone();
@@ -513,31 +512,27 @@ fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Res
         Ok(())
     })?;
     let phim = fast::tanh(xm.clone());
-    time("contrastive gradients", &mut || {
-        let g = contrastive_grads(
-            &t.nlm,
+    let grads = |nlm: &crate::models::nlm::Nlm| {
+        contrastive_grads(
+            nlm,
             xd.clone(),
             phid.clone(),
             xm.clone(),
             phim.clone(),
             &offdiag,
-        );
+        )
+    };
+    time("contrastive gradients", &mut || {
+        let g = grads(&t.nlm);
         let _ = to_vec_f32(&g.grad_j.slice([0..1, 0..1]))?;
         let _ = to_vec_f32(&g.grad_b)?;
         Ok(())
     })?;
-    let g = contrastive_grads(
-        &t.nlm,
-        xd.clone(),
-        phid.clone(),
-        xm.clone(),
-        phim.clone(),
-        &offdiag,
-    );
+    let g = grads(&t.nlm);
     time("Adam (J and b)", &mut || {
         adam.tick();
-        let j = adam.update(&opt, "J", t.nlm.j.clone(), g.grad_j.clone(), 1e-6) * offdiag.clone();
-        let b = adam.update(&opt, "b", t.nlm.b.clone(), g.grad_b.clone(), 1e-6);
+        let j = adam.update(&opt_j, "J", t.nlm.j.clone(), g.grad_j.clone(), 1e-6) * offdiag.clone();
+        let b = adam.update(&opt_b, "b", t.nlm.b.clone(), g.grad_b.clone(), 1e-6);
         let _ = to_vec_f32(&j.slice([0..1, 0..1]))?;
         let _ = to_vec_f32(&b)?;
         Ok(())

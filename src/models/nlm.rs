@@ -308,13 +308,17 @@ impl NlmConfig {
                 self.thin
             );
         }
+        self.adam().validate()
+    }
+
+    /// The optimiser of J (coupled L2 `weight_decay`); b uses the same without decay.
+    pub fn adam(&self) -> Adam {
         Adam {
             beta1: self.beta1,
             beta2: self.beta2,
             eps: self.adam_eps,
             weight_decay: self.weight_decay,
         }
-        .validate()
     }
 
     /// The sampling scheme.
@@ -421,12 +425,7 @@ impl NlmTrainer {
         let m = cfg.n_chains();
         let chains = gaussian(&mut chain_rng, m, n, 1.0, device);
         let adam = AdamState::new(&[("J", &nlm.j), ("b", &nlm.b)]);
-        let adam_j = Adam {
-            beta1: cfg.beta1,
-            beta2: cfg.beta2,
-            eps: cfg.adam_eps,
-            weight_decay: cfg.weight_decay,
-        };
+        let adam_j = cfg.adam();
         let adam_b = Adam {
             weight_decay: 0.0,
             ..adam_j.clone()
