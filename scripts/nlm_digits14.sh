@@ -5,6 +5,8 @@
 # 40-60 updates/s), then the table of scripts/nlm_default.sh with E_AAI <= 0.10 as a check
 # (1000 fresh chains x 5000 steps against the 1000 training images), and E_AAI / Acc_S / Acc_T
 # of the t_age snapshots (eval_tage.png). The 28×28 counterpart is scripts/nlm_hour.sh.
+# Arguments go to `nlm train`: `--n-data 288` is the training-set size of the authors'
+# exploration figure (E_AAI against those 288 images, README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-digits14}
