@@ -68,23 +68,25 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     let g = attractor::npy::read_npy(&run.join("g.npy")).unwrap();
     assert_eq!(g.shape, vec![9, 196]);
 
-    let o = attractor(&[
-        "--device",
-        "flex",
-        "--quiet",
-        "nlm",
-        "eval",
-        "--run-dir",
-        r,
-        "--n-gen",
-        "64",
-        "--gen-steps",
-        "40",
-        "--record-at",
-        "10,20",
-        "--relax-steps",
-        "30",
-    ]);
+    // `nlm eval` with 64 chains × 40 steps and extra options.
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "--device",
+            "flex",
+            "--quiet",
+            "nlm",
+            "eval",
+            "--run-dir",
+            r,
+            "--n-gen",
+            "64",
+            "--gen-steps",
+            "40",
+        ];
+        args.extend_from_slice(extra);
+        attractor(&args)
+    };
+    let o = eval(&["--record-at", "10,20", "--relax-steps", "30"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = json(&run.join("eval.json"));
     // The relaxed (noise-free) samples are a separate block; relaxation descends the energy,
@@ -109,25 +111,7 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     // A generation temperature other than the run's: recorded, and it changes the samples;
     // a non-positive one is a clean error.
     let cold = run.join("eval_cold.json");
-    let eval_at = |t: &str, out: &Path| {
-        attractor(&[
-            "--device",
-            "flex",
-            "--quiet",
-            "nlm",
-            "eval",
-            "--run-dir",
-            r,
-            "--n-gen",
-            "64",
-            "--gen-steps",
-            "40",
-            "--temperature",
-            t,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
+    let eval_at = |t: &str, out: &Path| eval(&["--temperature", t, "--out", out.to_str().unwrap()]);
     let o = eval_at("0.25", &cold);
     assert!(o.status.success(), "{}", stderr(&o));
     let evc = json(&cold);

@@ -336,6 +336,11 @@ pub struct ModelArgs {
 
 /// Opens a run and its parameters.
 pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
+    if let Some(t) = a.temperature
+        && !(t.is_finite() && t > 0.0 && t <= 1e3)
+    {
+        bail!("--temperature must be a positive number (at most 1000), got {t}");
+    }
     let rd = RunDir::open(&a.run_dir)?;
     let meta = rd.meta()?;
     if meta.model != "nlm" {
@@ -354,11 +359,6 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
     })?;
     let data = prepare(&cfg)?;
     let n = data.train.dim();
-    if let Some(t) = a.temperature
-        && !(t.is_finite() && t > 0.0 && t <= 1e3)
-    {
-        bail!("--temperature must be a positive number (at most 1000), got {t}");
-    }
     let (mut nlm, step) = if a.untrained {
         let mut r = Rng::derived(cfg.seed, streams::INIT);
         (Nlm::init(n, cfg.gain, cfg.temperature, &mut r, device), 0)
