@@ -8,7 +8,10 @@ Usage: python3 scripts/nlm_distance_parts.py RUN_DIR N_DATA [POOL]
 Needs numpy.  Prints, for pixels that are background (exactly -1) in >= 99 % of the training
 images: the generated values there (mean, x = atanh spread, share above 0); the median
 sample-to-nearest-training-image squared distance and the share of it on those pixels; the
-same with the background pixels set to the data's -1; and Acc_S / Acc_T both ways.
+same with the background pixels set to the data's -1; Acc_S / Acc_T both ways; and per digit
+class: its share of the training images and of the samples (a sample's class is that of its
+nearest training image), Acc_S of its training images, and the median squared distance of its
+training images to their nearest training image and of its samples to theirs.
 """
 import gzip
 import struct
@@ -32,12 +35,29 @@ def npy(path):
     return np.frombuffer(b[10 + hl:], dtype="<f4").reshape(shape).astype(np.float64)
 
 
-def accs(real, gen):
+def nearest(real, gen):
+    """Index of each point's nearest neighbour among real + gen (itself excluded)."""
     a = np.concatenate([real, gen])
     d = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
-    nn, m = d.argmin(1), len(real)
+    return d.argmin(1), d
+
+
+def accs(real, gen):
+    nn, m = nearest(real, gen)[0], len(real)
     return (nn[:m] < m).mean(), (nn[m:] >= m).mean()
+
+
+def per_class(real, gen, labels):
+    m = len(real)
+    nn, d = nearest(real, gen)
+    rr, gr = d[:m, :m].min(1), d[m:, :m]
+    gl = labels[gr.argmin(1)]
+    print("class  train share  sample share  Acc_S of its images  median NN d2 train->train  sample->train")
+    for c in np.unique(labels):
+        t, s = labels == c, gl == c
+        print(f"{c:>5}  {t.mean():11.3f}  {s.mean():12.3f}  {(nn[:m][t] < m).mean():19.3f}  "
+              f"{np.median(rr[t]):25.2f}  {np.median(gr.min(1)[s]) if s.any() else float('nan'):13.2f}")
 
 
 def main():
@@ -45,7 +65,8 @@ def main():
     pool = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     x = np.concatenate([idx("data/mnist/train-images-idx3-ubyte.gz"), idx("data/mnist/t10k-images-idx3-ubyte.gz")])
     y = np.concatenate([idx("data/mnist/train-labels-idx1-ubyte.gz"), idx("data/mnist/t10k-labels-idx1-ubyte.gz")])
-    x = x[np.isin(y, [1, 3, 6])][:n_data].astype(np.float64) / 255.0
+    keep = np.isin(y, [1, 3, 6])
+    x, y = x[keep][:n_data].astype(np.float64) / 255.0, y[keep][:n_data]
     s = 28 // pool
     real = 2 * x.reshape(-1, s, pool, s, pool).mean(axis=(2, 4)).reshape(-1, s * s) - 1
     gen = npy(f"{run}/gen.npy")
@@ -68,6 +89,7 @@ def main():
     print(f"background set to -1: median d2 {np.median(((gc[:, None, :] - r[None, :, :]) ** 2).sum(-1).min(1)):.2f}")
     print("Acc_S, Acc_T as generated: %.3f %.3f" % accs(r, g))
     print("Acc_S, Acc_T background set to -1: %.3f %.3f" % accs(r, gc))
+    per_class(r, g, y[:n])
 
 
 if __name__ == "__main__":

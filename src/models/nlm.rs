@@ -158,7 +158,7 @@ pub struct NlmConfig {
     #[config(default = 0.01)]
     pub dt: f64,
     /// Parameter updates (t_age at the end of the run).
-    #[config(default = 6000)]
+    #[config(default = 4000)]
     pub updates: u64,
     /// Data minibatch B (capped at the number of training images).
     #[config(default = 256)]
