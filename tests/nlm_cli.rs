@@ -68,7 +68,7 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     let g = attractor::npy::read_npy(&run.join("g.npy")).unwrap();
     assert_eq!(g.shape, vec![9, 196]);
 
-    // `nlm eval` with 64 chains × 40 steps and extra options.
+    // `nlm eval` with 64 chains × 40 steps (unless `extra` sets them) and extra options.
     let eval = |extra: &[&str]| {
         let mut args = vec![
             "--device",
@@ -80,9 +80,10 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
             r,
             "--n-gen",
             "64",
-            "--gen-steps",
-            "40",
         ];
+        if !extra.contains(&"--gen-steps") {
+            args.extend_from_slice(&["--gen-steps", "40"]);
+        }
         args.extend_from_slice(extra);
         attractor(&args)
     };
@@ -122,6 +123,33 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         &["--temperature must be a positive number"],
     );
     assert!(!run.join("never.json").exists());
+
+    // Chains started at the training images: after 0 steps the samples are those images (up to
+    // the ε clamp), so every image's nearest neighbour is its own copy (Acc_S, Acc_T ≈ 0); after
+    // 40 noisy steps they have moved away from where they started.
+    assert_eq!(ev["init"], "noise");
+    assert!(ev.get("start_dist").is_none());
+    let from_data = |steps: &str, out: &Path| {
+        let o = eval(&[
+            "--init",
+            "data",
+            "--gen-steps",
+            steps,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(out)
+    };
+    let d0 = from_data("0", &run.join("eval_data0.json"));
+    let d40 = from_data("40", &run.join("eval_data40.json"));
+    assert_eq!(d0["init"], "data");
+    assert!(
+        d0["acc_s"].as_f64().unwrap() < 0.1 && d0["acc_t"].as_f64().unwrap() < 0.1,
+        "{d0}"
+    );
+    assert!(d0["start_ratio"].as_f64().unwrap() < 0.25, "{d0}");
+    assert!(d40["start_dist"].as_f64().unwrap() > 2.0 * d0["start_dist"].as_f64().unwrap());
 
     let o = attractor(&[
         "--device",

@@ -135,8 +135,72 @@ pub fn generate(
     rng: &mut Rng,
     device: &Device,
 ) -> Result<(Frames, Tensor<2>)> {
-    let n = nlm.n();
-    let x0 = crate::models::nlm::gaussian(rng, chains, n, 1.0, device);
+    let x0 = crate::models::nlm::gaussian(rng, chains, nlm.n(), 1.0, device);
+    generate_from(nlm, x0, steps, dt, record, rng)
+}
+
+/// Where generation chains start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Init {
+    /// Fresh N(0, 1) states (the spec's protocol).
+    Noise,
+    /// The training images in x-space (the atanh map), cycled: a diagnostic that separates the
+    /// model's equilibrium around the data from how fresh chains find it.
+    Data,
+}
+
+impl Init {
+    /// The name written to JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Noise => "noise",
+            Init::Data => "data",
+        }
+    }
+}
+
+/// Start states `[chains, N]` of `init` for a loaded run: N(0, 1) draws from `rng`, or the
+/// training images' x (row i is training image i mod n_data). Also returns, for `Data`, the
+/// starting images as signed pixels `2p − 1` (`[chains·N]`).
+pub fn start_states(
+    l: &LoadedNlm,
+    init: Init,
+    chains: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> (Tensor<2>, Option<Vec<f32>>) {
+    let n = l.nlm.n();
+    match init {
+        Init::Noise => (
+            crate::models::nlm::gaussian(rng, chains, n, 1.0, device),
+            None,
+        ),
+        Init::Data => {
+            let nd = l.data.train.len();
+            let pix = signed(&l.data.train.pixels);
+            let (mut x, mut p) = (
+                Vec::with_capacity(chains * n),
+                Vec::with_capacity(chains * n),
+            );
+            for c in 0..chains {
+                let i = c % nd;
+                x.extend_from_slice(&l.data.x_train[i * n..(i + 1) * n]);
+                p.extend_from_slice(&pix[i * n..(i + 1) * n]);
+            }
+            (tensor2_f32(x, chains, n, device), Some(p))
+        }
+    }
+}
+
+/// Generation from given start states `x0` (`[chains, N]`): as [`generate`].
+pub fn generate_from(
+    nlm: &Nlm,
+    x0: Tensor<2>,
+    steps: usize,
+    dt: f64,
+    record: &[usize],
+    rng: &mut Rng,
+) -> Result<(Frames, Tensor<2>)> {
     let mut out = Vec::new();
     let mut rec: Vec<usize> = record.iter().copied().filter(|&s| s <= steps).collect();
     rec.sort_unstable();
@@ -263,7 +327,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The spec's metric block of generated images against reference images (both in display
 /// space, `[n, dim]`): e_aai, acc_s, acc_t, e2, the mean pixel of each, the fraction of
 /// positive pixels, and the nearest-neighbour distance ratio (median distance of a sample to
-/// its nearest reference over the median reference-to-reference nearest distance).
+/// its nearest reference over the median reference-to-reference nearest distance, `ref_nn`).
 pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device) -> Result<Value> {
     let n = (reference.len() / dim).min(generated.len() / dim);
     let (r, g) = (&reference[..n * dim], &generated[..n * dim]);
@@ -294,6 +358,7 @@ pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device
         "frac_positive": pos(g),
         "data_frac_positive": pos(r),
         "nn_ratio": gen_nn / ref_nn,
+        "ref_nn": ref_nn,
     }))
 }
 
@@ -448,6 +513,9 @@ pub struct GenerateArgs {
     /// Also write a grid every this many steps (DIR/snapshots/`grid-<step>.png`).
     #[arg(long)]
     pub snapshots: Option<usize>,
+    /// Where the chains start: `noise` (N(0, 1)) or `data` (the training images, cycled).
+    #[arg(long, value_enum, default_value_t = Init::Noise)]
+    pub init: Init,
 }
 
 /// `nlm generate`.
@@ -468,9 +536,8 @@ pub fn generate_cmd(
         Some(e) => (1..=a.steps / e).map(|i| i * e).collect(),
         None => Vec::new(),
     };
-    let (frames, _) = generate(
-        &l.nlm, a.chains, a.steps, l.cfg.dt, &record, &mut rng, device,
-    )?;
+    let (x0, _) = start_states(&l, a.init, a.chains, &mut rng, device);
+    let (frames, _) = generate_from(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     if a.snapshots.is_some() {
         let dir = l.rd.file("snapshots");
@@ -499,8 +566,8 @@ pub fn generate_cmd(
         / l.data.train.pixels.len() as f64;
     println!(
         "{}",
-        json!({"t_age": l.step, "chains": a.chains, "steps": a.steps, "mean_pixel": mean,
-               "data_mean_pixel": data_mean, "png": out})
+        json!({"t_age": l.step, "chains": a.chains, "steps": a.steps, "init": a.init.name(),
+               "mean_pixel": mean, "data_mean_pixel": data_mean, "png": out})
     );
     if !quiet {
         eprintln!("wrote {}", out.display());
@@ -554,6 +621,12 @@ pub struct EvalArgs {
     /// data is the sampling noise at T = 1; the main metrics stay the spec's.
     #[arg(long, default_value_t = 0)]
     pub relax_steps: usize,
+    /// Where the chains start: `noise` (N(0, 1), the spec's protocol) or `data` (the training
+    /// images in x-space, cycled — a diagnostic: the samples then show the model's equilibrium
+    /// around the data without the search for it; `start_dist` is the median distance of a
+    /// sample to its own starting image, `start_ratio` that over `ref_nn`).
+    #[arg(long, value_enum, default_value_t = Init::Noise)]
+    pub init: Init,
     /// Output JSON (default DIR/eval.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -571,15 +644,8 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let (frames, x_final) = generate(
-        &l.nlm,
-        a.n_gen,
-        a.gen_steps,
-        l.cfg.dt,
-        &record,
-        &mut rng,
-        device,
-    )?;
+    let (x0, start) = start_states(&l, a.init, a.n_gen, &mut rng, device);
+    let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let train = signed(&l.data.train.pixels);
     let held = signed(&l.data.held_out.pixels);
@@ -616,6 +682,25 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         m["relax_steps"] = a.relax_steps.into();
         v["relaxed"] = m;
     }
+    if let Some(start) = &start {
+        // Median distance of each sample to its own starting image, and that over the median
+        // training-to-training nearest-neighbour distance (as `nn_ratio`).
+        let d: Vec<f64> = last
+            .chunks(dim)
+            .zip(start.chunks(dim))
+            .map(|(g, s)| {
+                g.iter()
+                    .zip(s)
+                    .map(|(&a, &b)| ((a - b) as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .collect();
+        let d = median(d);
+        v["start_dist"] = d.into();
+        v["start_ratio"] = (d / v["ref_nn"].as_f64().unwrap_or(f64::NAN)).into();
+    }
+    v["init"] = a.init.name().into();
     v["t_age"] = l.step.into();
     v["n_data"] = l.data.train.len().into();
     v["n_gen"] = a.n_gen.into();
