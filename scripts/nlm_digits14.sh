@@ -7,9 +7,16 @@
 # of the t_age snapshots (eval_tage.png). The 28×28 counterpart is scripts/nlm_hour.sh.
 # Arguments go to `nlm train`: `--n-data 288` is the training-set size of the authors'
 # exploration figure (E_AAI against those 288 images, README).
+# CONFIG=scripts/nlm_digits14_long.json: the same images with 60 000 updates, cosine 3e-4 -> 1e-5
+# (about 26 minutes of training; cleaner digits, README); its default OUT is
+# checkpoints/nlm-digits14-long.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-checkpoints/nlm-digits14}
+CONFIG=${CONFIG:-scripts/nlm_digits14.json}
+case "$CONFIG" in
+  *_long.json) OUT=${OUT:-checkpoints/nlm-digits14-long} ;;
+  *) OUT=${OUT:-checkpoints/nlm-digits14} ;;
+esac
 DEVICE=${DEVICE:-flex}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
 if [ -z "${BIN:-}" ]; then
@@ -17,10 +24,10 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release/attractor"
 fi
 export BIN
-OUT=$OUT DEVICE=$DEVICE EAAI_MAX=${EAAI_MAX:-0.10} bash scripts/nlm_default.sh --config scripts/nlm_digits14.json "$@"
+OUT=$OUT DEVICE=$DEVICE EAAI_MAX=${EAAI_MAX:-0.10} bash scripts/nlm_default.sh --config "$CONFIG" "$@"
 A="$BIN --device $DEVICE --quiet"
 EVALS=()
-for t in 1679 4852 8248 14021; do
+for t in 1679 4852 8248 14021 23836 40521; do
   if [ -d "$OUT/tage" ] && ls "$OUT/tage" | grep -q "$t"; then
     $A nlm eval --run-dir "$OUT" --tage "$t" --out "$OUT/eval_tage$t.json" > /dev/null
     EVALS+=("$OUT/eval_tage$t.json")
