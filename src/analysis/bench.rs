@@ -471,7 +471,7 @@ fn nlm_profile(
 fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Result<()> {
     use crate::device::fast;
     use crate::models::nlm::{contrastive_grads, offdiag_mask};
-    use crate::optim::{Adam, AdamState};
+    use crate::optim::AdamState;
     let [m, n] = t.chains.dims();
     let k = t.cfg.steps_per_update;
     let dev = t.chains.device();
@@ -480,11 +480,7 @@ fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Res
     let xd = t.chains.clone();
     let phid = fast::tanh(xd.clone());
     let offdiag = offdiag_mask(n, &dev);
-    let opt_j = t.cfg.adam();
-    let opt_b = Adam {
-        weight_decay: 0.0,
-        ..opt_j.clone()
-    };
+    let (opt_j, opt_b) = (t.cfg.adam(), t.cfg.adam_bias());
     let mut adam = AdamState::new(&[("J", &t.nlm.j), ("b", &t.nlm.b)]);
     let mut xm = t.chains.clone();
     let time = |name: &str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {

@@ -160,34 +160,26 @@ impl Init {
 }
 
 /// Start states `[chains, N]` of `init` for a loaded run: N(0, 1) draws from `rng`, or the
-/// training images' x (row i is training image i mod n_data). Also returns, for `Data`, the
-/// starting images as signed pixels `2p − 1` (`[chains·N]`).
+/// training images' x, chain c starting at training image c mod n_data (which the caller
+/// recovers as such: no index list is needed).
 pub fn start_states(
     l: &LoadedNlm,
     init: Init,
     chains: usize,
     rng: &mut Rng,
     device: &Device,
-) -> (Tensor<2>, Option<Vec<f32>>) {
+) -> Tensor<2> {
     let n = l.nlm.n();
     match init {
-        Init::Noise => (
-            crate::models::nlm::gaussian(rng, chains, n, 1.0, device),
-            None,
-        ),
+        Init::Noise => crate::models::nlm::gaussian(rng, chains, n, 1.0, device),
         Init::Data => {
             let nd = l.data.train.len();
-            let pix = signed(&l.data.train.pixels);
-            let (mut x, mut p) = (
-                Vec::with_capacity(chains * n),
-                Vec::with_capacity(chains * n),
-            );
+            let mut x = Vec::with_capacity(chains * n);
             for c in 0..chains {
                 let i = c % nd;
                 x.extend_from_slice(&l.data.x_train[i * n..(i + 1) * n]);
-                p.extend_from_slice(&pix[i * n..(i + 1) * n]);
             }
-            (tensor2_f32(x, chains, n, device), Some(p))
+            tensor2_f32(x, chains, n, device)
         }
     }
 }
@@ -536,7 +528,7 @@ pub fn generate_cmd(
         Some(e) => (1..=a.steps / e).map(|i| i * e).collect(),
         None => Vec::new(),
     };
-    let (x0, _) = start_states(&l, a.init, a.chains, &mut rng, device);
+    let x0 = start_states(&l, a.init, a.chains, &mut rng, device);
     let (frames, _) = generate_from(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     if a.snapshots.is_some() {
@@ -644,7 +636,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let (x0, start) = start_states(&l, a.init, a.n_gen, &mut rng, device);
+    let x0 = start_states(&l, a.init, a.n_gen, &mut rng, device);
     let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let train = signed(&l.data.train.pixels);
@@ -682,12 +674,13 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         m["relax_steps"] = a.relax_steps.into();
         v["relaxed"] = m;
     }
-    if let Some(start) = &start {
-        // Median distance of each sample to its own starting image, and that over the median
-        // training-to-training nearest-neighbour distance (as `nn_ratio`).
+    if a.init == Init::Data {
+        // Median distance of each sample to its own starting image (chain c started at training
+        // image c mod n_data), and that over the median training-to-training nearest-neighbour
+        // distance (as `nn_ratio`).
         let d: Vec<f64> = last
             .chunks(dim)
-            .zip(start.chunks(dim))
+            .zip(train.chunks(dim).cycle())
             .map(|(g, s)| {
                 g.iter()
                     .zip(s)

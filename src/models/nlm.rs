@@ -311,13 +311,21 @@ impl NlmConfig {
         self.adam().validate()
     }
 
-    /// The optimiser of J (coupled L2 `weight_decay`); b uses the same without decay.
+    /// The optimiser of J (coupled L2 `weight_decay`, spec: on J only).
     pub fn adam(&self) -> Adam {
         Adam {
             beta1: self.beta1,
             beta2: self.beta2,
             eps: self.adam_eps,
             weight_decay: self.weight_decay,
+        }
+    }
+
+    /// The optimiser of b: that of J without the weight decay.
+    pub fn adam_bias(&self) -> Adam {
+        Adam {
+            weight_decay: 0.0,
+            ..self.adam()
         }
     }
 
@@ -425,11 +433,7 @@ impl NlmTrainer {
         let m = cfg.n_chains();
         let chains = gaussian(&mut chain_rng, m, n, 1.0, device);
         let adam = AdamState::new(&[("J", &nlm.j), ("b", &nlm.b)]);
-        let adam_j = cfg.adam();
-        let adam_b = Adam {
-            weight_decay: 0.0,
-            ..adam_j.clone()
-        };
+        let (adam_j, adam_b) = (cfg.adam(), cfg.adam_bias());
         let data_phi = data.iter().map(|v| v.tanh()).collect();
         Ok(Self {
             cfg: cfg.clone(),
