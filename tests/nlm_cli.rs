@@ -151,6 +151,39 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     assert!(d0["start_ratio"].as_f64().unwrap() < 0.25, "{d0}");
     assert!(d40["start_dist"].as_f64().unwrap() > 2.0 * d0["start_dist"].as_f64().unwrap());
 
+    // Three independent sample sets: the headline figures are the means of the sets' own ones
+    // (also in the held-out block), the sets differ, and the spread is reported.
+    let rep = run.join("eval_rep.json");
+    let o = eval(&["--repeats", "3", "--out", rep.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let er = json(&rep);
+    assert_eq!(er["n_repeats"], 3);
+    for block in [&er, &er["test"]] {
+        let sets = block["repeats"].as_array().unwrap();
+        assert_eq!(sets.len(), 3);
+        for k in ["e_aai", "acc_t", "mean_pixel"] {
+            let xs: Vec<f64> = sets.iter().map(|m| m[k].as_f64().unwrap()).collect();
+            let mean = xs.iter().sum::<f64>() / 3.0;
+            assert!(
+                (block[k].as_f64().unwrap() - mean).abs() < 1e-12,
+                "{k}: {block}"
+            );
+            assert!(block[format!("{k}_sd")].as_f64().unwrap() >= 0.0);
+        }
+        assert_eq!(sets[0]["n"], 64);
+        assert_ne!(sets[0]["mean_pixel"], sets[1]["mean_pixel"]);
+    }
+    assert!(ev.get("repeats").is_none() && ev["n_repeats"] == 1);
+    assert_clean_error(
+        &eval(&[
+            "--repeats",
+            "0",
+            "--out",
+            run.join("never.json").to_str().unwrap(),
+        ]),
+        &["--repeats must be between 1 and 1000"],
+    );
+
     let o = attractor(&[
         "--device",
         "flex",

@@ -354,6 +354,48 @@ pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device
     }))
 }
 
+/// [`metrics`] of `reps` equal blocks of `generated` (independent sample sets) against the same
+/// reference: with one block exactly [`metrics`]; with more, every number is the mean over the
+/// blocks, `<key>_sd` (sample standard deviation) is added for the headline metrics, and
+/// `repeats` lists each block's own metrics (E_AAI of 1000 samples varies by about ±0.006
+/// between sample sets, so a threshold is better tested on the mean).
+pub fn metrics_repeated(
+    reference: &[f32],
+    generated: &[f32],
+    dim: usize,
+    reps: usize,
+    device: &Device,
+) -> Result<Value> {
+    let block = generated.len() / reps.max(1);
+    if reps <= 1 {
+        return metrics(reference, generated, dim, device);
+    }
+    let each = generated
+        .chunks(block)
+        .take(reps)
+        .map(|g| metrics(reference, g, dim, device))
+        .collect::<Result<Vec<_>>>()?;
+    let mut v = each[0].clone();
+    let keys: Vec<String> = each[0]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    for k in keys {
+        let xs: Vec<f64> = each.iter().filter_map(|m| m[&k].as_f64()).collect();
+        if xs.len() != each.len() || k == "n" {
+            continue;
+        }
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        v[&k] = mean.into();
+        if ["e_aai", "acc_s", "acc_t", "e2", "mean_pixel", "nn_ratio"].contains(&k.as_str()) {
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
+            v[format!("{k}_sd")] = var.sqrt().into();
+        }
+    }
+    v["repeats"] = each.into();
+    Ok(v)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading a run
 // ---------------------------------------------------------------------------------------------
@@ -619,6 +661,11 @@ pub struct EvalArgs {
     /// sample to its own starting image, `start_ratio` that over `ref_nn`).
     #[arg(long, value_enum, default_value_t = Init::Noise)]
     pub init: Init,
+    /// Independent sample sets of `--n-gen` chains each (generated together): every metric is
+    /// then the mean over the sets, with `<metric>_sd` and each set's own figures under
+    /// `repeats` (E_AAI of one set of 1000 samples scatters by about ±0.006).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
     /// Output JSON (default DIR/eval.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -627,29 +674,34 @@ pub struct EvalArgs {
 /// `nlm eval`: writes eval.json and returns it.
 pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<Value> {
     check_counts(a.n_gen, a.gen_steps)?;
+    if a.repeats == 0 || a.repeats > 1000 {
+        bail!("--repeats must be between 1 and 1000, got {}", a.repeats);
+    }
+    let chains = a.n_gen * a.repeats;
+    check_counts(chains, a.gen_steps)?;
     let l = load(&a.model, device)?;
     let dim = l.nlm.n();
-    check_chain_memory(a.n_gen, dim, 0)?;
+    check_chain_memory(chains, dim, 0)?;
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::GENERATE);
     let record = match &a.record_at {
         Some(s) => parse_list(s)?,
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let x0 = start_states(&l, a.init, a.n_gen, &mut rng, device);
+    let x0 = start_states(&l, a.init, chains, &mut rng, device);
     let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let train = signed(&l.data.train.pixels);
     let held = signed(&l.data.held_out.pixels);
     let (_, last) = frames.last().context("no samples")?;
-    let mut v = metrics(&train, last, dim, device)?;
+    let mut v = metrics_repeated(&train, last, dim, a.repeats, device)?;
     if !held.is_empty() {
-        v["test"] = metrics(&held, last, dim, device)?;
+        v["test"] = metrics_repeated(&held, last, dim, a.repeats, device)?;
     }
     if !record.is_empty() {
         let mut trace = Vec::new();
         for (k, f) in &frames {
-            let mut m = metrics(&train, f, dim, device)?;
+            let mut m = metrics_repeated(&train, f, dim, a.repeats, device)?;
             m["gen_steps"] = (*k).into();
             trace.push(m);
         }
@@ -670,7 +722,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
             &mut |_, _| Ok(()),
         )?;
         let relaxed = to_vec_f32(&fast::tanh(x))?;
-        let mut m = metrics(&train, &relaxed, dim, device)?;
+        let mut m = metrics_repeated(&train, &relaxed, dim, a.repeats, device)?;
         m["relax_steps"] = a.relax_steps.into();
         v["relaxed"] = m;
     }
@@ -697,14 +749,19 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     v["t_age"] = l.step.into();
     v["n_data"] = l.data.train.len().into();
     v["n_gen"] = a.n_gen.into();
+    v["n_repeats"] = a.repeats.into();
     v["gen_steps"] = a.gen_steps.into();
     v["generation_s"] = gen_s.into();
     v["untrained"] = a.model.untrained.into();
     v["temperature"] = l.nlm.temperature.into();
     let out = a.out.clone().unwrap_or_else(|| l.rd.file("eval.json"));
     crate::checkpoint::atomic_write(&out, serde_json::to_string_pretty(&v)?.as_bytes())?;
+    let sd = match v["e_aai_sd"].as_f64() {
+        Some(sd) => format!(" ± {sd:.4} over {} sets", a.repeats),
+        None => String::new(),
+    };
     println!(
-        "t_age {}: E_AAI {:.4} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3})",
+        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3})",
         l.step,
         v["e_aai"].as_f64().unwrap_or(f64::NAN),
         v["acc_s"].as_f64().unwrap_or(f64::NAN),
