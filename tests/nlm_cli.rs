@@ -70,17 +70,10 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
 
     // `nlm eval` with 64 chains × 40 steps (unless `extra` sets them) and extra options.
     let eval = |extra: &[&str]| {
-        let mut args = vec![
-            "--device",
-            "flex",
-            "--quiet",
-            "nlm",
-            "eval",
-            "--run-dir",
-            r,
-            "--n-gen",
-            "64",
-        ];
+        let mut args = vec!["--device", "flex", "--quiet", "nlm", "eval", "--run-dir", r];
+        if !extra.contains(&"--n-gen") {
+            args.extend_from_slice(&["--n-gen", "64"]);
+        }
         if !extra.contains(&"--gen-steps") {
             args.extend_from_slice(&["--gen-steps", "40"]);
         }
@@ -150,6 +143,28 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     );
     assert!(d0["start_ratio"].as_f64().unwrap() < 0.25, "{d0}");
     assert!(d40["start_dist"].as_f64().unwrap() > 2.0 * d0["start_dist"].as_f64().unwrap());
+    // Energies: one chain per training image started there and not moved has the images' mean
+    // energy; the thermal reference is N·T/2.
+    let all = run.join("eval_data_all.json");
+    let o = eval(&[
+        "--init",
+        "data",
+        "--n-gen",
+        "300",
+        "--gen-steps",
+        "0",
+        "--out",
+        all.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let da = json(&all);
+    let (eg, ed) = (
+        da["energy_gen"].as_f64().unwrap(),
+        da["energy_data"].as_f64().unwrap(),
+    );
+    assert!(ed > 0.0 && (eg - ed).abs() < 1e-4 * ed, "{eg} vs {ed}");
+    assert_eq!(da["energy_thermal"], 98.0);
+    assert!((d40["energy_gen"].as_f64().unwrap() - ed).abs() > 1e-3 * ed);
 
     // Three independent sample sets: the headline figures are the means of the sets' own ones
     // (also in the held-out block), the sets differ, and the spread is reported.

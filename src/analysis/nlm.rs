@@ -700,6 +700,17 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     let held = signed(&l.data.held_out.pixels);
     let (_, last) = frames.last().context("no samples")?;
     let mut v = metrics_repeated(&train, last, dim, a.repeats, device)?;
+    // Mean energy of the samples and of the training images under the model: at temperature T
+    // equilibrium samples sit near the thermal level N·T/2, and how far below it the data sit
+    // says how much sharper than the model's equilibrium the data are.
+    let mean_energy =
+        |x: Tensor<2>| -> Result<f64> { Ok(to_vec_f32(&l.nlm.energy(x).mean())?[0] as f64) };
+    let e_gen = mean_energy(x_final.clone())?;
+    let nd = l.data.train.len();
+    let e_data = mean_energy(tensor2_f32(l.data.x_train.clone(), nd, dim, device))?;
+    v["energy_gen"] = e_gen.into();
+    v["energy_data"] = e_data.into();
+    v["energy_thermal"] = (0.5 * dim as f64 * l.nlm.temperature).into();
     if !held.is_empty() {
         v["test"] = metrics_repeated(&held, last, dim, a.repeats, device)?;
     }
@@ -766,14 +777,15 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => String::new(),
     };
     println!(
-        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3})",
+        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3}), energy {e_gen:.1} (data {e_data:.1}, N·T/2 {:.1})",
         l.step,
         v["e_aai"].as_f64().unwrap_or(f64::NAN),
         v["acc_s"].as_f64().unwrap_or(f64::NAN),
         v["acc_t"].as_f64().unwrap_or(f64::NAN),
         v["e2"].as_f64().unwrap_or(f64::NAN),
         v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
-        v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN)
+        v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
+        0.5 * dim as f64 * l.nlm.temperature
     );
     if !quiet {
         eprintln!("wrote {}", out.display());
