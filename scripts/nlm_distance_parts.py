@@ -10,8 +10,11 @@ images: the generated values there (mean, x = atanh spread, share above 0); the 
 sample-to-nearest-training-image squared distance and the share of it on those pixels; the
 same with the background pixels set to the data's -1; Acc_S / Acc_T both ways; and per digit
 class: its share of the training images and of the samples (a sample's class is that of its
-nearest training image), Acc_S of its training images, and the median squared distance of its
-training images to their nearest training image and of its samples to theirs.
+nearest training image), Acc_S of its training images, the median squared distance of its
+training images to their nearest training image and of its samples to theirs, the part of the
+latter on the pixels that are background (<= -0.9) in that nearest image, and what the T = 1
+noise alone costs there (the thermal floor: background pixels x E[(tanh x - tanh mu)^2],
+x ~ N(mu, 1), mu the data's background x at eps = 0.03).
 """
 import gzip
 import struct
@@ -48,16 +51,33 @@ def accs(real, gen):
     return (nn[:m] < m).mean(), (nn[m:] >= m).mean()
 
 
-def per_class(real, gen, labels):
+def thermal_floor(eps=0.03, temperature=1.0):
+    """E[(tanh x - tanh mu)^2] for x ~ N(mu, T), mu = atanh(-(1 - eps)): the squared-distance
+    cost per background pixel of the T-noise alone (the learned bias puts the model's background
+    mean at the data's x, and a saturated unit's x fluctuates with variance T around it)."""
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    mu = np.arctanh(-(1 - eps))
+    return float((w * (np.tanh(mu + np.sqrt(temperature) * z) - np.tanh(mu)) ** 2).sum() / w.sum())
+
+
+def per_class(real, gen, labels, floor):
     m = len(real)
     nn, d = nearest(real, gen)
     rr, gr = d[:m, :m].min(1), d[m:, :m]
-    gl = labels[gr.argmin(1)]
-    print("class  train share  sample share  Acc_S of its images  median NN d2 train->train  sample->train")
+    near = gr.argmin(1)
+    gl = labels[near]
+    bg = real[near] <= -0.9
+    bg_part = (((gen - real[near]) ** 2) * bg).sum(1)
+    print(f"thermal floor per background pixel (T = 1, eps = 0.03): {floor:.4f}")
+    print("class  train share  sample share  Acc_S of its images  median NN d2 train->train  "
+          "sample->train  on its background  floor (bg pixels x floor)")
     for c in np.unique(labels):
         t, s = labels == c, gl == c
+        nan = float("nan")
         print(f"{c:>5}  {t.mean():11.3f}  {s.mean():12.3f}  {(nn[:m][t] < m).mean():19.3f}  "
-              f"{np.median(rr[t]):25.2f}  {np.median(gr.min(1)[s]) if s.any() else float('nan'):13.2f}")
+              f"{np.median(rr[t]):25.2f}  {np.median(gr.min(1)[s]) if s.any() else nan:13.2f}  "
+              f"{np.median(bg_part[s]) if s.any() else nan:17.2f}  "
+              f"{bg[s].sum(1).mean() * floor if s.any() else nan:25.2f}")
 
 
 def main():
@@ -89,7 +109,7 @@ def main():
     print(f"background set to -1: median d2 {np.median(((gc[:, None, :] - r[None, :, :]) ** 2).sum(-1).min(1)):.2f}")
     print("Acc_S, Acc_T as generated: %.3f %.3f" % accs(r, g))
     print("Acc_S, Acc_T background set to -1: %.3f %.3f" % accs(r, gc))
-    per_class(r, g, y[:n])
+    per_class(r, g, y[:n], thermal_floor())
 
 
 if __name__ == "__main__":
