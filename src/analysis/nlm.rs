@@ -1376,7 +1376,8 @@ pub struct SummarizeArgs {
     pub out: PathBuf,
 }
 
-/// `nlm summarize`: E_AAI, Acc_S, Acc_T (mean ± sd over files sharing an x value) against
+/// `nlm summarize`: E_AAI, Acc_S, Acc_T (mean ± sd over files sharing an x value, or over the
+/// sample sets of a lone file made with `eval --repeats`; `sd_over` says which) against
 /// log10(x); and, where the files hold a `trace` (eval --record-at), E_AAI and E² against
 /// log10(generation steps), one curve per file.
 pub fn summarize_cmd(a: &SummarizeArgs) -> Result<Value> {
@@ -1412,12 +1413,26 @@ pub fn summarize_cmd(a: &SummarizeArgs) -> Result<Value> {
     let keys = ["e_aai", "acc_s", "acc_t", "e2", "nn_ratio"];
     for &x in &xs {
         let group: Vec<&Value> = evs.iter().filter(|v| v[&a.x].as_f64() == Some(x)).collect();
+        // One file made with `eval --repeats`: its own spread over the sample sets; else the
+        // spread over the files (runs).
+        let sets = match group.as_slice() {
+            [v] => v["n_repeats"].as_u64().filter(|&r| r > 1),
+            _ => None,
+        };
         let mut row = json!({ a.x.as_str(): x, "runs": group.len() });
+        row["sd_over"] = if sets.is_some() { "sets" } else { "runs" }.into();
         for k in keys {
             let vals: Vec<f64> = group.iter().filter_map(|v| v[k].as_f64()).collect();
             let (m, sd) = stat(&vals);
             row[k] = m.into();
-            row[format!("{k}_sd")] = sd.into();
+            row[format!("{k}_sd")] = match sets {
+                Some(_) => group[0][format!("{k}_sd")].as_f64().unwrap_or(f64::NAN),
+                None => sd,
+            }
+            .into();
+        }
+        if let Some(r) = sets {
+            row["sets"] = r.into();
         }
         table.push(row);
     }
@@ -1484,6 +1499,72 @@ pub fn summarize_cmd(a: &SummarizeArgs) -> Result<Value> {
 mod tests {
     use super::*;
     use crate::device::{DeviceChoice, select};
+
+    #[test]
+    fn summarize_spread_over_runs_or_sets() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("attractor-summarize-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let write = |name: &str, v: Value| -> Result<PathBuf> {
+            let p = dir.join(name);
+            std::fs::write(&p, v.to_string())?;
+            Ok(p)
+        };
+        let ev = |n: u64, e: f64, extra: Value| {
+            let mut v = json!({"n_data": n, "e_aai": e, "acc_s": 0.9, "acc_t": 0.6,
+                               "e2": 0.001, "nn_ratio": 1.5, "n_repeats": 1});
+            for (k, x) in extra.as_object().into_iter().flatten() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let evals = vec![
+            write("a.json", ev(10, 0.10, json!({})))?,
+            write("b.json", ev(10, 0.14, json!({})))?,
+            write(
+                "c.json",
+                ev(
+                    100,
+                    0.05,
+                    json!({"n_repeats": 4, "e_aai_sd": 0.007, "acc_s_sd": 0.01,
+                           "acc_t_sd": 0.02, "e2_sd": 0.0001, "nn_ratio_sd": 0.03}),
+                ),
+            )?,
+        ];
+        let out = dir.join("s.png");
+        let v = summarize_cmd(&SummarizeArgs {
+            evals: evals.clone(),
+            x: "n_data".into(),
+            out: out.clone(),
+        })?;
+        let t = v["table"].as_array().context("table")?;
+        // Two runs at n_data 10: mean and population sd over the runs.
+        assert_eq!(
+            (t[0]["runs"].as_u64(), t[0]["sd_over"].as_str()),
+            (Some(2), Some("runs"))
+        );
+        assert!((t[0]["e_aai"].as_f64().unwrap_or(0.0) - 0.12).abs() < 1e-12);
+        assert!((t[0]["e_aai_sd"].as_f64().unwrap_or(0.0) - 0.02).abs() < 1e-12);
+        // One file with four sample sets: its own spread.
+        assert_eq!(t[1]["sd_over"], "sets");
+        assert_eq!(t[1]["sets"], 4);
+        assert_eq!(t[1]["e_aai_sd"], 0.007);
+        assert!(out.is_file() && out.with_extension("json").is_file());
+        // A file that is not an eval.json is refused by name.
+        let bad = write("bad.json", json!({"x": 1}))?;
+        let err = summarize_cmd(&SummarizeArgs {
+            evals: vec![bad],
+            x: "n_data".into(),
+            out,
+        })
+        .err()
+        .context("accepted a non-eval file")?;
+        assert!(
+            format!("{err}").contains("bad.json is not an nlm eval.json"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 
     #[test]
     fn aai_extremes() -> Result<()> {
