@@ -122,20 +122,24 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     // 40 noisy steps they have moved away from where they started.
     assert_eq!(ev["init"], "noise");
     assert!(ev.get("start_dist").is_none());
-    let from_data = |steps: &str, out: &Path| {
-        let o = eval(&[
+    let from_data = |steps: &str, n_gen: &str, out: &Path| {
+        let out_s = out.to_str().unwrap();
+        let args = [
             "--init",
             "data",
+            "--n-gen",
+            n_gen,
             "--gen-steps",
             steps,
             "--out",
-            out.to_str().unwrap(),
-        ]);
+            out_s,
+        ];
+        let o = eval(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         json(out)
     };
-    let d0 = from_data("0", &run.join("eval_data0.json"));
-    let d40 = from_data("40", &run.join("eval_data40.json"));
+    let d0 = from_data("0", "64", &run.join("eval_data0.json"));
+    let d40 = from_data("40", "64", &run.join("eval_data40.json"));
     assert_eq!(d0["init"], "data");
     assert!(
         d0["acc_s"].as_f64().unwrap() < 0.1 && d0["acc_t"].as_f64().unwrap() < 0.1,
@@ -145,26 +149,19 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     assert!(d40["start_dist"].as_f64().unwrap() > 2.0 * d0["start_dist"].as_f64().unwrap());
     // Energies: one chain per training image started there and not moved has the images' mean
     // energy; the thermal reference is N·T/2.
-    let all = run.join("eval_data_all.json");
-    let o = eval(&[
-        "--init",
-        "data",
-        "--n-gen",
-        "300",
-        "--gen-steps",
-        "0",
-        "--out",
-        all.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let da = json(&all);
+    let da = from_data("0", "300", &run.join("eval_data_all.json"));
     let (eg, ed) = (
         da["energy_gen"].as_f64().unwrap(),
         da["energy_data"].as_f64().unwrap(),
     );
     assert!(ed > 0.0 && (eg - ed).abs() < 1e-4 * ed, "{eg} vs {ed}");
     assert_eq!(da["energy_thermal"], 98.0);
-    assert!((d40["energy_gen"].as_f64().unwrap() - ed).abs() > 1e-3 * ed);
+    // The same 64 start images after 40 noisy steps: the samples' energy has moved.
+    let (e0, e40) = (
+        d0["energy_gen"].as_f64().unwrap(),
+        d40["energy_gen"].as_f64().unwrap(),
+    );
+    assert!((e40 - e0).abs() > 1e-3 * e0, "{e0} vs {e40}");
 
     // Three independent sample sets: the headline figures are the means of the sets' own ones
     // (also in the held-out block), the sets differ, and the spread is reported.
@@ -183,10 +180,13 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
                 (block[k].as_f64().unwrap() - mean).abs() < 1e-12,
                 "{k}: {block}"
             );
-            assert!(block[format!("{k}_sd")].as_f64().unwrap() >= 0.0);
+            let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+            let got = block[format!("{k}_sd")].as_f64().unwrap();
+            assert!((got - sd).abs() < 1e-12, "{k}_sd {got} vs {sd}");
         }
         assert_eq!(sets[0]["n"], 64);
         assert_ne!(sets[0]["mean_pixel"], sets[1]["mean_pixel"]);
+        assert!(block["mean_pixel_sd"].as_f64().unwrap() > 0.0);
     }
     assert!(ev.get("repeats").is_none() && ev["n_repeats"] == 1);
     assert_clean_error(

@@ -1532,7 +1532,7 @@ mod tests {
         ];
         let out = dir.join("s.png");
         let v = summarize_cmd(&SummarizeArgs {
-            evals: evals.clone(),
+            evals,
             x: "n_data".into(),
             out: out.clone(),
         })?;
