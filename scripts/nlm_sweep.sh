@@ -4,7 +4,11 @@
 # i (5 ... 7389), SEEDS runs per size, UPDATES Adam updates each, M = 256 persistent chains,
 # B = min(size, 256); generation: min(size, 1000) chains x GEN_STEPS steps, metrics against the
 # same training images. Writes $OUT/sweep.png (E_AAI, Acc_S, Acc_T vs log10 size), sweep.json,
-# and prints the table. Extra arguments go to every `nlm train`, e.g.
+# and prints the table. With REF_STEPS > 0 (default 100, t = 1: a unit's relaxation time) each
+# model also samples from chains started at held-out digits for REF_STEPS steps, against the
+# same training images: new digits with the model's own thermal jitter, the figures a perfectly
+# generalising sampler at T = 1 would reach ($OUT/sweep_heldout.png, .json). Extra arguments go
+# to every `nlm train`, e.g.
 #   UPDATES=20000 bash scripts/nlm_sweep.sh --set schedule=cosine --set lr_final=0.00002
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +16,7 @@ OUT=${OUT:-checkpoints/nlm-sweep}
 SEEDS=${SEEDS:-2}
 UPDATES=${UPDATES:-3000}
 GEN_STEPS=${GEN_STEPS:-5000}
+REF_STEPS=${REF_STEPS:-100}
 SIZES=${SIZES:-"5 11 25 56 128 288 648 1459 3284 7389"}
 DEVICE=${DEVICE:-flex}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
@@ -23,6 +28,7 @@ A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT"
 T0=$(date +%s)
 EVALS=()
+REFS=()
 for size in $SIZES; do
   for seed in $(seq 1 "$SEEDS"); do
     run="$OUT/n$size-s$seed"
@@ -32,7 +38,16 @@ for size in $SIZES; do
        --set tage_snapshots=false --set checkpoint_every=1000 --run-dir "$run" --overwrite "$@"
     $A nlm eval --run-dir "$run" --n-gen "$g" --gen-steps "$GEN_STEPS" > /dev/null
     EVALS+=("$run/eval.json")
+    if [ "$REF_STEPS" -gt 0 ]; then
+      $A nlm eval --run-dir "$run" --init held-out --n-gen "$g" --gen-steps "$REF_STEPS" \
+         --out "$run/eval_heldout.json" > /dev/null
+      REFS+=("$run/eval_heldout.json")
+    fi
   done
 done
 $A nlm summarize --evals "${EVALS[@]}" --x n_data --out "$OUT/sweep.png"
+if [ ${#REFS[@]} -gt 0 ]; then
+  echo "held-out digits after $REF_STEPS steps of each model (the T = 1 reference):"
+  $A nlm summarize --evals "${REFS[@]}" --x n_data --out "$OUT/sweep_heldout.png"
+fi
 echo "sweep finished in $(( $(date +%s) - T0 )) s; plot $OUT/sweep.png"

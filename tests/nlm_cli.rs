@@ -122,11 +122,11 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     // 40 noisy steps they have moved away from where they started.
     assert_eq!(ev["init"], "noise");
     assert!(ev.get("start_dist").is_none());
-    let from_data = |steps: &str, n_gen: &str, out: &Path| {
+    let from_init = |init: &str, steps: &str, n_gen: &str, out: &Path| {
         let out_s = out.to_str().unwrap();
         let args = [
             "--init",
-            "data",
+            init,
             "--n-gen",
             n_gen,
             "--gen-steps",
@@ -138,6 +138,7 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         assert!(o.status.success(), "{}", stderr(&o));
         json(out)
     };
+    let from_data = |steps: &str, n_gen: &str, out: &Path| from_init("data", steps, n_gen, out);
     let d0 = from_data("0", "64", &run.join("eval_data0.json"));
     let d40 = from_data("40", "64", &run.join("eval_data40.json"));
     assert_eq!(d0["init"], "data");
@@ -147,6 +148,17 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     );
     assert!(d0["start_ratio"].as_f64().unwrap() < 0.25, "{d0}");
     assert!(d40["start_dist"].as_f64().unwrap() > 2.0 * d0["start_dist"].as_f64().unwrap());
+    // Chains started at held-out images: after 0 steps the samples are those images, new to the
+    // training set, so they sit about as far from it as its images from each other (where
+    // copies of the training images sit at ≈ 0).
+    let h0 = from_init("held-out", "0", "64", &run.join("eval_held0.json"));
+    assert_eq!(h0["init"], "held-out");
+    assert!(h0["start_ratio"].as_f64().unwrap() < 0.25, "{h0}");
+    let (hr, dr) = (
+        h0["nn_ratio"].as_f64().unwrap(),
+        d0["nn_ratio"].as_f64().unwrap(),
+    );
+    assert!(hr > 0.5 && dr < 0.25, "held-out {hr}, training {dr}");
     // Energies: one chain per training image started there and not moved has the images' mean
     // energy; the thermal reference is N·T/2.
     let da = from_data("0", "300", &run.join("eval_data_all.json"));

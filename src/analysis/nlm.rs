@@ -147,6 +147,10 @@ pub enum Init {
     /// The training images in x-space (the atanh map), cycled: a diagnostic that separates the
     /// model's equilibrium around the data from how fresh chains find it.
     Data,
+    /// The held-out images in x-space, cycled: new digits of the data's distribution, so that a
+    /// few steps give what a model that generalised perfectly would sample at this temperature
+    /// (a new digit with the model's own thermal jitter) — a reference for E_AAI.
+    HeldOut,
 }
 
 impl Init {
@@ -155,12 +159,28 @@ impl Init {
         match self {
             Init::Noise => "noise",
             Init::Data => "data",
+            Init::HeldOut => "held-out",
         }
     }
 }
 
+/// The images (pixels in [−1, 1], `[k, N]` flattened) that chains of `init` start at, cycled:
+/// the training or the held-out images; none for `Noise`.
+pub fn start_images(l: &LoadedNlm, init: Init) -> Result<Vec<f32>> {
+    Ok(match init {
+        Init::Noise => Vec::new(),
+        Init::Data => signed(&l.data.train.pixels),
+        Init::HeldOut => {
+            if l.data.held_out.is_empty() {
+                bail!("--init held-out: this run's data have no held-out images");
+            }
+            signed(&l.data.held_out.pixels)
+        }
+    })
+}
+
 /// Start states `[chains, N]` of `init` for a loaded run: N(0, 1) draws from `rng`, or the
-/// training images' x, chain c starting at training image c mod n_data (which the caller
+/// training (held-out) images' x, chain c starting at image c mod their count (which the caller
 /// recovers as such: no index list is needed).
 pub fn start_states(
     l: &LoadedNlm,
@@ -168,20 +188,24 @@ pub fn start_states(
     chains: usize,
     rng: &mut Rng,
     device: &Device,
-) -> Tensor<2> {
+) -> Result<Tensor<2>> {
     let n = l.nlm.n();
-    match init {
-        Init::Noise => crate::models::nlm::gaussian(rng, chains, n, 1.0, device),
-        Init::Data => {
-            let nd = l.data.train.len();
-            let mut x = Vec::with_capacity(chains * n);
-            for c in 0..chains {
-                let i = c % nd;
-                x.extend_from_slice(&l.data.x_train[i * n..(i + 1) * n]);
-            }
-            tensor2_f32(x, chains, n, device)
+    let x_images = match init {
+        Init::Noise => return Ok(crate::models::nlm::gaussian(rng, chains, n, 1.0, device)),
+        Init::Data => l.data.x_train.clone(),
+        Init::HeldOut => {
+            start_images(l, init)?;
+            atanh_map(&l.data.held_out.pixels, l.cfg.eps)
         }
-    }
+    };
+    let x: Vec<f32> = x_images
+        .chunks(n)
+        .cycle()
+        .take(chains)
+        .flatten()
+        .copied()
+        .collect();
+    Ok(tensor2_f32(x, chains, n, device))
 }
 
 /// Generation from given start states `x0` (`[chains, N]`): as [`generate`].
@@ -547,7 +571,8 @@ pub struct GenerateArgs {
     /// Also write a grid every this many steps (DIR/snapshots/`grid-<step>.png`).
     #[arg(long)]
     pub snapshots: Option<usize>,
-    /// Where the chains start: `noise` (N(0, 1)) or `data` (the training images, cycled).
+    /// Where the chains start: `noise` (N(0, 1)), `data` (the training images, cycled) or
+    /// `held-out` (the held-out images, cycled).
     #[arg(long, value_enum, default_value_t = Init::Noise)]
     pub init: Init,
 }
@@ -570,7 +595,7 @@ pub fn generate_cmd(
         Some(e) => (1..=a.steps / e).map(|i| i * e).collect(),
         None => Vec::new(),
     };
-    let x0 = start_states(&l, a.init, a.chains, &mut rng, device);
+    let x0 = start_states(&l, a.init, a.chains, &mut rng, device)?;
     let (frames, _) = generate_from(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     if a.snapshots.is_some() {
@@ -658,7 +683,9 @@ pub struct EvalArgs {
     /// Where the chains start: `noise` (N(0, 1), the spec's protocol) or `data` (the training
     /// images in x-space, cycled — a diagnostic: the samples then show the model's equilibrium
     /// around the data without the search for it; `start_dist` is the median distance of a
-    /// sample to its own starting image, `start_ratio` that over `ref_nn`).
+    /// sample to its own starting image, `start_ratio` that over `ref_nn`) or `held-out` (the
+    /// held-out images, never trained on: after a few steps, new digits with the model's
+    /// thermal jitter — what a perfectly generalising model would score at this temperature).
     #[arg(long, value_enum, default_value_t = Init::Noise)]
     pub init: Init,
     /// Independent sample sets of `--n-gen` chains each (generated together): every metric is
@@ -693,7 +720,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let x0 = start_states(&l, a.init, chains, &mut rng, device);
+    let x0 = start_states(&l, a.init, chains, &mut rng, device)?;
     let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let train = signed(&l.data.train.pixels);
@@ -742,13 +769,14 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         m["relax_steps"] = a.relax_steps.into();
         v["relaxed"] = m;
     }
-    if a.init == Init::Data {
-        // Median distance of each sample to its own starting image (chain c started at training
-        // image c mod n_data), and that over the median training-to-training nearest-neighbour
+    if a.init != Init::Noise {
+        // Median distance of each sample to its own starting image (chain c started at image
+        // c mod their count), and that over the median training-to-training nearest-neighbour
         // distance (as `nn_ratio`).
+        let starts = start_images(&l, a.init)?;
         let d: Vec<f64> = last
             .chunks(dim)
-            .zip(train.chunks(dim).cycle())
+            .zip(starts.chunks(dim).cycle())
             .map(|(g, s)| {
                 g.iter()
                     .zip(s)
