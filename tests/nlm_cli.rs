@@ -382,6 +382,19 @@ fn nlm_bad_input_is_a_clean_error() {
     // is refused with both sizes named.
     let (o, run) = train(&ok, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // All four images are training images: chains cannot start at held-out ones.
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "eval",
+        "--run-dir",
+        &run,
+        "--init",
+        "held-out",
+    ]);
+    assert_clean_error(&o, &["--init held-out", "no such images"]);
     let wrong = t.join("wrong.png");
     image::GrayImage::new(8, 6).save(&wrong).unwrap();
     let o = attractor(&[

@@ -164,19 +164,22 @@ impl Init {
     }
 }
 
-/// The images (pixels in [−1, 1], `[k, N]` flattened) that chains of `init` start at, cycled:
-/// the training or the held-out images; none for `Noise`.
-pub fn start_images(l: &LoadedNlm, init: Init) -> Result<Vec<f32>> {
-    Ok(match init {
-        Init::Noise => Vec::new(),
-        Init::Data => signed(&l.data.train.pixels),
-        Init::HeldOut => {
-            if l.data.held_out.is_empty() {
-                bail!("--init held-out: this run's data have no held-out images");
-            }
-            signed(&l.data.held_out.pixels)
-        }
-    })
+/// The images (pixels in [0, 1], `[k, N]` flattened) that `chains` chains of `init` start at,
+/// chain c at image c mod k: the first min(chains, count) training or held-out images; none for
+/// `Noise`.
+pub fn start_pixels(l: &LoadedNlm, init: Init, chains: usize) -> Result<&[f32]> {
+    let set = match init {
+        Init::Noise => return Ok(&[]),
+        Init::Data => &l.data.train,
+        Init::HeldOut => &l.data.held_out,
+    };
+    if set.is_empty() {
+        bail!(
+            "--init {}: this run's data have no such images",
+            init.name()
+        );
+    }
+    Ok(&set.pixels[..set.len().min(chains) * l.nlm.n()])
 }
 
 /// Start states `[chains, N]` of `init` for a loaded run: N(0, 1) draws from `rng`, or the
@@ -190,15 +193,10 @@ pub fn start_states(
     device: &Device,
 ) -> Result<Tensor<2>> {
     let n = l.nlm.n();
-    let x_images = match init {
-        Init::Noise => return Ok(crate::models::nlm::gaussian(rng, chains, n, 1.0, device)),
-        Init::Data => l.data.x_train.clone(),
-        Init::HeldOut => {
-            start_images(l, init)?;
-            atanh_map(&l.data.held_out.pixels, l.cfg.eps)
-        }
-    };
-    let x: Vec<f32> = x_images
+    if init == Init::Noise {
+        return Ok(crate::models::nlm::gaussian(rng, chains, n, 1.0, device));
+    }
+    let x: Vec<f32> = atanh_map(start_pixels(l, init, chains)?, l.cfg.eps)
         .chunks(n)
         .cycle()
         .take(chains)
@@ -773,7 +771,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         // Median distance of each sample to its own starting image (chain c started at image
         // c mod their count), and that over the median training-to-training nearest-neighbour
         // distance (as `nn_ratio`).
-        let starts = start_images(&l, a.init)?;
+        let starts = signed(start_pixels(&l, a.init, chains)?);
         let d: Vec<f64> = last
             .chunks(dim)
             .zip(starts.chunks(dim).cycle())
