@@ -10,6 +10,10 @@
 # generalising sampler at T = 1 would reach ($OUT/sweep_heldout.png, .json). Extra arguments go
 # to every `nlm train`, e.g.
 #   UPDATES=20000 bash scripts/nlm_sweep.sh --set schedule=cosine --set lr_final=0.00002
+# The schedule of nlm_digits14_long (UPDATES=60000 --lr 0.0003 --set schedule=cosine
+# --set lr_final=0.00001) brings 128 images to E_AAI ~0.01 but does not train 5-25 images stably
+# (their energies run away after 10 000-20 000 updates); 20 000 such updates show their
+# memorisation (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-sweep}
