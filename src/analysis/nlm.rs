@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::stats::mean_sample_sd;
 use crate::checkpoint;
 use crate::data::images::{ImageSet, atanh_map, filter_labels, load_source, signed};
 use crate::data::patterns::read_grey_image;
@@ -407,11 +408,10 @@ pub fn metrics_repeated(
         if xs.len() != each.len() || k == "n" {
             continue;
         }
-        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let (mean, sd) = mean_sample_sd(&xs);
         v[&k] = mean.into();
         if ["e_aai", "acc_s", "acc_t", "e2", "mean_pixel", "nn_ratio"].contains(&k.as_str()) {
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
-            v[format!("{k}_sd")] = var.sqrt().into();
+            v[format!("{k}_sd")] = sd.into();
         }
     }
     v["repeats"] = each.into();
@@ -1429,12 +1429,6 @@ pub fn summarize_cmd(a: &SummarizeArgs) -> Result<Value> {
     let mut xs: Vec<f64> = evs.iter().filter_map(|v| v[&a.x].as_f64()).collect();
     xs.sort_by(|p, q| p.total_cmp(q));
     xs.dedup();
-    let stat = |vals: &[f64]| {
-        let m = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
-        let sd =
-            (vals.iter().map(|x| (x - m).powi(2)).sum::<f64>() / vals.len().max(1) as f64).sqrt();
-        (m, sd)
-    };
     let mut table = Vec::new();
     let keys = ["e_aai", "acc_s", "acc_t", "e2", "nn_ratio"];
     for &x in &xs {
@@ -1449,7 +1443,7 @@ pub fn summarize_cmd(a: &SummarizeArgs) -> Result<Value> {
         row["sd_over"] = if sets.is_some() { "sets" } else { "runs" }.into();
         for k in keys {
             let vals: Vec<f64> = group.iter().filter_map(|v| v[k].as_f64()).collect();
-            let (m, sd) = stat(&vals);
+            let (m, sd) = mean_sample_sd(&vals);
             row[k] = m.into();
             row[format!("{k}_sd")] = match sets {
                 Some(_) => group[0][format!("{k}_sd")].as_f64().unwrap_or(f64::NAN),
@@ -1563,13 +1557,15 @@ mod tests {
             out: out.clone(),
         })?;
         let t = v["table"].as_array().context("table")?;
-        // Two runs at n_data 10: mean and population sd over the runs.
+        // Two runs at n_data 10: mean and sample sd over the runs (as over the sets of a
+        // `--repeats` eval: one convention in the table).
         assert_eq!(
             (t[0]["runs"].as_u64(), t[0]["sd_over"].as_str()),
             (Some(2), Some("runs"))
         );
         assert!((t[0]["e_aai"].as_f64().unwrap_or(0.0) - 0.12).abs() < 1e-12);
-        assert!((t[0]["e_aai_sd"].as_f64().unwrap_or(0.0) - 0.02).abs() < 1e-12);
+        let sd = t[0]["e_aai_sd"].as_f64().unwrap_or(0.0);
+        assert!((sd - 0.02 * 2f64.sqrt()).abs() < 1e-12, "{sd}");
         // One file with four sample sets: its own spread.
         assert_eq!(t[1]["sd_over"], "sets");
         assert_eq!(t[1]["sets"], 4);

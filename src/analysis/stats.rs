@@ -73,6 +73,17 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     (m, v.sqrt())
 }
 
+/// Mean and sample standard deviation (divisor n − 1; 0 for fewer than two values): the spread
+/// reported over runs or sample sets.
+pub fn mean_sample_sd(xs: &[f64]) -> (f64, f64) {
+    let m = xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    if xs.len() < 2 {
+        return (m, 0.0);
+    }
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
+    (m, v.sqrt())
+}
+
 /// Number of switches between the states `x < -th` and `x > th` (hysteresis) in a series.
 pub fn count_switches(xs: &[f64], th: f64) -> usize {
     let mut state = 0i8;
@@ -98,6 +109,15 @@ pub fn count_switches(xs: &[f64], th: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_sd_divides_by_n_minus_one() {
+        let (m, sd) = mean_sample_sd(&[1.0, 2.0, 3.0, 6.0]);
+        assert_eq!(m, 3.0);
+        assert!((sd - (14.0f64 / 3.0).sqrt()).abs() < 1e-12, "{sd}");
+        assert_eq!(mean_sample_sd(&[0.4]), (0.4, 0.0));
+        assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 1.0));
+    }
 
     #[test]
     fn l1_of_identical_and_disjoint() {
