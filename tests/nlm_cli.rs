@@ -159,6 +159,12 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         d0["nn_ratio"].as_f64().unwrap(),
     );
     assert!(hr > 0.5 && dr < 0.25, "held-out {hr}, training {dr}");
+    // Its held-out block skips the 64 start images: the samples are not scored against
+    // themselves.
+    assert_eq!(h0["test"]["first_image"], 64);
+    assert_eq!(d0["test"]["first_image"], 0);
+    let ht = h0["test"]["nn_ratio"].as_f64().unwrap();
+    assert!(ht > 0.5, "held-out block {ht}");
     // Energies: one chain per training image started there and not moved has the images' mean
     // energy; the thermal reference is N·T/2.
     let da = from_data("0", "300", &run.join("eval_data_all.json"));

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::stats::mean_sample_sd;
 use crate::checkpoint;
-use crate::data::images::{ImageSet, atanh_map, filter_labels, load_source, signed};
+use crate::data::images::{
+    ImageSet, atanh_map, binarize_pixel, filter_labels, load_source, signed,
+};
 use crate::data::patterns::read_grey_image;
 use crate::device::fast;
 use crate::models::nlm::{Nlm, NlmConfig, load_nlm, streams};
@@ -48,6 +50,7 @@ pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
         filter_labels(&set, &cfg.digits)?
     };
     let set = set.pooled(cfg.pool)?;
+    let set = if cfg.binarize { set.binarized() } else { set };
     if set.is_empty() {
         bail!("{}: no images", set.source);
     }
@@ -722,7 +725,13 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let train = signed(&l.data.train.pixels);
-    let held = signed(&l.data.held_out.pixels);
+    // Chains started at held-out images are compared with the held-out images after those.
+    let first_held = if a.init == Init::HeldOut {
+        start_pixels(&l, a.init, chains)?.len() / dim
+    } else {
+        0
+    };
+    let held = signed(&l.data.held_out.pixels[first_held * dim..]);
     let (_, last) = frames.last().context("no samples")?;
     let mut v = metrics_repeated(&train, last, dim, a.repeats, device)?;
     // Mean energy of the samples and of the training images under the model: at temperature T
@@ -738,6 +747,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     v["energy_thermal"] = (0.5 * dim as f64 * l.nlm.temperature).into();
     if !held.is_empty() {
         v["test"] = metrics_repeated(&held, last, dim, a.repeats, device)?;
+        v["test"]["first_image"] = first_held.into();
     }
     if !record.is_empty() {
         let mut trace = Vec::new();
@@ -1250,7 +1260,14 @@ pub fn denoise_cmd(
                 p.display()
             );
         }
-        pixels.extend(px.iter().map(|&v| v as f32));
+        // The run's preprocessing: a binarised model is given binarised clean images.
+        pixels.extend(px.iter().map(|&v| {
+            if l.cfg.binarize {
+                binarize_pixel(v as f32)
+            } else {
+                v as f32
+            }
+        }));
         names.push(p.display().to_string());
     }
     let mut idx: Vec<usize> = a.test_index.clone();
@@ -1627,6 +1644,33 @@ mod tests {
         let s: Vec<f32> = a.chunks(3).flat_map(|r| [r[0], 5.0 * r[1], r[2]]).collect();
         let (_, axes) = pca(&s, 3, 1, &mut rng);
         assert!(axes[0][1].abs() > 0.99, "{:?}", axes[0]);
+        Ok(())
+    }
+
+    #[test]
+    fn prepare_binarizes_after_pooling() -> Result<()> {
+        let mut cfg = NlmConfig::new();
+        cfg.pool = 2;
+        cfg.n_data = 50;
+        cfg.eps = 0.01;
+        let grey = prepare(&cfg)?;
+        cfg.binarize = true;
+        let bin = prepare(&cfg)?;
+        assert_eq!((bin.train.rows, bin.train.len()), (14, 50));
+        assert_eq!(bin.held_out.len(), grey.held_out.len());
+        // Pooling makes grey pixels; binarising leaves only 0 and 1, thresholded at 0.5, in the
+        // training and held-out images alike, and every unit at ±atanh(0.99).
+        assert!(grey.train.pixels.iter().any(|&p| p > 0.1 && p < 0.9));
+        for (set, raw) in [(&bin.train, &grey.train), (&bin.held_out, &grey.held_out)] {
+            assert!(
+                set.pixels
+                    .iter()
+                    .zip(&raw.pixels)
+                    .all(|(&b, &g)| b == if g > 0.5 { 1.0 } else { 0.0 })
+            );
+        }
+        let sat = 0.99f32.atanh();
+        assert!(bin.x_train.iter().all(|&x| (x.abs() - sat).abs() < 1e-5));
         Ok(())
     }
 

@@ -107,6 +107,14 @@ impl ImageSet {
         })
     }
 
+    /// Thresholds every pixel with [`binarize_pixel`].
+    pub fn binarized(mut self) -> ImageSet {
+        for p in &mut self.pixels {
+            *p = binarize_pixel(*p);
+        }
+        self
+    }
+
     /// Concatenates two sets of the same image size.
     pub fn concat(mut self, other: &ImageSet) -> Result<ImageSet> {
         if (self.rows, self.cols) != (other.rows, other.cols) {
@@ -128,6 +136,11 @@ impl ImageSet {
         };
         Ok(self)
     }
+}
+
+/// A pixel in [0, 1] thresholded at 0.5: 1 above, 0 at or below.
+pub fn binarize_pixel(p: f32) -> f32 {
+    if p > 0.5 { 1.0 } else { 0.0 }
 }
 
 /// Most pixels (all images of a source together) turned into f32 for training: 2^28, i.e. 1 GiB
@@ -316,6 +329,14 @@ mod tests {
         assert_eq!((p.rows, p.cols, p.len()), (1, 1, 3));
         assert_eq!(p.pixels, vec![0.5, 1.0, 0.0]);
         assert!(s.pooled(3).is_err());
+        // Binarising thresholds at 0.5 (mid-grey goes to 0) and keeps size and labels.
+        let b = s.clone().binarized();
+        assert_eq!(
+            b.pixels,
+            vec![0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!((b.rows, b.len(), b.labels), (2, 3, s.labels.clone()));
+        assert_eq!(s.pooled(2)?.binarized().pixels, vec![0.0, 1.0, 0.0]);
         let x = atanh_map(&[0.0, 0.5, 1.0], 0.03);
         assert!((x[0] as f64 + 0.97f64.atanh()).abs() < 1e-6 && x[1] == 0.0);
         assert!((x[2] as f64 - 2.0923).abs() < 1e-3);

@@ -145,6 +145,11 @@ pub struct NlmConfig {
     /// Average-pool images by this factor before training (1: full size; 2: 28×28 → 14×14).
     #[config(default = 1)]
     pub pool: usize,
+    /// Threshold the (pooled) pixels at 0.5, p → 0 or 1, before the atanh map: binarised
+    /// images, every unit saturated at ±atanh(1 − ε), where the T = 1 jitter costs least in
+    /// pixel distance (off by default: the spec uses grey levels).
+    #[config(default = false)]
+    pub binarize: bool,
     /// ε of the pixel map x = atanh(clamp(2p − 1, −1 + ε, 1 − ε)).
     #[config(default = 0.03)]
     pub eps: f64,
