@@ -13,7 +13,8 @@
 # The schedule of nlm_digits14_long (UPDATES=60000 --lr 0.0003 --set schedule=cosine
 # --set lr_final=0.00001) brings 128 images to E_AAI ~0.01 but does not train 5-25 images stably
 # (their energies run away after 10 000-20 000 updates); 20 000 such updates show their
-# memorisation (README).
+# memorisation (README). `--set binarize=true` sweeps binarised digits (the thermal reference
+# comes near 0.5, the samples do not: README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-sweep}
