@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::stats::mean_sample_sd;
 use crate::checkpoint;
 use crate::data::images::{
-    ImageSet, atanh_map, binarize_pixel, filter_labels, load_source, signed,
+    ImageSet, atanh_map, binarize_pixels, filter_labels, load_source, signed,
 };
 use crate::data::patterns::read_grey_image;
 use crate::device::fast;
@@ -1260,15 +1260,12 @@ pub fn denoise_cmd(
                 p.display()
             );
         }
-        // The run's preprocessing: a binarised model is given binarised clean images.
-        pixels.extend(px.iter().map(|&v| {
-            if l.cfg.binarize {
-                binarize_pixel(v as f32)
-            } else {
-                v as f32
-            }
-        }));
+        pixels.extend(px.iter().map(|&v| v as f32));
         names.push(p.display().to_string());
+    }
+    // The run's preprocessing: a binarised model is given binarised clean images.
+    if l.cfg.binarize {
+        binarize_pixels(&mut pixels);
     }
     let mut idx: Vec<usize> = a.test_index.clone();
     if let Some(k) = a.n_test {

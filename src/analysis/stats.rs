@@ -65,7 +65,7 @@ pub fn hist_l1_density(
     ha.iter().zip(&q).map(|(x, y)| (x - y).abs()).sum()
 }
 
-/// Mean and standard deviation.
+/// Mean and population standard deviation (divisor n).
 pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len().max(1) as f64;
     let m = xs.iter().sum::<f64>() / n;
@@ -76,12 +76,12 @@ pub fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// Mean and sample standard deviation (divisor n − 1; 0 for fewer than two values): the spread
 /// reported over runs or sample sets.
 pub fn mean_sample_sd(xs: &[f64]) -> (f64, f64) {
-    let m = xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    let (m, sd) = mean_std(xs);
+    let n = xs.len() as f64;
     if xs.len() < 2 {
         return (m, 0.0);
     }
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
-    (m, v.sqrt())
+    (m, sd * (n / (n - 1.0)).sqrt())
 }
 
 /// Number of switches between the states `x < -th` and `x > th` (hysteresis) in a series.

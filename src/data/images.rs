@@ -107,11 +107,9 @@ impl ImageSet {
         })
     }
 
-    /// Thresholds every pixel with [`binarize_pixel`].
+    /// Thresholds every pixel with [`binarize_pixels`].
     pub fn binarized(mut self) -> ImageSet {
-        for p in &mut self.pixels {
-            *p = binarize_pixel(*p);
-        }
+        binarize_pixels(&mut self.pixels);
         self
     }
 
@@ -138,9 +136,11 @@ impl ImageSet {
     }
 }
 
-/// A pixel in [0, 1] thresholded at 0.5: 1 above, 0 at or below.
-pub fn binarize_pixel(p: f32) -> f32 {
-    if p > 0.5 { 1.0 } else { 0.0 }
+/// Thresholds pixels in [0, 1] at 0.5, in place: 1 above, 0 at or below (idempotent).
+pub fn binarize_pixels(pixels: &mut [f32]) {
+    for p in pixels {
+        *p = if *p > 0.5 { 1.0 } else { 0.0 };
+    }
 }
 
 /// Most pixels (all images of a source together) turned into f32 for training: 2^28, i.e. 1 GiB
@@ -337,6 +337,9 @@ mod tests {
         );
         assert_eq!((b.rows, b.len(), b.labels), (2, 3, s.labels.clone()));
         assert_eq!(s.pooled(2)?.binarized().pixels, vec![0.0, 1.0, 0.0]);
+        let mut again = b.pixels.clone();
+        binarize_pixels(&mut again);
+        assert_eq!(again, b.pixels);
         let x = atanh_map(&[0.0, 0.5, 1.0], 0.03);
         assert!((x[0] as f64 + 0.97f64.atanh()).abs() < 1e-6 && x[1] == 0.0);
         assert!((x[2] as f64 - 2.0923).abs() < 1e-3);
