@@ -14,7 +14,10 @@
 # --set lr_final=0.00001) brings 128 images to E_AAI ~0.01 but does not train 5-25 images stably
 # (their energies run away after 10 000-20 000 updates); 20 000 such updates show their
 # memorisation (README). `--set binarize=true` sweeps binarised digits (the thermal reference
-# comes near 0.5, the samples do not: README).
+# comes near 0.5, the samples do not: README). POOL (default 2) and CHAINS (default 256) set
+# the options the script passes itself (a repeated option is an error): the spec's scale, for a
+# GPU, is POOL=1 CHAINS=1000 UPDATES=20000 GEN_STEPS=50000
+# SIZES="5 7 11 ... 11084" --lr 0.00005, with B = min(size, CHAINS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-sweep}
@@ -23,6 +26,8 @@ UPDATES=${UPDATES:-3000}
 GEN_STEPS=${GEN_STEPS:-5000}
 REF_STEPS=${REF_STEPS:-100}
 SIZES=${SIZES:-"5 11 25 56 128 288 648 1459 3284 7389"}
+POOL=${POOL:-2}
+CHAINS=${CHAINS:-256}
 DEVICE=${DEVICE:-flex}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
 if [ -z "${BIN:-}" ]; then
@@ -37,9 +42,9 @@ REFS=()
 for size in $SIZES; do
   for seed in $(seq 1 "$SEEDS"); do
     run="$OUT/n$size-s$seed"
-    b=$(( size < 256 ? size : 256 ))
+    b=$(( size < CHAINS ? size : CHAINS ))
     g=$(( size < 1000 ? size : 1000 ))
-    $A --seed "$seed" nlm train --pool 2 --n-data "$size" --batch "$b" --chains 256 --updates "$UPDATES" \
+    $A --seed "$seed" nlm train --pool "$POOL" --n-data "$size" --batch "$b" --chains "$CHAINS" --updates "$UPDATES" \
        --set tage_snapshots=false --set checkpoint_every=1000 --run-dir "$run" --overwrite "$@"
     $A nlm eval --run-dir "$run" --n-gen "$g" --gen-steps "$GEN_STEPS" > /dev/null
     EVALS+=("$run/eval.json")
