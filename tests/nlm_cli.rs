@@ -431,6 +431,67 @@ fn nlm_bad_input_is_a_clean_error() {
     assert_clean_error(&o, &["blur"]);
 }
 
+/// `nlm denoise --input` on a binarised run thresholds the PNG like the training images: with
+/// every neuron masked to 0 the corrupted MSE is the mean squared clean pixel, (1 − ε)² for
+/// binary pixels; a mid-grey pixel left grey (the run without `binarize`) would lower it.
+#[test]
+fn denoise_input_of_a_binarised_run_is_binarised() {
+    let t = tmpdir("nlm-bin-denoise");
+    let data = t.join("png");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..3u32 {
+        let mut img = image::GrayImage::new(6, 6);
+        for y in 0..6 {
+            img.put_pixel(i, y, image::Luma([255]));
+            img.put_pixel(i + 1, y, image::Luma([140]));
+        }
+        img.save(data.join(format!("{i}.png"))).unwrap();
+    }
+    let mse = |binarize: &str| {
+        let run = t.join(format!("run-{binarize}"));
+        let o = attractor(&[
+            "--device",
+            "flex",
+            "--quiet",
+            "nlm",
+            "train",
+            "--updates",
+            "2",
+            "--data",
+            data.to_str().unwrap(),
+            "--set",
+            &format!("binarize={binarize}"),
+            "--run-dir",
+            run.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = attractor(&[
+            "--device",
+            "flex",
+            "--quiet",
+            "nlm",
+            "denoise",
+            "--run-dir",
+            run.to_str().unwrap(),
+            "--input",
+            data.join("0.png").to_str().unwrap(),
+            "--corrupt",
+            "mask:1",
+            "--steps",
+            "1",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&run.join("denoise.json"))["mse_corrupted"]
+            .as_f64()
+            .unwrap()
+    };
+    let sat = 0.97f64 * 0.97;
+    let (bin, grey) = (mse("true"), mse("false"));
+    assert!((bin - sat).abs() < 1e-5, "binarised {bin}");
+    // Six of 36 pixels mid-grey (140/255 -> 0.098 after 2p - 1).
+    assert!(grey < sat - 0.1, "grey {grey}");
+}
+
 /// Short version of the denoising check: a 14×14 model trained briefly restores held-out test
 /// digits (never trained on) with 25 % of the neurons replaced by U(−1, 1): restored MSE at most
 /// half the corrupted MSE over 100 images, nearest clean image the right one for ≥ 80 %, energy
