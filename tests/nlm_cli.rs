@@ -29,6 +29,13 @@ fn nlm_train(run: &Path, updates: &str, extra: &[&str]) -> std::process::Output 
     attractor(&args)
 }
 
+/// `attractor --device flex --quiet nlm ARGS…`.
+fn nlm(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--device", "flex", "--quiet", "nlm"];
+    all.extend_from_slice(args);
+    attractor(&all)
+}
+
 fn json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -314,10 +321,6 @@ fn nlm_bad_input_is_a_clean_error() {
     let t = tmpdir("nlm-bad");
     let train = |data: &Path, extra: &[&str]| {
         let mut a = vec![
-            "--device",
-            "flex",
-            "--quiet",
-            "nlm",
             "train",
             "--updates",
             "2",
@@ -332,7 +335,7 @@ fn nlm_bad_input_is_a_clean_error() {
         let run = run.to_str().unwrap().to_string();
         a.push(&run);
         a.extend_from_slice(extra);
-        let o = attractor(&a);
+        let o = nlm(&a);
         (o, run)
     };
     // Truncated IDX.
@@ -449,11 +452,7 @@ fn denoise_input_of_a_binarised_run_is_binarised() {
     }
     let mse = |binarize: &str| {
         let run = t.join(format!("run-{binarize}"));
-        let o = attractor(&[
-            "--device",
-            "flex",
-            "--quiet",
-            "nlm",
+        let o = nlm(&[
             "train",
             "--updates",
             "2",
@@ -465,11 +464,7 @@ fn denoise_input_of_a_binarised_run_is_binarised() {
             run.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let o = attractor(&[
-            "--device",
-            "flex",
-            "--quiet",
-            "nlm",
+        let o = nlm(&[
             "denoise",
             "--run-dir",
             run.to_str().unwrap(),
