@@ -295,9 +295,12 @@ pub fn main() -> i32 {
     }
 }
 
+/// Resolves `--device`; names the backend taken on stderr — always for `auto` (even with
+/// `--quiet`: a GPU machine that silently trains on the CPU must not go unnoticed), otherwise
+/// unless `--quiet`.
 fn select_device(cli: &Cli) -> Result<Selected> {
     let sel = device::select(cli.device)?;
-    if !cli.quiet {
+    if !cli.quiet || cli.device == DeviceChoice::Auto {
         eprintln!("device: {}", sel.description);
     }
     Ok(sel)
@@ -341,8 +344,26 @@ fn run(cli: Cli) -> Result<i32> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            for a in device::wgpu_adapters() {
+            match device::cuda_devices() {
+                Ok(names) => {
+                    for (i, n) in names.iter().enumerate() {
+                        println!("cuda device {i}: {n}");
+                    }
+                    if !cfg!(feature = "cuda") {
+                        println!("cuda: not usable by this build (rebuild with `--features cuda`)");
+                    }
+                }
+                Err(why) => println!("cuda: none ({why})"),
+            }
+            let adapters = device::wgpu_adapters();
+            for a in &adapters {
                 println!("wgpu adapter: {a}");
+            }
+            if cfg!(feature = "wgpu") && adapters.is_empty() {
+                println!(
+                    "wgpu: no adapter (no Vulkan/Metal driver; on Linux install a Vulkan ICD, \
+                     e.g. the NVIDIA driver or Debian's mesa-vulkan-drivers libvulkan1)"
+                );
             }
             let sel = device::select(DeviceChoice::Auto)?;
             println!("--device auto selects: {}", sel.description);
@@ -440,13 +461,17 @@ fn nlm_driver_options(
     }
 }
 
-/// Builds the trainer of an NLM configuration (loading its images).
+/// Builds the trainer of an NLM configuration (loading its images); returns it with the
+/// training images.
 fn nlm_trainer(
     cfg: &crate::models::nlm::NlmConfig,
     device: &burn::tensor::Device,
     quiet: bool,
-) -> Result<crate::models::nlm::NlmTrainer> {
-    let data = crate::analysis::nlm::prepare(cfg)?;
+) -> Result<(
+    crate::models::nlm::NlmTrainer,
+    crate::data::images::ImageSet,
+)> {
+    let mut data = crate::analysis::nlm::prepare(cfg)?;
     for w in &data.warnings {
         eprintln!("warning: {w}");
     }
@@ -460,7 +485,52 @@ fn nlm_trainer(
             data.train.source
         );
     }
-    crate::models::nlm::NlmTrainer::new(cfg, data.x_train, data.train.dim(), device)
+    let x = std::mem::take(&mut data.x_train);
+    let trainer = crate::models::nlm::NlmTrainer::new(cfg, x, data.train.dim(), device)?;
+    Ok((trainer, data.train))
+}
+
+/// The polarity check once an NLM run has done all its updates (`polarity_chains` fresh
+/// chains; not after an interruption or a `resume --until` short of the end): writes
+/// `polarity.json` and warns (even with `--quiet`) when the samples' mean pixel or inverted
+/// fraction departs from the data's.
+fn nlm_polarity(
+    trainer: &crate::models::nlm::NlmTrainer,
+    train: &crate::data::images::ImageSet,
+    rd: &RunDir,
+    outcome: &Outcome,
+    quiet: bool,
+) -> Result<()> {
+    let cfg = &trainer.cfg;
+    let done = matches!(outcome, Outcome::Finished(s) if *s >= cfg.updates);
+    if !done || cfg.polarity_chains == 0 {
+        return Ok(());
+    }
+    let v = crate::analysis::nlm::polarity_check(
+        &trainer.nlm,
+        &crate::data::images::signed(&train.pixels),
+        cfg.polarity_chains,
+        cfg.polarity_steps,
+        cfg.dt,
+        cfg.seed,
+        &trainer.chains.device(),
+    )?;
+    crate::checkpoint::atomic_write(
+        &rd.file("polarity.json"),
+        serde_json::to_string_pretty(&v)?.as_bytes(),
+    )?;
+    match v["warning"].as_str() {
+        Some(w) => eprintln!("warning: {w}"),
+        None if !quiet => eprintln!(
+            "polarity check: {} fresh samples, mean pixel {:.3} (data {:.3}), {:.1} % inverted",
+            cfg.polarity_chains,
+            v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
+            v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
+            100.0 * v["inverted_frac"].as_f64().unwrap_or(f64::NAN)
+        ),
+        None => {}
+    }
+    Ok(())
 }
 
 fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
@@ -501,7 +571,7 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
                 config::build(&NlmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
             cfg.validate()?;
             let sel = select_device(cli)?;
-            let mut trainer = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
+            let (mut trainer, train_set) = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
             let rd = crate::run::start_run(
                 run.run_dir.as_deref(),
                 "nlm",
@@ -516,6 +586,7 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
             train::install_ctrlc_handler();
             let opts = nlm_driver_options(&cfg, None, cli.quiet);
             let out = train::run(&mut trainer, &rd, 0, &opts)?;
+            nlm_polarity(&trainer, &train_set, &rd, &out, cli.quiet)?;
             Ok(finish(out, &rd, cli.quiet))
         }
         NlmCmd::Generate(a) => {
@@ -850,7 +921,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
         }
         "nlm" => {
             use crate::models::nlm::NlmConfig;
-            let cfg: NlmConfig = rd.config_or(&NlmConfig::new())?;
+            let cfg: NlmConfig = rd.config_or(&NlmConfig::legacy())?;
             cfg.validate().with_context(|| {
                 format!(
                     "invalid configuration in {}",
@@ -858,7 +929,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
                 )
             })?;
             let sel = select_device(cli)?;
-            let mut trainer = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
+            let (mut trainer, train_set) = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
             let start = train::restore_latest(&mut trainer, &rd)?;
             if !cli.quiet {
                 eprintln!("resuming {} from update {start}", rd.path().display());
@@ -866,6 +937,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             train::install_ctrlc_handler();
             let opts = nlm_driver_options(&cfg, a.until, cli.quiet);
             let out = train::run(&mut trainer, &rd, start, &opts)?;
+            nlm_polarity(&trainer, &train_set, &rd, &out, cli.quiet)?;
             Ok(finish(out, &rd, cli.quiet))
         }
         other => bail!(

@@ -1,7 +1,8 @@
 //! The only module that knows about backends: maps `--device` to a Burn [`Device`].
 //!
-//! `auto` picks a hardware GPU adapter when one exists (never a software Vulkan adapter such as
-//! llvmpipe), else the fastest CPU backend compiled in (`flex`, then `ndarray`).
+//! `auto` picks CUDA when the build has it and the NVIDIA driver reports a device, else a
+//! hardware wgpu adapter (never a software Vulkan adapter such as llvmpipe), else the fastest
+//! CPU backend compiled in (`flex`, then `ndarray`); the command line always names the choice.
 //! `Device::default()` is never used: it silently picks any GPU, software ones included.
 
 use std::fmt;
@@ -117,6 +118,69 @@ pub fn hardware_gpu() -> Option<(burn::tensor::DeviceKind, String)> {
     None
 }
 
+/// The NVIDIA devices the CUDA driver reports, by name, or why there are none (no driver
+/// library, `cuInit` failed, no device).
+///
+/// Asked of the driver library itself (`libcuda.so.1`, loaded at run time with `dlopen`) so
+/// that `--device auto` and `attractor devices` can tell "no NVIDIA driver" from "driver but no
+/// device" — and say so even in a build without the `cuda` feature — without initialising a
+/// Burn device, which panics when the driver is missing. Four driver calls; no crate offers
+/// this probe without linking the CUDA toolkit.
+#[cfg(unix)]
+pub fn cuda_devices() -> std::result::Result<Vec<String>, String> {
+    use std::ffi::{CStr, c_char, c_int, c_uint};
+    type Init = unsafe extern "C" fn(c_uint) -> c_int;
+    type Count = unsafe extern "C" fn(*mut c_int) -> c_int;
+    type Name = unsafe extern "C" fn(*mut c_char, c_int, c_int) -> c_int;
+    // SAFETY: dlopen/dlsym with NUL-terminated names; the symbols are the CUDA driver API's
+    // documented C functions with these signatures; the library handle is never closed (the
+    // driver stays loaded for the process, as Burn's CUDA runtime would load it anyway).
+    unsafe {
+        let lib = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if lib.is_null() {
+            return Err("no NVIDIA driver (libcuda.so.1 not found)".into());
+        }
+        let sym = |name: &CStr| libc::dlsym(lib, name.as_ptr());
+        let (init, count, name) = (
+            sym(c"cuInit"),
+            sym(c"cuDeviceGetCount"),
+            sym(c"cuDeviceGetName"),
+        );
+        if init.is_null() || count.is_null() || name.is_null() {
+            return Err("libcuda.so.1 lacks the driver API (cuInit)".into());
+        }
+        let init: Init = std::mem::transmute(init);
+        let count: Count = std::mem::transmute(count);
+        let name: Name = std::mem::transmute(name);
+        let rc = init(0);
+        if rc != 0 {
+            return Err(format!(
+                "the NVIDIA driver did not initialise (cuInit error {rc})"
+            ));
+        }
+        let mut n: c_int = 0;
+        if count(&mut n) != 0 || n <= 0 {
+            return Err("the NVIDIA driver sees no CUDA device".into());
+        }
+        Ok((0..n)
+            .map(|i| {
+                let mut buf = [0 as c_char; 256];
+                if name(buf.as_mut_ptr(), buf.len() as c_int, i) == 0 {
+                    CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+                } else {
+                    format!("CUDA device {i}")
+                }
+            })
+            .collect())
+    }
+}
+
+/// Not probed off Unix.
+#[cfg(not(unix))]
+pub fn cuda_devices() -> std::result::Result<Vec<String>, String> {
+    Err("CUDA is only probed on Linux".into())
+}
+
 /// Description of every adapter wgpu sees (for `attractor devices`).
 #[cfg(feature = "wgpu")]
 pub fn wgpu_adapters() -> Vec<String> {
@@ -154,6 +218,14 @@ fn not_compiled(c: DeviceChoice) -> anyhow::Error {
 pub fn select(choice: DeviceChoice) -> Result<Selected> {
     match choice {
         DeviceChoice::Auto => {
+            #[cfg(feature = "cuda")]
+            if let Ok(names) = cuda_devices() {
+                return Ok(Selected {
+                    choice: DeviceChoice::Cuda,
+                    device: Device::cuda(0),
+                    description: format!("cuda:0 ({})", names[0]),
+                });
+            }
             #[cfg(feature = "wgpu")]
             if let Some((kind, desc)) = hardware_gpu() {
                 return Ok(Selected {
@@ -222,11 +294,18 @@ pub fn select(choice: DeviceChoice) -> Result<Selected> {
         }
         DeviceChoice::Cuda => {
             #[cfg(feature = "cuda")]
-            return Ok(Selected {
-                choice,
-                device: Device::cuda(0),
-                description: "cuda:0".into(),
-            });
+            {
+                let names = cuda_devices().map_err(|why| {
+                    anyhow::anyhow!(
+                        "--device cuda: {why}; `attractor devices` lists what is usable"
+                    )
+                })?;
+                return Ok(Selected {
+                    choice,
+                    device: Device::cuda(0),
+                    description: format!("cuda:0 ({})", names[0]),
+                });
+            }
             #[allow(unreachable_code)]
             Err(not_compiled(choice))
         }

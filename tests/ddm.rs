@@ -224,51 +224,6 @@ fn same_seed_same_numbers() {
     assert_ne!(run(3), run(4));
 }
 
-/// The wgpu code path on a tiny problem (a software Vulkan adapter is enough).
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_path_matches_cpu_on_a_tiny_problem() {
-    use attractor::device::{DeviceChoice, select, wgpu_adapters};
-    if wgpu_adapters().is_empty() {
-        eprintln!(
-            "SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers libvulkan1)"
-        );
-        return;
-    }
-    let gpu = select(DeviceChoice::Wgpu).unwrap();
-    let cfg = small_cfg()
-        .with_neurons(16)
-        .with_batch(64)
-        .with_iters(3)
-        .with_pool_size(500)
-        .with_pool_chains(50)
-        .with_burn_in(0.1)
-        .with_init("zero".into());
-    let mut g = DdmTrainer::new(&cfg, &gpu.device).unwrap();
-    let mut c = DdmTrainer::new(&cfg, &common::cpu()).unwrap();
-    // Same pool on both (the pool simulation itself is backend-dependent in the last bits).
-    let pool = c.pool.clone();
-    g.pool = pool;
-    g.bbox = c.bbox.clone();
-    for s in 0..3 {
-        let lg = g.step(s).unwrap().loss;
-        let lc = c.step(s).unwrap().loss;
-        assert!(lg.is_finite());
-        assert!(
-            (lg - lc).abs() <= 1e-3 * lc.abs().max(1e-3),
-            "step {s}: wgpu loss {lg} vs cpu {lc}"
-        );
-    }
-    let pg = params(&g);
-    let pc = params(&c);
-    let maxdiff = pg
-        .iter()
-        .zip(&pc)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(maxdiff < 1e-3, "parameters differ by {maxdiff}");
-}
-
 /// The closed-form gradients equal Burn's autodiff gradients (with inputs and normalisation).
 #[test]
 fn analytic_gradients_match_autodiff() {

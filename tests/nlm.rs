@@ -339,7 +339,7 @@ fn rel_err(a: &[f64], b: &[f64]) -> f64 {
 /// floor). Statistics from `chains` fresh chains × `steps` steps (dt 0.01).
 fn teacher_student(updates: u64, k: usize, chains: usize, steps: usize) -> [(f64, f64); 3] {
     use attractor::analysis::nlm::{generate, langevin};
-    use attractor::models::nlm::{NlmConfig, NlmTrainer, gaussian};
+    use attractor::models::nlm::{BiasInit, NlmConfig, NlmTrainer, gaussian};
     use attractor::train::Trainable;
     let dev = common::cpu();
     let n = 20;
@@ -370,6 +370,9 @@ fn teacher_student(updates: u64, k: usize, chains: usize, steps: usize) -> [(f64
         .with_updates(updates)
         .with_lr(1e-2)
         .with_weight_decay(0.0)
+        // The spec's initialisation (b = 0): the check measures how far the rule moves the
+        // statistics from it (a data-mean bias would start with the teacher's mean).
+        .with_bias_init(BiasInit::Zero)
         .with_seed(3);
     let mut student = NlmTrainer::new(&cfg, data, n, &dev).unwrap();
     let (um, uc) = stats(&student.nlm, 3);
@@ -418,46 +421,4 @@ fn training_recovers_a_synthetic_teachers_statistics() {
     );
     assert!(trained.0 < 0.15 * untrained.0 && trained.1 < 0.15 * untrained.1);
     assert!(trained.0 < 5.0 * floor.0 && trained.1 < 5.0 * floor.1);
-}
-
-/// The wgpu code path of NLM training (Langevin steps with the Onsager term, the contrastive
-/// gradients, Adam) matches the CPU on a tiny problem (a software Vulkan adapter is enough).
-#[cfg(feature = "wgpu")]
-#[test]
-fn wgpu_nlm_training_matches_cpu_on_a_tiny_problem() {
-    use attractor::device::{DeviceChoice, select, wgpu_adapters};
-    use attractor::models::nlm::{NlmConfig, NlmTrainer};
-    use attractor::train::Trainable;
-    if wgpu_adapters().is_empty() {
-        eprintln!(
-            "SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers libvulkan1)"
-        );
-        return;
-    }
-    let gpu = select(DeviceChoice::Wgpu).unwrap();
-    let n = 12;
-    let mut r = Rng::new(17);
-    let data: Vec<f32> = r.normal_vec(40 * n);
-    let cfg = NlmConfig::new()
-        .with_n_data(40)
-        .with_batch(16)
-        .with_chains(16)
-        .with_updates(5)
-        .with_seed(2);
-    let mut g = NlmTrainer::new(&cfg, data.clone(), n, &gpu.device).unwrap();
-    let mut c = NlmTrainer::new(&cfg, data, n, &common::cpu()).unwrap();
-    for u in 0..5 {
-        let (lg, lc) = (g.step(u).unwrap().loss, c.step(u).unwrap().loss);
-        assert!(
-            (lg - lc).abs() <= 1e-3 * lc.abs().max(1e-9),
-            "update {u}: wgpu monitor {lg} vs cpu {lc}"
-        );
-    }
-    let (jg, jc) = (to_vec_f32(&g.nlm.j).unwrap(), to_vec_f32(&c.nlm.j).unwrap());
-    let diff = jg
-        .iter()
-        .zip(&jc)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(diff < 1e-5, "couplings differ by {diff}");
 }

@@ -102,10 +102,24 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         "e2",
         "mean_pixel",
         "data_mean_pixel",
+        "inverted_frac",
+        "data_inverted_frac",
     ] {
         assert!(ev[k].is_number(), "eval.json lacks {k}: {ev}");
         assert!(ev["test"][k].is_number(), "eval.json test block lacks {k}");
     }
+    let inv = ev["inverted_frac"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&inv), "inverted_frac {inv}");
+    assert!(ev["polarity_ok"].is_boolean());
+    // The polarity check that ended training: fresh chains, its figures and verdict on disk.
+    let pol = json(&run.join("polarity.json"));
+    assert_eq!(pol["chains"], 100);
+    assert!(pol["inverted_frac"].is_number() && pol["mean_pixel"].is_number());
+    assert_eq!(
+        pol["ok"],
+        pol.get("warning").is_none(),
+        "polarity.json: ok and warning disagree: {pol}"
+    );
     assert_eq!(ev["trace"].as_array().unwrap().len(), 3);
     assert_eq!(ev["temperature"], 1.0);
 
@@ -154,6 +168,8 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
         "{d0}"
     );
     assert!(d0["start_ratio"].as_f64().unwrap() < 0.25, "{d0}");
+    // Samples that are the training images themselves are inverted exactly as often as those.
+    assert_eq!(d0["inverted_frac"], d0["data_inverted_frac"], "{d0}");
     assert!(d40["start_dist"].as_f64().unwrap() > 2.0 * d0["start_dist"].as_f64().unwrap());
     // Chains started at held-out images: after 0 steps the samples are those images, new to the
     // training set, so they sit about as far from it as its images from each other (where

@@ -342,10 +342,83 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The mean image (per pixel, f64) of `images` (`[k, dim]`).
+pub fn mean_image(images: &[f32], dim: usize) -> Vec<f64> {
+    let k = (images.len() / dim.max(1)).max(1);
+    let mut m = vec![0f64; dim];
+    for row in images.chunks_exact(dim) {
+        for (s, &v) in m.iter_mut().zip(row) {
+            *s += v as f64;
+        }
+    }
+    m.iter_mut().for_each(|s| *s /= k as f64);
+    m
+}
+
+/// The fraction of `images` (`[k, dim]`, display space, tanh units in [−1, 1]) that are
+/// inverted: whose overlap with `mean` (the data's mean image), the uncentred correlation
+/// `Σ_i s_i m_i`, is negative — the image lies on the far side of the data's mean image, as the
+/// negative of a data image does.
+///
+/// Uncentred on purpose: around its own mean, a near-blank dark sample (or a small shape in a
+/// corner) correlates with the mean image's spatial pattern at random, and half of such
+/// images would count as "inverted" although their background has the data's polarity. The
+/// overlap keeps the background's sign, which is what an inverted image gets wrong.
+pub fn inverted_frac(images: &[f32], mean: &[f64], dim: usize) -> f64 {
+    let k = images.len() / dim.max(1);
+    let inverted = images
+        .chunks_exact(dim)
+        .filter(|row| {
+            row.iter()
+                .zip(mean)
+                .map(|(&v, m)| v as f64 * m)
+                .sum::<f64>()
+                < 0.0
+        })
+        .count();
+    inverted as f64 / k.max(1) as f64
+}
+
+/// Largest gap between the samples' and the data's mean pixel (tanh units) that the polarity
+/// check accepts (the default run's band).
+pub const POLARITY_MEAN_BAND: f64 = 0.15;
+/// Mean energy of fresh samples, in units of the thermal level N·T/2, past which the polarity
+/// check calls the sampler unstable (trained models sit at 1–2).
+pub const UNSTABLE_ENERGY: f64 = 10.0;
+/// Largest fraction of inverted samples the polarity check accepts.
+pub const POLARITY_INVERTED_MAX: f64 = 0.05;
+
+/// A warning for samples whose polarity departs from the data's: their mean pixel more than
+/// [`POLARITY_MEAN_BAND`] from the data's, or at least [`POLARITY_INVERTED_MAX`] of them
+/// inverted; `None` when both hold. `what` names the samples (e.g. "fresh samples").
+pub fn polarity_warning(
+    what: &str,
+    mean_pixel: f64,
+    data_mean_pixel: f64,
+    inverted: f64,
+) -> Option<String> {
+    let off = (mean_pixel - data_mean_pixel).abs();
+    if off <= POLARITY_MEAN_BAND && inverted < POLARITY_INVERTED_MAX {
+        return None;
+    }
+    Some(format!(
+        "{what} do not have the data's polarity: mean pixel {mean_pixel:.3} against the data's \
+         {data_mean_pixel:.3} (band ±{POLARITY_MEAN_BAND}), {:.1} % inverted (negative overlap \
+         with the data's mean image; below {:.0} % expected). Try: more chain steps (fresh \
+         chains relax slowly: `--gen-steps`), more training (`--updates`), \
+         `--set bias_init=data-mean` if the run started its bias at zero, or a lower `--lr`; \
+         `nlm generate --init data` shows whether the model holds the data's polarity once there",
+        100.0 * inverted,
+        100.0 * POLARITY_INVERTED_MAX
+    ))
+}
+
 /// The spec's metric block of generated images against reference images (both in display
 /// space, `[n, dim]`): e_aai, acc_s, acc_t, e2, the mean pixel of each, the fraction of
-/// positive pixels, and the nearest-neighbour distance ratio (median distance of a sample to
-/// its nearest reference over the median reference-to-reference nearest distance, `ref_nn`).
+/// positive pixels, the fraction of inverted images (`inverted_frac`: negative overlap with
+/// the reference mean image, see [`inverted_frac`]; `data_inverted_frac` for the references themselves), and the
+/// nearest-neighbour distance ratio (median distance of a sample to its nearest reference over
+/// the median reference-to-reference nearest distance, `ref_nn`).
 pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device) -> Result<Value> {
     let n = (reference.len() / dim).min(generated.len() / dim);
     let (r, g) = (&reference[..n * dim], &generated[..n * dim]);
@@ -353,6 +426,7 @@ pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device
     let cov = e2(r, g, dim, device)?;
     let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
     let pos = |v: &[f32]| v.iter().filter(|&&x| x > 0.0).count() as f64 / v.len().max(1) as f64;
+    let ref_mean = mean_image(r, dim);
     let gen_nn = median(
         nearest(g, r, dim, false, device)?
             .into_iter()
@@ -375,6 +449,8 @@ pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device
         "data_mean_pixel": mean(r),
         "frac_positive": pos(g),
         "data_frac_positive": pos(r),
+        "inverted_frac": inverted_frac(g, &ref_mean, dim),
+        "data_inverted_frac": inverted_frac(r, &ref_mean, dim),
         "nn_ratio": gen_nn / ref_nn,
         "ref_nn": ref_nn,
     }))
@@ -413,11 +489,80 @@ pub fn metrics_repeated(
         }
         let (mean, sd) = mean_sample_sd(&xs);
         v[&k] = mean.into();
-        if ["e_aai", "acc_s", "acc_t", "e2", "mean_pixel", "nn_ratio"].contains(&k.as_str()) {
+        if [
+            "e_aai",
+            "acc_s",
+            "acc_t",
+            "e2",
+            "mean_pixel",
+            "inverted_frac",
+            "nn_ratio",
+        ]
+        .contains(&k.as_str())
+        {
             v[format!("{k}_sd")] = sd.into();
         }
     }
     v["repeats"] = each.into();
+    Ok(v)
+}
+
+/// The polarity check that ends `nlm train`: `chains` fresh chains from N(0, 1) (stream
+/// [`streams::POLARITY`] of `seed`), `steps` Langevin steps at the model's temperature; their
+/// mean pixel and inverted fraction against the training images (`train`, display space,
+/// `[k, dim]`). Returns the figures as JSON with `ok` and, when not ok, `warning`.
+pub fn polarity_check(
+    nlm: &Nlm,
+    train: &[f32],
+    chains: usize,
+    steps: usize,
+    dt: f64,
+    seed: u64,
+    device: &Device,
+) -> Result<Value> {
+    let dim = nlm.n();
+    let mut rng = Rng::derived(seed, streams::POLARITY);
+    let (frames, x) = generate(nlm, chains, steps, dt, &[], &mut rng, device)?;
+    let (_, last) = frames.last().context("no samples")?;
+    let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
+    let data_mean_image = mean_image(train, dim);
+    let (m, dm) = (mean(last), mean(train));
+    let inv = inverted_frac(last, &data_mean_image, dim);
+    let energy = to_vec_f32(&nlm.energy(x).mean())?[0] as f64;
+    let thermal = 0.5 * dim as f64 * nlm.temperature;
+    let mut warning = polarity_warning(
+        &format!("{chains} fresh samples ({steps} steps from N(0, 1))"),
+        m,
+        dm,
+        inv,
+    );
+    if energy.is_nan() || energy > UNSTABLE_ENERGY * thermal {
+        let unstable = format!(
+            "the Langevin chains are unstable: the fresh samples' mean energy is {energy:.3e}, \
+             {:.0}× the thermal level N·T/2 = {thermal:.0} (equilibrium sits near it). The \
+             couplings are too stiff for dt = {dt}: try a smaller `--set dt=…`, a lower `--lr`, \
+             or `--set stiffness_cap=1` if the run had it off",
+            energy / thermal
+        );
+        warning = Some(match warning {
+            Some(w) => format!("{unstable}; and {w}"),
+            None => unstable,
+        });
+    }
+    let mut v = json!({
+        "chains": chains,
+        "steps": steps,
+        "mean_pixel": m,
+        "data_mean_pixel": dm,
+        "inverted_frac": inv,
+        "data_inverted_frac": inverted_frac(train, &data_mean_image, dim),
+        "energy": energy,
+        "energy_thermal": thermal,
+        "ok": warning.is_none(),
+    });
+    if let Some(w) = warning {
+        v["warning"] = w.into();
+    }
     Ok(v)
 }
 
@@ -474,7 +619,7 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
             meta.model
         );
     }
-    let cfg: NlmConfig = rd.config_or(&NlmConfig::new())?;
+    let cfg: NlmConfig = rd.config_or(&NlmConfig::legacy())?;
     cfg.validate().with_context(|| {
         format!(
             "invalid configuration in {}",
@@ -484,8 +629,7 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
     let data = prepare(&cfg)?;
     let n = data.train.dim();
     let (mut nlm, step) = if a.untrained {
-        let mut r = Rng::derived(cfg.seed, streams::INIT);
-        (Nlm::init(n, cfg.gain, cfg.temperature, &mut r, device), 0)
+        (Nlm::for_run(&cfg, &data.x_train, n, device), 0)
     } else {
         let ck = match a.tage {
             Some(t) => {
@@ -797,6 +941,26 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         v["start_dist"] = d.into();
         v["start_ratio"] = (d / v["ref_nn"].as_f64().unwrap_or(f64::NAN)).into();
     }
+    let warning = polarity_warning(
+        "the samples",
+        v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
+        v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
+        v["inverted_frac"].as_f64().unwrap_or(f64::NAN),
+    );
+    v["polarity_ok"] = warning.is_none().into();
+    if let Some(w) = &warning {
+        eprintln!("warning: {w}");
+    }
+    let thermal = 0.5 * dim as f64 * l.nlm.temperature;
+    if e_gen.is_nan() || e_gen > UNSTABLE_ENERGY * thermal {
+        eprintln!(
+            "warning: the samples' mean energy {e_gen:.3e} is {:.0}× the thermal level N·T/2 = \
+             {thermal:.0}: the Langevin chains are unstable at dt = {} (a smaller dt, or \
+             retraining with `--set stiffness_cap=1`, keeps them stable)",
+            e_gen / thermal,
+            l.cfg.dt
+        );
+    }
     v["init"] = a.init.name().into();
     v["t_age"] = l.step.into();
     v["n_data"] = l.data.train.len().into();
@@ -813,7 +977,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => String::new(),
     };
     println!(
-        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3}), energy {e_gen:.1} (data {e_data:.1}, N·T/2 {:.1})",
+        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3}), inverted {:.1} %, energy {e_gen:.1} (data {e_data:.1}, N·T/2 {:.1})",
         l.step,
         v["e_aai"].as_f64().unwrap_or(f64::NAN),
         v["acc_s"].as_f64().unwrap_or(f64::NAN),
@@ -821,6 +985,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         v["e2"].as_f64().unwrap_or(f64::NAN),
         v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
         v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
+        100.0 * v["inverted_frac"].as_f64().unwrap_or(f64::NAN),
         0.5 * dim as f64 * l.nlm.temperature
     );
     if !quiet {
@@ -1533,6 +1698,70 @@ pub fn summarize_cmd(a: &SummarizeArgs) -> Result<Value> {
 mod tests {
     use super::*;
     use crate::device::{DeviceChoice, select};
+
+    /// Images of 6×6 pixels: a dark background (−0.9) with a bright 3×3 block at one of four
+    /// places around the centre (the mean image: a bright centre on a dark border).
+    fn blocks(k: usize, rng: &mut Rng) -> Vec<f32> {
+        let mut out = Vec::with_capacity(k * 36);
+        for _ in 0..k {
+            let (r0, c0) = [(1, 1), (1, 2), (2, 1), (2, 2)][rng.index(4)];
+            for r in 0..6 {
+                for c in 0..6 {
+                    let on = (r0..r0 + 3).contains(&r) && (c0..c0 + 3).contains(&c);
+                    out.push(if on { 0.9 } else { -0.9 });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn inverted_frac_counts_negative_correlation_with_the_mean_image() {
+        let mut rng = Rng::new(5);
+        let data = blocks(200, &mut rng);
+        let mean = mean_image(&data, 36);
+        assert_eq!(inverted_frac(&data, &mean, 36), 0.0);
+        let negated: Vec<f32> = data.iter().map(|v| -v).collect();
+        assert_eq!(inverted_frac(&negated, &mean, 36), 1.0);
+        // Half and half.
+        let mut mixed = data[..50 * 36].to_vec();
+        mixed.extend_from_slice(&negated[..50 * 36]);
+        assert_eq!(inverted_frac(&mixed, &mean, 36), 0.5);
+        // A blank dark image has the data's polarity (its background); a blank white one not.
+        assert_eq!(inverted_frac(&[-0.9; 36], &mean, 36), 0.0);
+        assert_eq!(inverted_frac(&[0.9; 36], &mean, 36), 1.0);
+    }
+
+    /// The polarity check of a model whose samples are the data's negatives warns (with the
+    /// numbers); that of a model sampling the data's side does not. Both are J = 0 models at a
+    /// low temperature, x ~ N(b, T): b = the data's mean state or its negative.
+    #[test]
+    fn polarity_check_warns_on_inverted_samples_only() -> Result<()> {
+        let dev = select(DeviceChoice::Flex)?.device;
+        let mut rng = Rng::new(6);
+        let data = blocks(400, &mut rng);
+        let x: Vec<f32> = data.iter().map(|v| v.atanh()).collect();
+        let b = crate::models::nlm::initial_bias(&x, 36);
+        let model = |sign: f32| Nlm {
+            j: Tensor::zeros([36, 36], &dev),
+            b: tensor2_f32(b.iter().map(|v| sign * v).collect(), 1, 36, &dev),
+            temperature: 0.05,
+        };
+        let good = polarity_check(&model(1.0), &data, 200, 300, 0.01, 1, &dev)?;
+        assert_eq!(good["ok"], true, "{good}");
+        assert!(good["inverted_frac"].as_f64() == Some(0.0), "{good}");
+        assert!(good.get("warning").is_none());
+        let bad = polarity_check(&model(-1.0), &data, 200, 300, 0.01, 1, &dev)?;
+        assert_eq!(bad["ok"], false, "{bad}");
+        assert!(bad["inverted_frac"].as_f64().unwrap() > 0.95, "{bad}");
+        let w = bad["warning"].as_str().unwrap_or_default();
+        assert!(w.contains("inverted") && w.contains("Try"), "{w}");
+        // The bands themselves.
+        assert!(polarity_warning("s", -0.70, -0.77, 0.0).is_none());
+        assert!(polarity_warning("s", -0.50, -0.77, 0.0).is_some());
+        assert!(polarity_warning("s", -0.77, -0.77, 0.05).is_some());
+        Ok(())
+    }
 
     #[test]
     fn summarize_spread_over_runs_or_sets() -> Result<()> {

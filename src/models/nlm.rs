@@ -13,6 +13,7 @@
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
@@ -51,6 +52,17 @@ impl Nlm {
             b: Tensor::zeros([1, n], device),
             temperature,
         }
+    }
+
+    /// The initial model of a run: couplings as [`Nlm::init`] (same random stream), bias as
+    /// `cfg.bias_init` says, from the training images `x_train` (`[n_data, n]`, x-space).
+    pub fn for_run(cfg: &NlmConfig, x_train: &[f32], n: usize, device: &Device) -> Self {
+        let mut rng = Rng::derived(cfg.seed, streams::INIT);
+        let mut nlm = Self::init(n, cfg.gain, cfg.temperature, &mut rng, device);
+        if cfg.bias_init == BiasInit::DataMean {
+            nlm.b = tensor2_f32(initial_bias(x_train, n), 1, n, device);
+        }
+        nlm
     }
 
     /// Neurons N.
@@ -125,6 +137,42 @@ pub mod streams {
     pub const GENERATE: u64 = 24;
     /// Corruption of images for denoising.
     pub const CORRUPT: u64 = 25;
+    /// The fresh chains of the polarity check at the end of training.
+    pub const POLARITY: u64 = 26;
+    /// The start of the spectral-norm tracking of J (`stiffness_cap`).
+    pub const SPECTRAL: u64 = 27;
+}
+
+/// How the bias b of a new run starts.
+///
+/// The energy `½‖−x + J tanh(x) + b‖²` is unchanged under x → −x except through b, so b is
+/// what tells an image from its negative. Started at 0 (the paper's initialisation) and moved
+/// by Adam at the learning rate per update, b stays small while the N couplings of each row
+/// learn the background as a polarity-blind (ferromagnetic) pattern; fresh chains from N(0, 1)
+/// then fall into the inverted images about as often as into the right ones (measured on a
+/// dark-background object dataset: 40 % inverted). Starting b at the data's mean state breaks
+/// the symmetry from the first update; it is the stationary point of the bias rule at J = 0,
+/// as the visible biases of an RBM are started at the data's log-odds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BiasInit {
+    /// b_i = the mean of x_i over the training images (x-space, per pixel).
+    DataMean,
+    /// b = 0 (the paper's initialisation; runs written before `bias_init` existed).
+    Zero,
+}
+
+/// The data-mean initial bias: the mean state of each pixel over the training images
+/// (`x: [n_data, n]`, x-space).
+pub fn initial_bias(x: &[f32], n: usize) -> Vec<f32> {
+    let rows = (x.len() / n.max(1)).max(1);
+    let mut sum = vec![0f64; n];
+    for row in x.chunks_exact(n) {
+        for (s, &v) in sum.iter_mut().zip(row) {
+            *s += v as f64;
+        }
+    }
+    sum.into_iter().map(|s| (s / rows as f64) as f32).collect()
 }
 
 /// Every hyperparameter of an NLM run.
@@ -212,6 +260,27 @@ pub struct NlmConfig {
     /// Learn the bias b (without it samples come out sign-inverted half the time).
     #[config(default = true)]
     pub bias: bool,
+    /// Initial bias: `data-mean` (each b_i the training images' mean state x_i: keeps samples
+    /// on the data's polarity on any dataset) or `zero` (the paper's; earlier runs).
+    #[config(default = "BiasInit::DataMean")]
+    pub bias_init: BiasInit,
+    /// Keep the Langevin sampler stable: after every update J is scaled down, when needed, so
+    /// that its largest singular value σ (tracked by one power-iteration step per update)
+    /// satisfies (1 + σ)²·dt ≤ `stiffness_cap` (0: off). Euler–Maruyama on the energy is
+    /// stable while dt times its largest curvature, at most about (1 + σ)², stays below 2;
+    /// past it the chains' energy explodes and the contrastive rule learns from garbage. The
+    /// digit models stay far inside (σ ≈ 6 at dt 0.01, the cap 9), so it only acts on data
+    /// the model cannot fit at this dt, such as low-contrast grey images, whose maximum-
+    /// likelihood couplings grow without bound at T = 1.
+    #[config(default = 1.0)]
+    pub stiffness_cap: f64,
+    /// Fresh chains of the polarity check run at the end of `nlm train` (0: no check).
+    #[config(default = 100)]
+    pub polarity_chains: usize,
+    /// Langevin steps of the polarity check's chains from N(0, 1) (as `nlm eval`'s default:
+    /// fresh chains pass through brighter states before they settle).
+    #[config(default = 5000)]
+    pub polarity_steps: usize,
     /// Keep parameter snapshots at the spec's t_age schedule round(201·1.7^i) in `tage/`.
     #[config(default = true)]
     pub tage_snapshots: bool,
@@ -243,12 +312,31 @@ pub enum Sampler {
 }
 
 impl NlmConfig {
+    /// The defaults a run directory's `config.json` is read against: today's, except for the
+    /// keys added since the first release, which take the value runs written before them used
+    /// (`bias_init` = `zero`). New runs write every key, so this only fills old files.
+    pub fn legacy() -> Self {
+        Self::new()
+            .with_bias_init(BiasInit::Zero)
+            .with_stiffness_cap(0.0)
+    }
+
+    /// The largest singular value of J that `stiffness_cap` allows (∞ when off).
+    pub fn max_coupling_norm(&self) -> f64 {
+        if self.stiffness_cap > 0.0 {
+            ((self.stiffness_cap / self.dt).sqrt() - 1.0).max(0.0)
+        } else {
+            f64::INFINITY
+        }
+    }
+
     /// Rejects invalid hyperparameters with a message naming the key.
     pub fn validate(&self) -> Result<()> {
         for (k, v) in [
             ("gain", self.gain),
             ("temperature", self.temperature),
             ("weight_decay", self.weight_decay),
+            ("stiffness_cap", self.stiffness_cap),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 bail!("`{k}` must be a finite number >= 0, got {v}");
@@ -289,6 +377,7 @@ impl NlmConfig {
             ("batch", self.batch),
             ("chains", self.chains),
             ("steps_per_update", self.steps_per_update),
+            ("polarity_chains", self.polarity_chains),
         ] {
             if v > LIMIT {
                 bail!("`{k}` = {v} is absurdly large (limit {LIMIT})");
@@ -296,6 +385,12 @@ impl NlmConfig {
         }
         if self.updates == 0 {
             bail!("`updates` must be >= 1");
+        }
+        if self.polarity_steps > 100_000_000 {
+            bail!(
+                "`polarity_steps` = {} is absurdly large (limit 100000000)",
+                self.polarity_steps
+            );
         }
         self.schedule.parse::<Schedule>()?;
         if !(self.lr_final.is_finite() && self.lr_final >= 0.0) {
@@ -391,8 +486,26 @@ pub struct NlmTrainer {
     sampler: Sampler,
     schedule: Schedule,
     device: Device,
+    /// Power-iteration estimate `[1, N]` (unit norm) of J's top right singular vector.
+    spectral_u: Tensor<2>,
     /// Fingerprint of the training images (checked on resume).
     pub data_hash: u64,
+}
+
+/// The unit vector `[1, n]` the spectral-norm tracking starts from (stream
+/// [`streams::SPECTRAL`]).
+fn spectral_start(seed: u64, n: usize, device: &Device) -> Tensor<2> {
+    let mut r = Rng::derived(seed, streams::SPECTRAL);
+    let mut v = vec![0f32; n];
+    r.fill_normal_f32(&mut v);
+    let norm = v
+        .iter()
+        .map(|x| (*x as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-30);
+    v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+    tensor2_f32(v, 1, n, device)
 }
 
 fn fnv(data: &[f32]) -> u64 {
@@ -432,8 +545,7 @@ impl NlmTrainer {
         )?;
         let sampler = cfg.sampler()?;
         let schedule: Schedule = cfg.schedule.parse()?;
-        let mut init_rng = Rng::derived(cfg.seed, streams::INIT);
-        let nlm = Nlm::init(n, cfg.gain, cfg.temperature, &mut init_rng, device);
+        let nlm = Nlm::for_run(cfg, &data, n, device);
         let mut chain_rng = Rng::derived(cfg.seed, streams::CHAINS);
         let m = cfg.n_chains();
         let chains = gaussian(&mut chain_rng, m, n, 1.0, device);
@@ -456,6 +568,7 @@ impl NlmTrainer {
             chain_rng,
             sampler,
             schedule,
+            spectral_u: spectral_start(cfg.seed, n, device),
             device: device.clone(),
         })
     }
@@ -576,6 +689,7 @@ impl NlmTrainer {
                 .adam
                 .update(&self.adam_b, "b", self.nlm.b.clone(), grad_b, lr);
         }
+        self.cap_stiffness();
         let s = to_vec_f32(&Tensor::cat(
             vec![
                 gsq.reshape([1]),
@@ -586,6 +700,32 @@ impl NlmTrainer {
             0,
         ))?;
         Ok([s[0] as f64, s[1] as f64, s[2] as f64, s[3] as f64])
+    }
+}
+
+impl NlmTrainer {
+    /// One power-iteration step on JᵀJ (from the tracked vector u: σ ≈ ‖J u‖), then J scaled
+    /// by min(1, σ_max/σ) — all device tensor operations, no readback. Below the cap the factor
+    /// is exactly 1 and J is unchanged bit for bit.
+    fn cap_stiffness(&mut self) {
+        let limit = self.cfg.max_coupling_norm();
+        if !limit.is_finite() {
+            return;
+        }
+        let ju = self
+            .spectral_u
+            .clone()
+            .matmul(self.nlm.j.clone().transpose());
+        let sigma = ju.clone().powi_scalar(2).sum().sqrt().reshape([1, 1]);
+        let next = ju.matmul(self.nlm.j.clone());
+        let norm = next.clone().powi_scalar(2).sum().sqrt().clamp_min(1e-30);
+        self.spectral_u = next / norm.reshape([1, 1]);
+        let factor = sigma
+            .clamp_min(1e-30)
+            .recip()
+            .mul_scalar(limit)
+            .clamp_max(1.0);
+        self.nlm.j = self.nlm.j.clone() * factor;
     }
 }
 
@@ -694,6 +834,11 @@ impl Trainable for NlmTrainer {
             shape: vec![m, n],
             data: to_vec_f32(&self.chains)?,
         });
+        ck.arrays.push(NamedArray {
+            name: "spectral_u".into(),
+            shape: vec![1, n],
+            data: to_vec_f32(&self.spectral_u)?,
+        });
         self.adam.save_into(&mut ck)?;
         ck.extra["batch_rng"] = self.batch_rng.to_json();
         ck.extra["chain_rng"] = self.chain_rng.to_json();
@@ -742,6 +887,12 @@ impl Trainable for NlmTrainer {
         let m = self.cfg.n_chains();
         let c = ck.array_shaped("chains", &[m, n])?;
         self.chains = tensor2_f32(c.data.clone(), m, n, &self.device);
+        // Checkpoints written before `stiffness_cap` have no tracked vector: start afresh (their
+        // runs keep the cap off, so it never acts on J).
+        if ck.arrays.iter().any(|a| a.name == "spectral_u") {
+            let u = ck.array_shaped("spectral_u", &[1, n])?;
+            self.spectral_u = tensor2_f32(u.data.clone(), 1, n, &self.device);
+        }
         self.adam.load_from(ck)?;
         self.batch_rng = Rng::from_json(
             ck.extra
@@ -779,4 +930,115 @@ pub fn load_nlm(ck: &Checkpoint, device: &Device) -> Result<Nlm> {
         b: tensor2_f32(b.data.clone(), 1, n, device),
         temperature,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Largest singular value of a row-major `[n, n]` matrix (power iteration on the host, f64).
+    fn sigma_max(j: &[f32], n: usize) -> f64 {
+        let mut u = vec![1.0f64; n];
+        let mut s = 0.0;
+        for _ in 0..500 {
+            let ju: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|k| j[i * n + k] as f64 * u[k]).sum())
+                .collect();
+            let jtju: Vec<f64> = (0..n)
+                .map(|k| (0..n).map(|i| j[i * n + k] as f64 * ju[i]).sum())
+                .collect();
+            let norm = jtju.iter().map(|x| x * x).sum::<f64>().sqrt();
+            s = norm.sqrt();
+            u = jtju.iter().map(|x| x / norm).collect();
+        }
+        s
+    }
+
+    fn trainer(cap: f64, gain: f64) -> Result<NlmTrainer> {
+        let dev = crate::device::select(crate::device::DeviceChoice::Flex)?.device;
+        let n = 16;
+        let mut r = Rng::new(3);
+        let data: Vec<f32> = r.normal_vec(64 * n);
+        let cfg = NlmConfig::new()
+            .with_n_data(64)
+            .with_batch(32)
+            .with_chains(32)
+            .with_gain(gain)
+            .with_stiffness_cap(cap)
+            .with_seed(4);
+        NlmTrainer::new(&cfg, data, n, &dev)
+    }
+
+    /// Couplings well inside the cap are never touched (bit for bit the run without it);
+    /// couplings far past it are brought down to σ_max = √(cap/dt) − 1 within a few updates and
+    /// held there, with a finite sampler.
+    #[test]
+    fn stiffness_cap_acts_only_past_the_limit() -> Result<()> {
+        let (mut on, mut off) = (trainer(1.0, 2.0)?, trainer(0.0, 2.0)?);
+        for s in 0..20 {
+            on.update(s)?;
+            off.update(s)?;
+        }
+        assert_eq!(to_vec_f32(&on.nlm.j)?, to_vec_f32(&off.nlm.j)?);
+        let mut big = trainer(1.0, 20.0)?;
+        let n = big.n();
+        let limit = big.cfg.max_coupling_norm();
+        assert!((limit - 9.0).abs() < 1e-9, "{limit}");
+        assert!(sigma_max(&to_vec_f32(&big.nlm.j)?, n) > 3.0 * limit);
+        // The projection alone (what ends every update), repeated as over 30 updates.
+        for _ in 0..30 {
+            big.cap_stiffness();
+        }
+        let sigma = sigma_max(&to_vec_f32(&big.nlm.j)?, n);
+        assert!(
+            sigma <= 1.02 * limit && sigma > 0.8 * limit,
+            "σ {sigma} vs cap {limit}"
+        );
+        // Then the sampler at dt 0.01 stays finite, and the cap holds through updates.
+        for s in 0..10 {
+            let m = big.update(s)?;
+            assert!(m.iter().all(|v| v.is_finite()), "update {s}: {m:?}");
+        }
+        let sigma = sigma_max(&to_vec_f32(&big.nlm.j)?, n);
+        assert!(sigma <= 1.02 * limit, "σ {sigma} vs cap {limit}");
+        Ok(())
+    }
+
+    #[test]
+    fn initial_bias_is_the_mean_state_of_each_pixel() {
+        let x = [1.0f32, -2.0, 3.0, -4.0, 5.0, 0.0];
+        assert_eq!(initial_bias(&x, 2), vec![3.0, -2.0]);
+    }
+
+    /// A run directory written before `bias_init` existed (its config.json lacks the key) is read
+    /// with the bias it was trained from (zero); new runs default to the data mean; the JSON
+    /// spellings are kebab-case and an unknown one names the valid values.
+    #[test]
+    fn old_run_directories_keep_their_zero_bias() -> Result<()> {
+        assert_eq!(NlmConfig::new().bias_init, BiasInit::DataMean);
+        let dir = std::env::temp_dir().join(format!("attractor-legacy-nlm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut cfg = serde_json::to_value(NlmConfig::new())?;
+        assert_eq!(cfg["bias_init"], "data-mean");
+        for k in ["bias_init", "polarity_chains", "polarity_steps"] {
+            cfg.as_object_mut().map(|o| o.remove(k));
+        }
+        let meta = serde_json::json!({"model": "nlm", "command": "nlm", "seed": 0});
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::json!({"meta": meta, "config": cfg}).to_string(),
+        )?;
+        let rd = crate::run::RunDir::open(&dir)?;
+        let old: NlmConfig = rd.config_or(&NlmConfig::legacy())?;
+        assert_eq!(old.bias_init, BiasInit::Zero);
+        assert_eq!(old.polarity_chains, 100);
+        drop(rd);
+        std::fs::remove_dir_all(&dir)?;
+        let err = serde_json::from_value::<BiasInit>("mean".into())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("data-mean") && err.contains("zero"), "{err}");
+        Ok(())
+    }
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The NLM on datasets other than the tuned digits, with the defaults: for each dataset,
+# `attractor nlm train` (no tuning; only the data are named), `nlm generate` (100 chains × 2000
+# steps → grid), `nlm eval` (1000 fresh chains × 5000 steps, its defaults) and `nlm denoise`
+# (100 held-out images, 25 % of the neurons replaced by U(−1, 1), 450 noise-free steps).
+# Prints a table (samples' mean pixel against the data's, inverted fraction, E², E_AAI,
+# denoising ratio, nearest-correct) with the checks: mean within ±0.15, < 5 % inverted,
+# restored/corrupted MSE ≤ 0.5, and ≥ 80 % nearest-correct on the digit sets. 10–12 minutes of
+# training per dataset on 2 CPU cores, about 4 more for the rest.
+#
+# Datasets: all ten MNIST digits; digits 0, 2, 7; MNIST 1/3/6 with inverted polarity (white
+# background); simple shapes on black; a small grey set with a mid-grey mean (1200 PNGs, the
+# first 1000 trained on). The last three are built by scripts/nlm_datasets.py (seeded).
+# Environment: OUT (default checkpoints/nlm-datasets), DEVICE (default flex), DATASETS (a
+# space-separated subset of: digits-all digits-027 inverted shapes grey default), SKIP_TRAIN=1
+# (evaluate existing runs), BIN (a prebuilt binary instead of `cargo build`), DOCS=1 (copy the
+# grids to docs/img/nlm-datasets/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-checkpoints/nlm-datasets}
+DEVICE=${DEVICE:-flex}
+DATASETS=${DATASETS:-digits-all digits-027 inverted shapes grey}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q
+  BIN="$CARGO_TARGET_DIR/release/attractor"
+fi
+A="$BIN --device $DEVICE --quiet"
+mkdir -p "$OUT"
+[ -d "$OUT/data/grey" ] || python3 scripts/nlm_datasets.py "$OUT/data"
+
+args_of() {
+  case "$1" in
+    digits-all) echo "--digits ''" ;;
+    digits-027) echo "--digits 0,2,7" ;;
+    inverted) echo "--data $OUT/data/inverted" ;;
+    shapes) echo "--data $OUT/data/shapes" ;;
+    grey) echo "--data $OUT/data/grey --n-data 1000" ;;
+    default) echo "" ;;
+    *) echo "unknown dataset $1" >&2; exit 2 ;;
+  esac
+}
+
+for name in $DATASETS; do
+  run="$OUT/$name"
+  args=$(args_of "$name")
+  if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+    t0=$(date +%s)
+    eval "$A nlm train --run-dir $run --overwrite $args"
+    echo $(( $(date +%s) - t0 )) > "$run/train_seconds"
+  fi
+  $A nlm generate --run-dir "$run" --chains 100 --steps 2000 > /dev/null
+  $A nlm eval --run-dir "$run" > /dev/null
+  $A nlm denoise --run-dir "$run" --n-test 100 --corrupt uniform:0.25 --steps 450 --out "$run/denoise.png" > /dev/null
+  if [ "${DOCS:-0}" = 1 ]; then
+    mkdir -p docs/img/nlm-datasets
+    cp "$run/generate.png" "docs/img/nlm-datasets/$name.png"
+    cp "$run/denoise.png" "docs/img/nlm-datasets/$name-denoise.png"
+  fi
+  echo "done: $name" >&2
+done
+
+python3 - "$OUT" $DATASETS <<'PY'
+import json, os, sys
+out, names = sys.argv[1], sys.argv[2:]
+digit_sets = {"digits-all", "digits-027", "inverted", "default"}
+rows, fails = [], 0
+for name in names:
+    run = os.path.join(out, name)
+    ev = json.load(open(os.path.join(run, "eval.json")))
+    dn = json.load(open(os.path.join(run, "denoise.json")))
+    secs = open(os.path.join(run, "train_seconds")).read().strip() if os.path.exists(os.path.join(run, "train_seconds")) else "-"
+    checks = [abs(ev["mean_pixel"] - ev["data_mean_pixel"]) <= 0.15,
+              ev["inverted_frac"] < 0.05,
+              dn["mse_ratio"] <= 0.5]
+    if name in digit_sets:
+        checks.append(dn["nearest_correct_frac"] >= 0.8)
+    ok = all(checks)
+    fails += not ok
+    rows.append((name, ev["n_data"], secs, f"{ev['mean_pixel']:.3f} / {ev['data_mean_pixel']:.3f}",
+                 f"{100 * ev['inverted_frac']:.1f} %", f"{ev['e2']:.5f}", f"{ev['e_aai']:.3f}",
+                 f"{ev['nn_ratio']:.2f}", f"{dn['mse_ratio']:.3f}", f"{dn['nearest_correct_frac']:.2f}",
+                 "pass" if ok else "FAIL"))
+head = ("dataset", "images", "train s", "mean pixel (samples / data)", "inverted", "E²", "E_AAI",
+        "NN ratio", "denoise MSE ratio", "nearest correct", "result")
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for r in rows:
+    print("| " + " | ".join(str(x) for x in r) + " |")
+print(f"{len(rows) - fails} passed, {fails} failed")
+PY
