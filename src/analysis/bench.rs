@@ -47,6 +47,9 @@ fn default_devices() -> Vec<DeviceChoice> {
         .into_iter()
         .filter(|d| matches!(d, DeviceChoice::Flex | DeviceChoice::Ndarray))
         .collect();
+    if cfg!(feature = "cuda") && device::cuda_devices().is_ok() {
+        v.push(DeviceChoice::Cuda);
+    }
     #[cfg(feature = "wgpu")]
     if device::hardware_gpu().is_some() {
         v.push(DeviceChoice::Wgpu);
