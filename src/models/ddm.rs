@@ -805,6 +805,10 @@ impl Trainable for DdmTrainer {
                 "rng": self.rng.to_json(),
                 "bbox": self.bbox,
                 "drift_norm": self.drift_norm,
+                // The same f64s bit for bit: serde_json's default float parser may land one
+                // ulp off, which made a resumed run's box (and so its checkpoint) differ.
+                "bbox_bits": self.bbox.iter().map(|(lo, hi)| [lo.to_bits(), hi.to_bits()]).collect::<Vec<_>>(),
+                "drift_norm_bits": self.drift_norm.to_bits(),
             }),
         };
         self.ddm.net.save_into(&mut ck)?;
@@ -822,17 +826,27 @@ impl Trainable for DdmTrainer {
         self.adam.load_from(ck)?;
         self.pool = ck.array("pool")?.data.clone();
         self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
-        self.bbox = serde_json::from_value(
-            ck.extra
-                .get("bbox")
-                .cloned()
-                .context("checkpoint has no box")?,
-        )?;
-        self.drift_norm = ck
-            .extra
-            .get("drift_norm")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(self.drift_norm);
+        // Exact bits when the checkpoint has them (written since 2026-12-03), else the decimals.
+        self.bbox = match ck.extra.get("bbox_bits") {
+            Some(bits) => serde_json::from_value::<Vec<[u64; 2]>>(bits.clone())?
+                .into_iter()
+                .map(|[lo, hi]| (f64::from_bits(lo), f64::from_bits(hi)))
+                .collect(),
+            None => serde_json::from_value(
+                ck.extra
+                    .get("bbox")
+                    .cloned()
+                    .context("checkpoint has no box")?,
+            )?,
+        };
+        self.drift_norm = match ck.extra.get("drift_norm_bits").and_then(|v| v.as_u64()) {
+            Some(bits) => f64::from_bits(bits),
+            None => ck
+                .extra
+                .get("drift_norm")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(self.drift_norm),
+        };
         Ok(())
     }
 }
