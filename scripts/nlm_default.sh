@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NLM at the default scale (the README's main job): `attractor nlm train` with no options
+# NLM at the default scale (the bundled default): `attractor nlm train` with no options
 # (MNIST digits 1/3/6, 4000 updates, 10-14 minutes on 2 CPU cores), then generation, evaluation against
 # the training and held-out images, and denoising of 100 held-out test digits (25 % of the
 # neurons replaced by U(-1, 1)) with the untrained initial couplings as a control.

@@ -6,11 +6,11 @@
 # (1000 fresh chains x 5000 steps against the 1000 training images), and E_AAI / Acc_S / Acc_T
 # of the t_age snapshots (eval_tage.png). The 28×28 counterpart is scripts/nlm_hour.sh.
 # Arguments go to `nlm train`: `--n-data 288` is the training-set size of the authors'
-# exploration figure (E_AAI against those 288 images, README).
+# exploration figure (E_AAI against those 288 images, docs/results.md).
 # CONFIG=scripts/nlm_digits14_long.json: the same images with 60 000 updates, cosine 3e-4 -> 1e-5
-# (about 26 minutes of training; cleaner digits, README); its default OUT is
+# (about 26 minutes of training; cleaner digits, docs/results.md); its default OUT is
 # checkpoints/nlm-digits14-long. CONFIG=scripts/nlm_digits14_long500.json: that schedule on the
-# first 500 images (about 16 minutes; E_AAI below 0.10, README), OUT checkpoints/nlm-digits14-long500.
+# first 500 images (about 16 minutes; E_AAI below 0.10, docs/results.md), OUT checkpoints/nlm-digits14-long500.
 # The E_AAI row is the mean over REPEATS (default 5) independent sets of 1000 samples (one set
 # scatters by about ±0.004); the t_age rows are one set each.
 set -euo pipefail

@@ -13,8 +13,8 @@
 # The schedule of nlm_digits14_long (UPDATES=60000 --lr 0.0003 --set schedule=cosine
 # --set lr_final=0.00001) brings 128 images to E_AAI ~0.01 but does not train 5-25 images stably
 # (their energies run away after 10 000-20 000 updates); 20 000 such updates show their
-# memorisation (README). `--set binarize=true` sweeps binarised digits (the thermal reference
-# comes near 0.5, the samples do not: README). POOL (default 2) and CHAINS (default 256) set
+# memorisation (docs/results.md). `--set binarize=true` sweeps binarised digits (the thermal reference
+# comes near 0.5, the samples do not: docs/results.md). POOL (default 2) and CHAINS (default 256) set
 # the options the script passes itself (a repeated option is an error): the spec's scale, for a
 # GPU, is POOL=1 CHAINS=1000 UPDATES=20000 GEN_STEPS=50000
 # SIZES="5 7 11 ... 11084" --lr 0.00005, with B = min(size, CHAINS).

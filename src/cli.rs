@@ -315,7 +315,9 @@ fn run(cli: Cli) -> Result<i32> {
                     println!("    --param {}={}   {}", p.name, p.default, p.doc);
                 }
             }
-            println!("\nUser systems: --sde path/to/file.toml (see README, `User-defined SDEs`).");
+            println!(
+                "\nUser systems: --sde path/to/file.toml (see docs/reference.md, `User-defined SDEs`)."
+            );
             Ok(0)
         }
         Cmd::Sde {
