@@ -406,7 +406,7 @@ pub fn is_host(device: &Device) -> bool {
 /// (whose readback is slow) and for tensors that carry gradients, `1 − 2/(e^{2x} + 1)` is built
 /// from Burn ops (differentiable, exact ±1 limits). GPU backends use Burn's own kernels.
 pub mod fast {
-    use burn::tensor::{Tensor, TensorData};
+    use burn::tensor::Tensor;
 
     /// Rational approximation of tanh on [-7.9, 7.9] (clamped outside, where tanh is ±1 in
     /// f32); max abs error below 5e-7 (tested).
@@ -503,10 +503,10 @@ pub mod fast {
                 .add_scalar(1.0);
         }
         let shape = x.shape();
-        match x.clone().try_into_vec_as::<f32>() {
+        match crate::transfer::download_owned(x.clone()) {
             Ok(mut v) => {
                 map_parallel(&mut v, tanh_f32);
-                Tensor::from_data(TensorData::new(v, shape), &dev)
+                crate::transfer::upload(v, shape, &dev)
             }
             Err(_) => x.tanh(),
         }
@@ -517,7 +517,7 @@ pub mod fast {
         let dev = x.device();
         if super::is_flex(&dev) && !x.is_tracked() {
             let shape = x.shape();
-            if let Ok(mut v) = x.clone().try_into_vec_as::<f32>() {
+            if let Ok(mut v) = crate::transfer::download_owned(x.clone()) {
                 let mut d = vec![0f32; v.len()];
                 let threads = crate::device::cpu_threads();
                 let chunk = v.len().div_ceil(threads).max(16 * 1024);
@@ -533,8 +533,8 @@ pub mod fast {
                     }
                 });
                 return (
-                    Tensor::from_data(TensorData::new(v, shape.clone()), &dev),
-                    Tensor::from_data(TensorData::new(d, shape), &dev),
+                    crate::transfer::upload(v, shape.clone(), &dev),
+                    crate::transfer::upload(d, shape, &dev),
                 );
             }
         }
@@ -562,7 +562,6 @@ pub mod fast {
 
 #[cfg(all(test, feature = "flex"))]
 mod fast_tests {
-    use burn::tensor::{Tensor, TensorData};
 
     #[test]
     fn fast_tanh_matches_tanh() {
@@ -572,14 +571,11 @@ mod fast_tests {
             .chain([60.0, -60.0, 1e-6])
             .collect();
         let n = xs.len();
-        let t = Tensor::<1>::from_data(TensorData::new(xs.clone(), [n]), &dev);
-        let got = super::fast::tanh(t.clone())
-            .try_into_vec_as::<f32>()
-            .unwrap();
-        let tracked = super::fast::tanh(t.autodiff().require_grad())
-            .inner()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let t = crate::transfer::upload::<1>(xs.clone(), [n], &dev);
+        let got = crate::transfer::download_owned(super::fast::tanh(t.clone())).unwrap();
+        let tracked =
+            crate::transfer::download_owned(super::fast::tanh(t.autodiff().require_grad()).inner())
+                .unwrap();
         for (x, g) in xs.iter().zip(&tracked) {
             assert!(
                 (*g as f64 - (*x as f64).tanh()).abs() < 2e-7,

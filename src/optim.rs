@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
-use crate::sde::solver::{tensor2_f32, to_vec_f32};
+use crate::transfer::{tensor2_f32, to_vec_f32};
 
 /// Adam hyperparameters (PyTorch conventions; `weight_decay` is coupled L2).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -92,7 +92,7 @@ fn lock_dir(dir: &Path) -> Result<Arc<RunLock>> {
     }
     let _ = file.read_to_string(&mut previous);
     if !previous.trim().is_empty() {
-        eprintln!(
+        log::info!(
             "note: {} was left locked by a process that is no longer running ({}); taking it over",
             dir.display(),
             previous.trim()
@@ -180,10 +180,18 @@ impl RunDir {
     /// Opens an existing run directory (it must hold `config.json`) and locks it.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.is_dir() {
-            bail!("run directory {} does not exist", path.display());
+            bail!(
+                "run directory {} does not exist (create one with `attractor ddm|nlm|fep train \
+                 --run-dir {}`)",
+                path.display(),
+                path.display()
+            );
         }
         if !path.join("config.json").is_file() {
-            bail!("{} is not a run directory (no config.json)", path.display());
+            bail!(
+                "{} is not a run directory (no config.json; give the --run-dir of a training run)",
+                path.display()
+            );
         }
         Ok(Self {
             path: path.to_path_buf(),

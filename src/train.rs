@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::error::Failure;
 use crate::run::DIVERGED_FILE;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::run::RunDir;
@@ -172,6 +172,15 @@ fn checked(run: &RunDir, ck: Checkpoint, pb: &ProgressBar) -> Result<Checkpoint>
     Ok(ck)
 }
 
+/// Redraws `curves.png` from `metrics.jsonl`. A picture that cannot be written costs the run
+/// nothing: the checkpoint is already on disk, so this only warns.
+fn refresh_curves(run: &RunDir) {
+    let metrics = run.path().join("metrics.jsonl");
+    if let Err(e) = crate::plot::training_curves(&metrics, &run.path().join("curves.png")) {
+        log::warn!("could not draw curves.png: {e:#}");
+    }
+}
+
 /// Runs `task` from `start` to the end (or `until`), checkpointing into `run`.
 pub fn run(
     task: &mut dyn Trainable,
@@ -185,20 +194,9 @@ pub fn run(
         checkpoint::save(run.path(), &task.checkpoint(0)?, opts.keep)
             .with_context(|| not_saved(run, 0))?;
     }
-    let pb = if opts.quiet {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::new(end);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb.set_position(start);
-        pb.reset_eta();
-        pb
-    };
+    let pb = crate::progress::bar(end, "train", opts.quiet);
+    pb.set_position(start);
+    pb.reset_eta();
     let t0 = Instant::now();
     let mut step = start;
     while step < end {
@@ -212,6 +210,7 @@ pub fn run(
         }
         step += 1;
         if opts.log_every > 0 && (step.is_multiple_of(opts.log_every) || step == opts.total_steps) {
+            log::debug!("step {step}: loss {:.6e} {:?}", out.loss, out.metrics);
             let mut m = serde_json::Map::new();
             m.insert("step".into(), step.into());
             m.insert("loss".into(), out.loss.into());
@@ -234,6 +233,11 @@ pub fn run(
         if periodic || step == end || interrupted() {
             let ck = checked(run, task.checkpoint(step)?, &pb)?;
             checkpoint::save(run.path(), &ck, opts.keep).with_context(|| not_saved(run, step))?;
+            log::debug!(
+                "checkpoint of step {step} written to {}",
+                run.path().display()
+            );
+            refresh_curves(run);
         }
         if interrupted() {
             pb.abandon_with_message(format!("interrupted: checkpoint saved at step {step}"));

@@ -9,8 +9,9 @@ use attractor::optim::AdamState;
 use attractor::rng::Rng;
 use attractor::run::{RunDir, RunMeta};
 use attractor::sde::Sde;
-use attractor::sde::solver::{EulerMaruyama, tensor2, to_vec_f32};
+use attractor::sde::solver::EulerMaruyama;
 use attractor::train::{self, DriverOptions, Trainable};
+use attractor::transfer::{tensor2, to_vec_f32};
 use burn::tensor::Tensor;
 
 fn small_cfg() -> DdmConfig {

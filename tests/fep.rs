@@ -6,8 +6,8 @@ use attractor::analysis::fep::{asymmetry, attractors, corr, relax};
 use attractor::models::cb::{langevin, sample_t};
 use attractor::models::fep::{FepConfig, FepTrainer};
 use attractor::rng::Rng;
-use attractor::sde::solver::{tensor2_f32, to_vec_f32};
 use attractor::train::Trainable;
+use attractor::transfer::{tensor2_f32, to_vec_f32};
 
 /// A2: the batched tensor sampler has mean L(θ) (10⁶ draws) and stays in [−1, 1].
 #[test]

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use attractor::device::{DeviceChoice, select};
 use attractor::rng::Rng;
-use attractor::sde::solver::to_vec_f32;
 use attractor::train::Trainable;
+use attractor::transfer::to_vec_f32;
 use burn::tensor::Device;
 use libtest_mimic::{Arguments, Failed, Trial};
 

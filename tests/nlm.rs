@@ -6,7 +6,8 @@ mod common;
 
 use attractor::models::nlm::Nlm;
 use attractor::rng::Rng;
-use attractor::sde::solver::{EulerMaruyama, tensor2, to_vec_f32};
+use attractor::sde::solver::EulerMaruyama;
+use attractor::transfer::{tensor2, to_vec_f32};
 
 /// f64 reference energy for row-major J [n, n], b [n].
 fn energy_f64(j: &[f64], b: &[f64], x: &[f64]) -> f64 {

@@ -5,8 +5,9 @@ mod common;
 use attractor::rng::Rng;
 use attractor::sde::Sde;
 use attractor::sde::builtin::Builtin;
-use attractor::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
+use attractor::sde::solver::EulerMaruyama;
 use attractor::sde::target::Target;
+use attractor::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
 /// dz = -a z dt + sqrt(2 eps) dW in 2-D (rotation off): a = 1, eps = 0.5.
 fn ou() -> Target {

@@ -10,8 +10,9 @@ use crate::device::{self, DeviceChoice};
 use crate::models::ctrnn::NetworkSde;
 use crate::models::ddm::{DdmConfig, DdmTrainer};
 use crate::rng::Rng;
-use crate::sde::solver::{EulerMaruyama, tensor2, to_vec_f32};
+use crate::sde::solver::EulerMaruyama;
 use crate::train::Trainable;
+use crate::transfer::{tensor2, to_vec_f32};
 
 /// Arguments of `bench ddm`.
 #[derive(Args, Debug, Clone)]
@@ -140,9 +141,12 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
         rows.push(row);
     }
     if !quiet {
-        eprintln!(
+        log::info!(
             "\n{:<40} {:>6} {:>14} {:>10}",
-            "benchmark / device", "N", "rate", "GFLOP/s"
+            "benchmark / device",
+            "N",
+            "rate",
+            "GFLOP/s"
         );
         for r in &rows {
             let rate = r
@@ -160,7 +164,7 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
                 .or(r.get("gflops_lowrank"))
                 .and_then(|v| v.as_f64())
                 .unwrap_or(0.0);
-            eprintln!(
+            log::info!(
                 "{:<40} {:>6} {:>9.1} {unit} {:>8.2}",
                 format!(
                     "{} {}",
@@ -173,7 +177,7 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
             );
         }
         if let Some(p) = a.peak_gflops {
-            eprintln!("machine f32 GEMM peak (given): {p} GFLOP/s");
+            log::info!("machine f32 GEMM peak (given): {p} GFLOP/s");
         }
     }
     Ok(())
@@ -209,9 +213,9 @@ pub fn ops(a: &OpsBenchArgs) -> Result<()> {
         let sel = device::select(dc)?;
         let dev = &sel.device;
         let mut rng = Rng::new(3);
-        let x = crate::sde::solver::tensor2_f32(rng.normal_vec(r * c), r, c, dev);
-        let w = crate::sde::solver::tensor2_f32(rng.normal_vec(c * c), c, c, dev);
-        let small = crate::sde::solver::tensor2_f32(rng.normal_vec(c * 3), c, 3, dev);
+        let x = crate::transfer::tensor2_f32(rng.normal_vec(r * c), r, c, dev);
+        let w = crate::transfer::tensor2_f32(rng.normal_vec(c * c), c, c, dev);
+        let small = crate::transfer::tensor2_f32(rng.normal_vec(c * 3), c, 3, dev);
         let time = |name: &str, flops: f64, f: &mut dyn FnMut() -> Tensor<2>| -> Result<()> {
             let _ = to_vec_f32(&f())?;
             let t0 = Instant::now();
@@ -237,8 +241,8 @@ pub fn ops(a: &OpsBenchArgs) -> Result<()> {
         })?;
         time("exp", 0.0, &mut || x.clone().exp())?;
         time("readback+upload", 0.0, &mut || {
-            let v = x.clone().try_into_vec_as::<f32>().unwrap_or_default();
-            crate::sde::solver::tensor2_f32(v, r, c, dev)
+            let v = crate::transfer::download_owned(x.clone()).unwrap_or_default();
+            crate::transfer::tensor2_f32(v, r, c, dev)
         })?;
         time("tanh+deriv", 0.0, &mut || {
             crate::device::fast::tanh_and_derivative(x.clone()).1
@@ -263,12 +267,12 @@ pub fn ops(a: &OpsBenchArgs) -> Result<()> {
         })?;
         let mut rr = Rng::new(5);
         time("normal(host)", 0.0, &mut || {
-            crate::sde::solver::tensor2_f32(rr.normal_vec(r * c), r, c, dev)
+            crate::transfer::tensor2_f32(rr.normal_vec(r * c), r, c, dev)
         })?;
         time("normal(fast)", 0.0, &mut || {
             let mut v = vec![0f32; r * c];
             rr.fill_normal_f32(&mut v);
-            crate::sde::solver::tensor2_f32(v, r, c, dev)
+            crate::transfer::tensor2_f32(v, r, c, dev)
         })?;
         time("random(burn)", 0.0, &mut || {
             Tensor::random([r, c], burn::tensor::Distribution::Normal(0.0, 1.0), dev)
@@ -422,7 +426,7 @@ fn nlm_profile(
     stage("noise [M,N] (host+upload)", &mut || {
         let mut v = vec![0f32; m * n];
         rng.fill_normal_f32(&mut v);
-        crate::sde::solver::tensor2_f32(v, m, n, &x.device())
+        crate::transfer::tensor2_f32(v, m, n, &x.device())
     })?;
     let em = EulerMaruyama::new(0.01, 1.0)?;
     let mut r2 = Rng::new(3);
@@ -567,7 +571,7 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
         let peak = {
             let mut r2 = Rng::new(2);
             let s = 2048;
-            let x = crate::sde::solver::tensor2_f32(r2.normal_vec(s * s), s, s, dev);
+            let x = crate::transfer::tensor2_f32(r2.normal_vec(s * s), s, s, dev);
             let mut best = f64::INFINITY;
             for _ in 0..5 {
                 let t0 = Instant::now();

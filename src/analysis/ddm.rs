@@ -17,7 +17,8 @@ use crate::rng::Rng;
 use crate::run::RunDir;
 use crate::sde::Sde;
 use crate::sde::builtin::Kind;
-use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
+use crate::sde::solver::EulerMaruyama;
+use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
 /// A trained run loaded for analysis.
 pub struct Loaded {
@@ -349,7 +350,9 @@ pub fn simulate_cmd(
         record_every: every,
         epr: false,
     };
+    let bar = crate::progress::scope(steps as u64, "simulate", quiet);
     let out = simulate(ddm, &spec, &z0, &mut rng, &mut |_| None)?;
+    drop(bar);
     let stem = a.out.clone().unwrap_or_else(|| {
         if a.target {
             "simulate_target".into()
@@ -376,7 +379,7 @@ pub fn simulate_cmd(
                 "target": a.target, "npy": npy.file_name().map(|n| n.to_string_lossy().to_string())}),
     )?;
     if !quiet {
-        eprintln!(
+        log::info!(
             "wrote {} ({} x {} x {}) and {}",
             npy.display(),
             out.k,
@@ -778,7 +781,7 @@ pub fn evaluate(ddm: &Ddm, a: &EvalArgs, seed: u64, quiet: bool) -> Result<Value
     let t_end = a.t_end.unwrap_or((1e5 * dt).min(500.0));
     let say = |s: &str| {
         if !quiet {
-            eprintln!("eval: {s}");
+            log::info!("eval: {s}");
         }
     };
     let mut r = serde_json::Map::new();
@@ -987,12 +990,14 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     {
         bail!("--t-end must be > 0, got {t}");
     }
+    let bar = crate::progress::scope(0, "eval", quiet);
     let mut v = evaluate(&l.ddm, a, seed.unwrap_or(l.ddm.cfg.seed), quiet)?;
+    drop(bar);
     v["step"] = l.step.into();
     let p = l.rd.write_json("eval.json", &v)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     if !quiet {
-        eprintln!("wrote {}", p.display());
+        log::info!("wrote {}", p.display());
     }
     Ok(())
 }
@@ -1022,6 +1027,7 @@ pub fn decompose_cmd(
     quiet: bool,
 ) -> Result<()> {
     let l = load_run(&a.run_dir, device)?;
+    let _bar = crate::progress::scope(0, "decompose", quiet);
     let ddm = &l.ddm;
     let d = ddm.target.dim();
     let dev = &ddm.device;
@@ -1236,7 +1242,7 @@ pub fn decompose_cmd(
     let p = l.rd.write_json("decompose.json", &v)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     if !quiet {
-        eprintln!(
+        log::info!(
             "wrote {}, {} and {}",
             p.display(),
             p1.display(),

@@ -468,7 +468,7 @@ pub mod cmd {
             a.network
         );
         if !quiet {
-            eprintln!("wrote {} and {}", npy.display(), png.display());
+            log::info!("wrote {} and {}", npy.display(), png.display());
         }
         Ok(())
     }
@@ -710,7 +710,7 @@ pub mod cmd {
         let p = l.rd.write_json(&a.out, &v)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         if !quiet {
-            eprintln!("wrote {}", p.display());
+            log::info!("wrote {}", p.display());
         }
         Ok(())
     }
@@ -884,7 +884,7 @@ pub mod free {
             v["labelled_frac"]
         );
         if !quiet {
-            eprintln!(
+            log::info!(
                 "wrote states.npy, run_free.png, run_free.json in {}",
                 l.rd.path().display()
             );
@@ -1031,7 +1031,7 @@ pub mod sweep {
             &cfg,
         )?;
         if !quiet {
-            eprintln!(
+            log::info!(
                 "sweep: {} evidence x {} precision x {} seeds = {g} networks of N = {} in one batch ({} engine)",
                 evs.len(),
                 betas.len(),
@@ -1060,8 +1060,10 @@ pub mod sweep {
         let threads = crate::device::cpu_threads().max(1);
         let mut results = vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); g];
         let seed0 = cfg.seed;
+        let scoring = crate::progress::bar(g as u64, "sweep: scoring", quiet);
         std::thread::scope(|s| {
             for (c, chunk) in results.chunks_mut(g.div_ceil(threads)).enumerate() {
+                let scoring = &scoring;
                 let js = &js;
                 let t = &t;
                 let test = &test;
@@ -1108,10 +1110,12 @@ pub mod sweep {
                             _ => f64::NAN,
                         };
                         *out = (retr, gen_, distinct.len() as f64, orth);
+                        scoring.inc(1);
                     }
                 });
             }
         });
+        scoring.finish_and_clear();
         let eval_s = t1.elapsed().as_secs_f64();
         // Medians over seeds per cell: grid[e][b].
         let (ne, nb) = (evs.len(), betas.len());
@@ -1363,7 +1367,7 @@ pub mod recall {
             v["corr_cue"], v["corr_output"]
         );
         if !quiet {
-            eprintln!(
+            log::info!(
                 "wrote recall.npy, recall.png (cue | output | target per row), recall.json in {}",
                 l.rd.path().display()
             );

@@ -19,7 +19,8 @@ use crate::models::nlm::{Nlm, NlmConfig, load_nlm, streams};
 use crate::plot::{Figure, image_grid, palette, save_rgb_png};
 use crate::rng::Rng;
 use crate::run::RunDir;
-use crate::sde::solver::{EulerMaruyama, tensor2_f32, to_vec_f32};
+use crate::sde::solver::EulerMaruyama;
+use crate::transfer::{tensor2_f32, to_vec_f32};
 
 /// Training and held-out images of an NLM configuration.
 #[derive(Clone, Debug)]
@@ -741,7 +742,9 @@ pub fn generate_cmd(
         None => Vec::new(),
     };
     let x0 = start_states(&l, a.init, a.chains, &mut rng, device)?;
+    let bar = crate::progress::scope(a.steps as u64, "generate", quiet);
     let (frames, _) = generate_from(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
+    drop(bar);
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     if a.snapshots.is_some() {
         let dir = l.rd.file("snapshots");
@@ -774,7 +777,7 @@ pub fn generate_cmd(
                "mean_pixel": mean, "data_mean_pixel": data_mean, "png": out})
     );
     if !quiet {
-        eprintln!("wrote {}", out.display());
+        log::info!("wrote {}", out.display());
     }
     Ok(())
 }
@@ -865,6 +868,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
+    let _bar = crate::progress::scope((a.gen_steps + a.relax_steps) as u64, "eval", quiet);
     let x0 = start_states(&l, a.init, chains, &mut rng, device)?;
     let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
@@ -949,12 +953,12 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     );
     v["polarity_ok"] = warning.is_none().into();
     if let Some(w) = &warning {
-        eprintln!("warning: {w}");
+        log::warn!("{w}");
     }
     let thermal = 0.5 * dim as f64 * l.nlm.temperature;
     if e_gen.is_nan() || e_gen > UNSTABLE_ENERGY * thermal {
-        eprintln!(
-            "warning: the samples' mean energy {e_gen:.3e} is {:.0}× the thermal level N·T/2 = \
+        log::warn!(
+            "the samples' mean energy {e_gen:.3e} is {:.0}× the thermal level N·T/2 = \
              {thermal:.0}: the Langevin chains are unstable at dt = {} (a smaller dt, or \
              retraining with `--set stiffness_cap=1`, keeps them stable)",
             e_gen / thermal,
@@ -989,7 +993,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         0.5 * dim as f64 * l.nlm.temperature
     );
     if !quiet {
-        eprintln!("wrote {}", out.display());
+        log::info!("wrote {}", out.display());
     }
     Ok(v)
 }
@@ -1117,6 +1121,7 @@ pub fn explore_cmd(
     record.dedup();
     let x0 = crate::models::nlm::gaussian(&mut rng, 1, dim, 1.0, device);
     let mut traj: Vec<(usize, Vec<f32>)> = Vec::new();
+    let bar = crate::progress::scope(a.steps as u64, "explore", quiet);
     langevin(
         &l.nlm,
         x0,
@@ -1130,6 +1135,7 @@ pub fn explore_cmd(
             Ok(())
         },
     )?;
+    drop(bar);
     let snaps: Vec<&(usize, Vec<f32>)> = traj
         .iter()
         .filter(|(k, _)| *k > 0 && k % a.every == 0)
@@ -1230,7 +1236,7 @@ pub fn explore_cmd(
     l.rd.write_json("explore.json", &v)?;
     println!("{v}");
     if !quiet {
-        eprintln!(
+        log::info!(
             "wrote {}, {} and explore.json",
             png.display(),
             pca_png.display()
@@ -1417,7 +1423,7 @@ pub fn denoise_cmd(
         let mut w = Vec::new();
         let (h, wd, px) = read_grey_image(p, &mut w)?;
         for m in w {
-            eprintln!("warning: {m}");
+            log::warn!("{m}");
         }
         if (h, wd) != (rows, cols) {
             bail!(
@@ -1451,7 +1457,9 @@ pub fn denoise_cmd(
     }
     let x = atanh_map(&pixels, l.cfg.eps);
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::CORRUPT);
+    let bar = crate::progress::scope(a.steps as u64, "denoise", quiet);
     let d = denoise(&l.nlm, &x, corruption, a.steps, l.cfg.dt, &mut rng, device)?;
+    drop(bar);
     let k = names.len();
     let mse_img = |a: &[f32], b: &[f32]| -> Vec<f64> {
         a.chunks(dim)
@@ -1553,7 +1561,7 @@ pub fn denoise_cmd(
         }
     );
     if !quiet {
-        eprintln!(
+        log::info!(
             "wrote {}, {} and {}",
             out.display(),
             energy_png.display(),

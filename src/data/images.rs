@@ -198,7 +198,11 @@ pub fn load_source(source: &str) -> Result<(ImageSet, usize)> {
         PathBuf::from(source)
     };
     if !dir.exists() {
-        bail!("data source {} does not exist", dir.display());
+        bail!(
+            "data source {} does not exist (give `mnist`, an IDX folder like MNIST's, or a \
+             folder of same-size PNGs)",
+            dir.display()
+        );
     }
     if !dir.is_dir() {
         bail!(

@@ -13,8 +13,8 @@ use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
 use crate::linalg::{Mat, qr_thin};
 use crate::rng::Rng;
-use crate::sde::solver::{tensor2, tensor2_f32, to_vec_f32};
 use crate::sde::{Diffusion, Sde};
+use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
 /// Connectivity of the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,10 +11,11 @@ use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::linalg::{Mat, cholesky_solve};
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
-use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
+use crate::sde::solver::EulerMaruyama;
 use crate::sde::target::{Target, TargetSpec};
 use crate::sde::{Diffusion, Sde};
 use crate::train::{StepOutput, Trainable};
+use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
 /// RNG stream labels (derived from the seed) so that each purpose has its own numbers.
 pub mod streams {

@@ -18,8 +18,8 @@ use burn::tensor::{Device, Tensor};
 use super::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::rng::Rng;
-use crate::sde::solver::{tensor2_f32, to_vec_f32};
 use crate::train::{StepOutput, Trainable};
+use crate::transfer::{tensor2_f32, to_vec_f32};
 
 /// RNG streams of FEP runs.
 pub mod streams {
@@ -251,7 +251,15 @@ impl FepTrainer {
         }
         let offdiag = tensor2_f32(mask, n, n, device).reshape([1, n, n]);
         let use_host = match cfg.engine.as_str() {
-            "host" => true,
+            "host" => {
+                if !crate::device::is_host(device) {
+                    log::warn!(
+                        "engine = host runs the FEP networks on the CPU although the device is \
+                         a GPU; use engine = auto or tensor to run them on the GPU"
+                    );
+                }
+                true
+            }
             "tensor" => false,
             _ => crate::device::is_host(device) && n <= HOST_MAX_N,
         };

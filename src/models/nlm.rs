@@ -20,9 +20,10 @@ use crate::device::fast;
 use crate::models::nlm_host::NlmHostDrift;
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
-use crate::sde::solver::{EulerMaruyama, tensor2, tensor2_f32, to_vec_f32};
+use crate::sde::solver::EulerMaruyama;
 use crate::sde::{Diffusion, HostDrift, Sde};
 use crate::train::{StepOutput, Trainable};
+use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
 /// Couplings, bias and temperature of an NLM.
 #[derive(Clone, Debug)]

@@ -343,7 +343,8 @@ mod tests {
     use crate::models::nlm::{Nlm, PlainRnn};
     use crate::rng::Rng;
     use crate::sde::HostDrift;
-    use crate::sde::solver::{EulerMaruyama, tensor2_f32, to_vec_f32};
+    use crate::sde::solver::EulerMaruyama;
+    use crate::transfer::{tensor2_f32, to_vec_f32};
     use burn::tensor::Device;
 
     fn model(n: usize, seed: u64, dev: &Device) -> Nlm {

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use burn::tensor::{Device, Tensor, activation};
 
 use super::col;
-use super::solver::tensor2;
+use crate::transfer::tensor2;
 
 /// A named parameter with its default.
 #[derive(Clone, Debug)]

@@ -4,10 +4,11 @@
 //! seed on every backend (the draws are identical; only floating-point reductions may differ).
 
 use anyhow::{Result, bail};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use super::{Diffusion, HostDrift, Sde};
 use crate::rng::Rng;
+use crate::transfer::{tensor2_f32, to_vec_f32};
 
 /// Settings of one simulation.
 #[derive(Clone, Debug)]
@@ -53,7 +54,7 @@ impl EulerMaruyama {
         if s != 1.0 {
             v.iter_mut().for_each(|x| *x *= s);
         }
-        Tensor::from_data(TensorData::new(v, [batch, m]), device)
+        crate::transfer::upload(v, [batch, m], device)
     }
 
     /// One step with given Brownian increments `dw: [B, m]` (already scaled by √dt).
@@ -80,6 +81,7 @@ impl EulerMaruyama {
         u: Option<Tensor<2>>,
         rng: &mut Rng,
     ) -> Tensor<2> {
+        crate::progress::tick();
         let dw = if self.noise_scale > 0.0 {
             let [b, _] = x.dims();
             Some(self.increments(rng, b, sde.noise_dim(), &x.device()))
@@ -193,6 +195,7 @@ impl EulerMaruyama {
             }
             // From the second step on, x holds what the previous step left.
             kernel.em_step(&mut x, rows, &w, &em, k > 0, &mut scratch);
+            crate::progress::tick();
             if at(k + 1) {
                 observe(k + 1, &tensor2_f32(x.clone(), rows, dim, &device))?;
             }
@@ -272,31 +275,4 @@ pub fn apply_diffusion(g: &Diffusion, dw: Tensor<2>) -> Tensor<2> {
             g.clone().matmul(dw.reshape([b, m, 1])).reshape([b, d])
         }
     }
-}
-
-/// Reads a `[B, d]` tensor back as rows of f64.
-pub fn to_rows(t: &Tensor<2>) -> Result<Vec<Vec<f64>>> {
-    let [b, d] = t.dims();
-    let v = to_vec_f32(t)?;
-    Ok((0..b)
-        .map(|i| v[i * d..(i + 1) * d].iter().map(|&x| x as f64).collect())
-        .collect())
-}
-
-/// Reads any tensor back as a flat f32 vector.
-pub fn to_vec_f32<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>> {
-    t.clone()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("cannot read tensor back: {e:?}"))
-}
-
-/// A `[rows, cols]` tensor from row-major f64 values.
-pub fn tensor2(v: &[f64], rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-    Tensor::from_data(TensorData::new(data, [rows, cols]), device)
-}
-
-/// A `[rows, cols]` tensor from row-major f32 values.
-pub fn tensor2_f32(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(v, [rows, cols]), device)
 }

@@ -7,10 +7,10 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::builtin::{Builtin, Kind};
-use super::solver::tensor2;
 use super::user::UserTarget;
 use super::{Diffusion, Sde};
 use crate::rng::Rng;
+use crate::transfer::tensor2;
 
 /// How a target is named in a configuration: everything needed to rebuild it, including the
 /// text of a user file (so a run directory is self-contained).

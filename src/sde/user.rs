@@ -6,8 +6,8 @@ use anyhow::Result;
 use burn::tensor::{Device, Tensor, activation};
 
 use super::expr::{Expr, Func, Func2, UserDiffusion, UserSde, parse_user_sde};
-use super::solver::tensor2;
 use super::{Diffusion, col};
+use crate::transfer::tensor2;
 
 /// A user SDE bound to a device.
 #[derive(Clone, Debug)]

@@ -1,9 +1,15 @@
 //! Command-line interface (thin: parses arguments, calls the library, prints results).
+//!
+//! [`help`] holds the worked examples of every command, shell completions and the generator of
+//! `docs/cli.md`; [`logging`] routes diagnostics through `log` (`RUST_LOG`).
+
+pub mod help;
+pub mod logging;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::analysis::ddm as ana;
 use crate::checkpoint;
@@ -67,6 +73,11 @@ pub enum Cmd {
     },
     /// Lists the compiled backends and the GPU adapters visible to wgpu.
     Devices,
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `attractor sde …`
@@ -285,7 +296,14 @@ pub enum BenchCmd {
 
 /// Entry point: runs the CLI and returns the process exit code (see [`crate::error::exit`]).
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match help::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    logging::init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -301,7 +319,7 @@ pub fn main() -> i32 {
 fn select_device(cli: &Cli) -> Result<Selected> {
     let sel = device::select(cli.device)?;
     if !cli.quiet || cli.device == DeviceChoice::Auto {
-        eprintln!("device: {}", sel.description);
+        log::info!("device: {}", sel.description);
     }
     Ok(sel)
 }
@@ -335,6 +353,10 @@ fn run(cli: Cli) -> Result<i32> {
                 println!("  dz{}/dt = {e}", i + 1);
             }
             println!("  diffusion: {:?}", s.diffusion);
+            Ok(0)
+        }
+        Cmd::Completions { shell } => {
+            help::completions(*shell, &mut std::io::stdout());
             Ok(0)
         }
         Cmd::Devices => {
@@ -475,10 +497,10 @@ fn nlm_trainer(
 )> {
     let mut data = crate::analysis::nlm::prepare(cfg)?;
     for w in &data.warnings {
-        eprintln!("warning: {w}");
+        log::warn!("{w}");
     }
     if !quiet {
-        eprintln!(
+        log::info!(
             "data: {} training images of {}×{} ({} held out) from {}",
             data.train.len(),
             data.train.rows,
@@ -508,6 +530,7 @@ fn nlm_polarity(
     if !done || cfg.polarity_chains == 0 {
         return Ok(());
     }
+    let bar = crate::progress::scope(cfg.polarity_steps as u64, "polarity check", quiet);
     let v = crate::analysis::nlm::polarity_check(
         &trainer.nlm,
         &crate::data::images::signed(&train.pixels),
@@ -517,13 +540,14 @@ fn nlm_polarity(
         cfg.seed,
         &trainer.chains.device(),
     )?;
+    drop(bar);
     crate::checkpoint::atomic_write(
         &rd.file("polarity.json"),
         serde_json::to_string_pretty(&v)?.as_bytes(),
     )?;
     match v["warning"].as_str() {
-        Some(w) => eprintln!("warning: {w}"),
-        None if !quiet => eprintln!(
+        Some(w) => log::warn!("{w}"),
+        None if !quiet => log::info!(
             "polarity check: {} fresh samples, mean pixel {:.3} (data {:.3}), {:.1} % inverted",
             cfg.polarity_chains,
             v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
@@ -583,7 +607,7 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
                 &cfg,
             )?;
             if !cli.quiet {
-                eprintln!("run directory: {}", rd.path().display());
+                log::info!("run directory: {}", rd.path().display());
             }
             train::install_ctrlc_handler();
             let opts = nlm_driver_options(&cfg, None, cli.quiet);
@@ -622,12 +646,12 @@ fn finish(outcome: Outcome, run: &RunDir, quiet: bool) -> i32 {
     match outcome {
         Outcome::Finished(s) => {
             if !quiet {
-                eprintln!("finished {s} steps; run directory {}", run.path().display());
+                log::info!("finished {s} steps; run directory {}", run.path().display());
             }
             0
         }
         Outcome::Interrupted(s) => {
-            eprintln!(
+            log::info!(
                 "interrupted at step {s}; checkpoint saved. Continue with: attractor resume --run-dir {}",
                 run.path().display()
             );
@@ -685,7 +709,7 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
                 &cfg,
             )?;
             if !cli.quiet {
-                eprintln!("run directory: {}", rd.path().display());
+                log::info!("run directory: {}", rd.path().display());
             }
             train::install_ctrlc_handler();
             let out = train::run(&mut trainer, &rd, 0, &driver_options(&cfg, None, cli.quiet))?;
@@ -742,7 +766,7 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             cfg.validate()?;
             let (pats, _) = fc::resolve_patterns(&cfg)?;
             for w in &pats.warnings {
-                eprintln!("warning: {w}");
+                log::warn!("{w}");
             }
             let sel = select_device(cli)?;
             let mut trainer = FepTrainer::new(&cfg, pats.data.clone(), pats.n, &sel.device)?;
@@ -762,7 +786,7 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
                 &cfg,
             )?;
             if !cli.quiet {
-                eprintln!(
+                log::info!(
                     "run directory: {} ({} patterns of N = {}, {} network(s), {} engine)",
                     rd.path().display(),
                     pats.len(),
@@ -875,7 +899,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             };
             let start = train::restore_latest(&mut trainer, &rd)?;
             if !cli.quiet {
-                eprintln!("resuming {} from step {start}", rd.path().display());
+                log::info!("resuming {} from step {start}", rd.path().display());
             }
             train::install_ctrlc_handler();
             let out = train::run(
@@ -914,7 +938,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             let mut trainer = FepTrainer::new(&cfg, pats, n, &sel.device)?;
             let start = train::restore_latest(&mut trainer, &rd)?;
             if !cli.quiet {
-                eprintln!("resuming {} from epoch {start}", rd.path().display());
+                log::info!("resuming {} from epoch {start}", rd.path().display());
             }
             train::install_ctrlc_handler();
             let opts = fep_driver_options(&cfg, a.until, cli.quiet);
@@ -934,7 +958,7 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             let (mut trainer, train_set) = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
             let start = train::restore_latest(&mut trainer, &rd)?;
             if !cli.quiet {
-                eprintln!("resuming {} from update {start}", rd.path().display());
+                log::info!("resuming {} from update {start}", rd.path().display());
             }
             train::install_ctrlc_handler();
             let opts = nlm_driver_options(&cfg, a.until, cli.quiet);
