@@ -382,6 +382,37 @@ pub fn is_flex(device: &Device) -> bool {
     false
 }
 
+/// Standard normals of `shape` drawn on a non-host device, from one seed taken from `rng`.
+///
+/// Why this form: Burn 0.22.1's cubecl random numbers come from one process-wide generator,
+/// reseeded by `Device::seed` (which flushes the fusion stream) and not safe to share between
+/// threads. So the generator is reseeded from the run's ChaCha stream under a process-wide
+/// lock, the draw is queued, and the device is synchronised before the lock is released: the
+/// draw has run with that seed before anyone reseeds. The same seed on the same device gives
+/// the same numbers, and resume is exact because the ChaCha stream's state is in every
+/// checkpoint. One call draws a whole block (all the noise of an update's k Langevin steps), so
+/// the synchronisation costs one stall per block, not per step, and no noise crosses the bus.
+/// A counter-based generator written as a CubeCL kernel would avoid the stall; this uses what
+/// Burn has. The CPU backends never come here: they keep their host streams and fused kernels.
+pub fn device_normal<const D: usize>(
+    rng: &mut crate::rng::Rng,
+    shape: [usize; D],
+    device: &Device,
+) -> burn::tensor::Tensor<D> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let seed = rng.next_u64();
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    device.seed(seed);
+    let t = burn::tensor::Tensor::<D>::random(
+        shape,
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    // A failed sync surfaces again, with its cause, on the next read of a result.
+    let _ = device.sync();
+    t
+}
+
 /// Whether `device` is one of the CPU backends (their tensors live in host memory).
 pub fn is_host(device: &Device) -> bool {
     #[cfg(feature = "flex")]

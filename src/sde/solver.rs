@@ -22,6 +22,9 @@ pub struct EulerMaruyama {
     pub fused: bool,
 }
 
+/// Most noise values one device draw holds (64 MB of f32): a block of steps is at most this.
+const NOISE_BLOCK_FLOATS: usize = 1 << 24;
+
 impl EulerMaruyama {
     /// A stepper, validating `dt`.
     pub fn new(dt: f64, noise_scale: f64) -> Result<Self> {
@@ -46,9 +49,15 @@ impl EulerMaruyama {
         }
     }
 
-    /// Standard normal increments `[B, m]` scaled by `sqrt(dt) * noise_scale`.
+    /// Standard normal increments `[B, m]` scaled by `sqrt(dt) * noise_scale`: drawn from the
+    /// host stream on the CPU backends, on the device elsewhere ([`crate::device::device_normal`],
+    /// one seed from `rng`), so that no noise crosses the bus.
     pub fn increments(&self, rng: &mut Rng, batch: usize, m: usize, device: &Device) -> Tensor<2> {
         let s = (self.dt.sqrt() * self.noise_scale) as f32;
+        if !crate::device::is_host(device) {
+            let w = crate::device::device_normal(rng, [batch, m], device);
+            return if s != 1.0 { w.mul_scalar(s) } else { w };
+        }
         let mut v = vec![0f32; batch * m];
         rng.fill_normal_f32(&mut v);
         if s != 1.0 {
@@ -151,10 +160,38 @@ impl EulerMaruyama {
         {
             return self.simulate_host(kernel, g, x0, steps, rng, at, observe);
         }
+        let device = x0.device();
+        let [rows, _] = x0.dims();
+        let m = sde.noise_dim();
+        // On a GPU the noise of a block of steps is drawn in one call (one seed, one
+        // synchronisation) and sliced per step; the CPU backends draw per step from the host
+        // stream as always.
+        let block = if self.noise_scale > 0.0 && m > 0 && !crate::device::is_host(&device) {
+            (NOISE_BLOCK_FLOATS / (rows * m).max(1))
+                .clamp(1, 256)
+                .min(steps.max(1))
+        } else {
+            0
+        };
+        let s = (self.dt.sqrt() * self.noise_scale) as f32;
+        let mut noise: Option<Tensor<2>> = None;
         let mut x = x0;
         observe(0, &x)?;
         for k in 0..steps {
-            x = self.step(sde, x, input(k), rng);
+            x = match block {
+                0 => self.step(sde, x, input(k), rng),
+                _ => {
+                    let j = k % block;
+                    if j == 0 {
+                        let len = block.min(steps - k);
+                        let w = crate::device::device_normal(rng, [len * rows, m], &device);
+                        noise = Some(if s != 1.0 { w.mul_scalar(s) } else { w });
+                    }
+                    let dw = noise.as_ref().map(|w| w.clone().narrow(0, j * rows, rows));
+                    crate::progress::tick();
+                    self.step_with(sde, x, input(k), dw)
+                }
+            };
             if at(k + 1) {
                 observe(k + 1, &x)?;
             }
