@@ -78,6 +78,7 @@ fn main() -> ExitCode {
         device_noise_is_standard_normal_and_seeded,
         ou_stationary_covariance_with_device_noise,
         nlm_langevin_transfer_free,
+        nlm_resume_on_the_gpu_is_exact,
     ];
     libtest_mimic::run(&args, trials).exit_code()
 }
@@ -163,6 +164,46 @@ fn nlm_training_is_deterministic_and_near_cpu(gpu: &Device) -> Result<(), Failed
     let (mg, mc) = (la.iter().sum::<f64>() / 5.0, lc.iter().sum::<f64>() / 5.0);
     check(mg.is_finite() && mg > 0.5 * mc && mg < 2.0 * mc, || {
         format!("mean monitor {mg} on the GPU vs {mc} on the CPU")
+    })
+}
+
+/// Resume on the GPU: 2 updates, a checkpoint, a fresh trainer restored from it and 2 more
+/// updates give the couplings of 4 uninterrupted updates (the device noise is seeded from the
+/// chain stream, whose state the checkpoint holds).
+fn nlm_resume_on_the_gpu_is_exact(gpu: &Device) -> Result<(), Failed> {
+    use attractor::models::nlm::{NlmConfig, NlmTrainer};
+    let n = 12;
+    let mut r = Rng::new(8);
+    let data: Vec<f32> = r.normal_vec(40 * n);
+    let cfg = NlmConfig::new()
+        .with_n_data(40)
+        .with_batch(16)
+        .with_chains(16)
+        .with_updates(4)
+        .with_seed(5);
+    let mut whole = NlmTrainer::new(&cfg, data.clone(), n, gpu)?;
+    for u in 0..4 {
+        whole.step(u)?;
+    }
+    let mut first = NlmTrainer::new(&cfg, data.clone(), n, gpu)?;
+    for u in 0..2 {
+        first.step(u)?;
+    }
+    let ck = first.checkpoint(2)?;
+    drop(first);
+    let mut resumed = NlmTrainer::new(&cfg, data, n, gpu)?;
+    resumed.restore(&ck)?;
+    for u in 2..4 {
+        resumed.step(u)?;
+    }
+    let (a, b) = (to_vec_f32(&whole.nlm.j)?, to_vec_f32(&resumed.nlm.j)?);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| ((x - y).abs() / x.abs().max(1e-3)) as f64)
+        .fold(0.0, f64::max);
+    check(worst <= 1e-5, || {
+        format!("resumed couplings differ by {worst:e} (relative)")
     })
 }
 
