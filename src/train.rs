@@ -34,13 +34,97 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// What one training step reports.
+/// What one training step reports: named scalars, one of them `loss` (the training loss or the
+/// model's monitor quantity). On a GPU a step leaves its scalars on the device ([`Self::device`])
+/// and the driver reads the scalars of many steps back in one copy at log, checkpoint or
+/// interrupt time, so a step never waits for the device; scalars known on the host (a
+/// learning rate) ride along in [`Self::host`].
 #[derive(Clone, Debug, Default)]
 pub struct StepOutput {
-    /// The training loss (or the model's monitor quantity).
-    pub loss: f64,
-    /// Further scalars for `metrics.jsonl`.
-    pub metrics: Vec<(String, f64)>,
+    /// Scalars still on the device, `[k]`, named by `device_names`.
+    pub device: Option<burn::tensor::Tensor<1>>,
+    /// Names of the device scalars, in order.
+    pub device_names: Vec<String>,
+    /// Scalars already on the host.
+    pub host: Vec<(String, f64)>,
+}
+
+impl StepOutput {
+    /// Host scalars: the loss and further metrics.
+    pub fn host(loss: f64, metrics: Vec<(String, f64)>) -> Self {
+        let mut host = vec![("loss".to_string(), loss)];
+        host.extend(metrics);
+        Self {
+            host,
+            ..Self::default()
+        }
+    }
+
+    /// Device scalars `values` (`[names.len()]`) named by `names` (one of them `loss`).
+    pub fn device(values: burn::tensor::Tensor<1>, names: &[&str]) -> Self {
+        Self {
+            device: Some(values),
+            device_names: names.iter().map(|n| n.to_string()).collect(),
+            host: Vec::new(),
+        }
+    }
+
+    /// Every scalar by name (reads the device scalars back: one copy).
+    pub fn read(&self) -> Result<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.device {
+            let v = crate::transfer::download(t)?;
+            out.extend(
+                self.device_names
+                    .iter()
+                    .cloned()
+                    .zip(v.iter().map(|&x| x as f64)),
+            );
+        }
+        out.extend(self.host.iter().cloned());
+        Ok(out)
+    }
+
+    /// The loss (reads it back when it is on the device).
+    pub fn loss(&self) -> Result<f64> {
+        self.read()?
+            .into_iter()
+            .find(|(k, _)| k == "loss")
+            .map(|(_, v)| v)
+            .context("the step reported no `loss`")
+    }
+}
+
+/// Named scalars of one step.
+type Scalars = Vec<(String, f64)>;
+
+/// Reads the scalars of `pending` steps back in one copy (their device scalars concatenated).
+fn read_all(pending: &mut Vec<(u64, StepOutput)>) -> Result<Vec<(u64, Scalars)>> {
+    let device: Vec<burn::tensor::Tensor<1>> = pending
+        .iter()
+        .filter_map(|(_, o)| o.device.clone())
+        .collect();
+    let flat = if device.is_empty() {
+        Vec::new()
+    } else {
+        crate::transfer::download(&burn::tensor::Tensor::cat(device, 0))?
+    };
+    let mut at = 0;
+    let mut out = Vec::with_capacity(pending.len());
+    for (step, o) in pending.drain(..) {
+        let mut vals = Vec::new();
+        if o.device.is_some() {
+            let k = o.device_names.len();
+            let v = flat
+                .get(at..at + k)
+                .context("device scalars of a step do not match their names")?;
+            vals.extend(o.device_names.into_iter().zip(v.iter().map(|&x| x as f64)));
+            at += k;
+        }
+        vals.extend(o.host);
+        out.push((step, vals));
+    }
+    Ok(out)
 }
 
 /// A model that the driver can train.
@@ -199,37 +283,52 @@ pub fn run(
     pb.reset_eta();
     let t0 = Instant::now();
     let mut step = start;
+    // Steps whose scalars are still on the device; read in one copy whenever the driver needs
+    // them (a metrics line, a checkpoint, a milestone, an interrupt, the end). A non-finite
+    // scalar stops the run naming the first step that produced one, before anything is saved.
+    let mut pending: Vec<(u64, StepOutput)> = Vec::new();
     while step < end {
-        let out = task.step(step)?;
-        let bad = std::iter::once(("loss", out.loss))
-            .chain(out.metrics.iter().map(|(k, v)| (k.as_str(), *v)))
-            .find(|(_, v)| !v.is_finite());
-        if let Some((quantity, value)) = bad {
-            pb.abandon();
-            return Err(diverged(run, step + 1, quantity.to_string(), value));
-        }
+        pending.push((step, task.step(step)?));
         step += 1;
-        if opts.log_every > 0 && (step.is_multiple_of(opts.log_every) || step == opts.total_steps) {
-            log::debug!("step {step}: loss {:.6e} {:?}", out.loss, out.metrics);
+        let log_now =
+            opts.log_every > 0 && (step.is_multiple_of(opts.log_every) || step == opts.total_steps);
+        let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
+        let milestone = opts.milestones.contains(&step);
+        if !(log_now || periodic || milestone || step == end || interrupted()) {
+            pb.set_position(step);
+            continue;
+        }
+        let read = read_all(&mut pending)?;
+        for (s, vals) in &read {
+            if let Some((quantity, value)) = vals.iter().find(|(_, v)| !v.is_finite()) {
+                pb.abandon();
+                return Err(diverged(run, s + 1, quantity.clone(), *value));
+            }
+        }
+        let last = read.last().map(|(_, v)| v.clone()).unwrap_or_default();
+        let loss = last
+            .iter()
+            .find(|(k, _)| k == "loss")
+            .map_or(f64::NAN, |(_, v)| *v);
+        if log_now {
+            log::debug!("step {step}: {last:?}");
             let mut m = serde_json::Map::new();
             m.insert("step".into(), step.into());
-            m.insert("loss".into(), out.loss.into());
-            for (k, v) in &out.metrics {
+            for (k, v) in &last {
                 m.insert(k.clone(), (*v).into());
             }
             m.insert("wall_s".into(), t0.elapsed().as_secs_f64().into());
             run.append_metrics(&serde_json::Value::Object(m))?;
         }
         pb.set_position(step);
-        pb.set_message(format!("loss {:.4e}", out.loss));
-        if opts.milestones.contains(&step) {
+        pb.set_message(format!("loss {loss:.4e}"));
+        if milestone {
             let dir = run.path().join(opts.milestone_dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
             let snap = checked(run, task.snapshot(step)?, &pb)?;
             checkpoint::save(&dir, &snap, usize::MAX).with_context(|| not_saved(run, step))?;
         }
-        let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
         if periodic || step == end || interrupted() {
             let ck = checked(run, task.checkpoint(step)?, &pb)?;
             checkpoint::save(run.path(), &ck, opts.keep).with_context(|| not_saved(run, step))?;

@@ -309,10 +309,10 @@ fn full_rank_option_trains_with_off_manifold_penalty() {
         v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>()
     };
     let off0 = off(&tr);
-    let first = tr.step(0).unwrap().loss;
+    let first = tr.step(0).unwrap().loss().unwrap();
     let mut last = first;
     for s in 1..60 {
-        last = tr.step(s).unwrap().loss;
+        last = tr.step(s).unwrap().loss().unwrap();
     }
     let off1 = off(&tr);
     assert!(last < 0.5 * first, "loss {first} -> {last}");

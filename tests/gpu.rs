@@ -79,6 +79,7 @@ fn main() -> ExitCode {
         ou_stationary_covariance_with_device_noise,
         nlm_langevin_transfer_free,
         nlm_resume_on_the_gpu_is_exact,
+        training_steps_read_nothing_back_transfer,
     ];
     libtest_mimic::run(&args, trials).exit_code()
 }
@@ -106,8 +107,8 @@ fn ddm_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
     g.pool = c.pool.clone();
     g.bbox = c.bbox.clone();
     for s in 0..3 {
-        let lg = g.step(s)?.loss;
-        let lc = c.step(s)?.loss;
+        let lg = g.step(s)?.loss()?;
+        let lc = c.step(s)?.loss()?;
         check(
             lg.is_finite() && (lg - lc).abs() <= 1e-3 * lc.abs().max(1e-3),
             || format!("step {s}: gpu loss {lg} vs cpu {lc}"),
@@ -149,7 +150,7 @@ fn nlm_training_is_deterministic_and_near_cpu(gpu: &Device) -> Result<(), Failed
         let mut t = NlmTrainer::new(&cfg(seed), data.clone(), n, dev)?;
         let mut losses = Vec::new();
         for u in 0..5 {
-            losses.push(t.step(u)?.loss);
+            losses.push(t.step(u)?.loss()?);
         }
         Ok((losses, to_vec_f32(&t.nlm.j)?))
     };
@@ -205,6 +206,47 @@ fn nlm_resume_on_the_gpu_is_exact(gpu: &Device) -> Result<(), Failed> {
     check(worst <= 1e-5, || {
         format!("resumed couplings differ by {worst:e} (relative)")
     })
+}
+
+/// A training step on a GPU leaves its scalars on the device (the driver reads many steps'
+/// scalars back at once): 5 NLM updates and 5 DDM iterations make no read-back. (They still
+/// upload: the NLM its data minibatches, the DDM its pool indices and box points.)
+fn training_steps_read_nothing_back_transfer(gpu: &Device) -> Result<(), Failed> {
+    use attractor::models::ddm::{DdmConfig, DdmTrainer};
+    use attractor::models::nlm::{NlmConfig, NlmTrainer};
+    use attractor::transfer::counts;
+    let n = 16;
+    let mut r = Rng::new(4);
+    let data: Vec<f32> = r.normal_vec(64 * n);
+    let cfg = NlmConfig::new()
+        .with_n_data(64)
+        .with_batch(16)
+        .with_chains(16);
+    let mut nlm = NlmTrainer::new(&cfg, data, n, gpu)?;
+    let cfg = DdmConfig::new()
+        .with_sde("ou-rot".into())
+        .with_neurons(16)
+        .with_batch(64)
+        .with_pool_size(500)
+        .with_pool_chains(50)
+        .with_burn_in(0.1)
+        .with_ridge_points(2000);
+    let mut ddm = DdmTrainer::new(&cfg, gpu)?;
+    let before = counts();
+    let mut outs = Vec::new();
+    for s in 0..5 {
+        outs.push(nlm.step(s)?);
+        outs.push(ddm.step(s)?);
+    }
+    let after = counts();
+    check(after.downloads == before.downloads, || {
+        format!("training steps read back: {before:?} -> {after:?}")
+    })?;
+    // The scalars are there when asked for.
+    for o in &outs {
+        check(o.loss()?.is_finite(), || "non-finite loss".into())?;
+    }
+    Ok(())
 }
 
 /// The device noise: mean 0, variance 1, the same numbers from the same seed.
@@ -315,7 +357,7 @@ fn fep_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
     let mut g = FepTrainer::new(&cfg, pats.clone(), n, gpu)?;
     let mut c = FepTrainer::new(&cfg, pats, n, &common::cpu())?;
     for e in 0..3 {
-        let (lg, lc) = (g.step(e)?.loss, c.step(e)?.loss);
+        let (lg, lc) = (g.step(e)?.loss()?, c.step(e)?.loss()?);
         check((lg - lc).abs() <= 1e-3 * lc.abs().max(1e-6), || {
             format!("epoch {e}: gpu ‖ΔJ‖² {lg} vs cpu {lc}")
         })?;

@@ -589,10 +589,13 @@ pub fn nlm(a: &NlmBenchArgs) -> Result<()> {
         for s in 0..2 {
             t.step(s)?;
         }
+        // Steps leave their scalars on the device (no read-back): time to a device sync.
+        dev.sync().map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
         let t0 = Instant::now();
         for s in 0..a.updates {
             t.step(2 + s)?;
         }
+        dev.sync().map_err(|e| anyhow::anyhow!("sync: {e:?}"))?;
         let secs = t0.elapsed().as_secs_f64();
         let ups = a.updates as f64 / secs;
         let fl_brief = kf * 4.0 * nf * nf * mf + 2.0 * nf * nf * (2.0 * mf);

@@ -750,10 +750,7 @@ impl Trainable for DdmTrainer {
                 .into_iter()
                 .filter(|(n, _)| self.names.contains(n))
                 .collect();
-            (
-                to_vec_f32(&Tensor::cat(vec![l.total, l.drift, l.diff], 0))?,
-                g,
-            )
+            (Tensor::cat(vec![l.total, l.drift, l.diff], 0), g)
         } else {
             let tracked = self.ddm.net.tracked(&self.names);
             let l = objective(
@@ -766,10 +763,7 @@ impl Trainable for DdmTrainer {
                 self.drift_norm,
             );
             let g = l.total.backward();
-            let vals = to_vec_f32(&Tensor::cat(
-                vec![l.total.inner(), l.drift.inner(), l.diff.inner()],
-                0,
-            ))?;
+            let vals = Tensor::cat(vec![l.total.inner(), l.drift.inner(), l.diff.inner()], 0);
             let mut out = Vec::new();
             for name in &self.names {
                 let gr = tracked
@@ -786,14 +780,9 @@ impl Trainable for DdmTrainer {
             let next = self.adam.update(&self.adam_cfg, name, p, g, lr);
             self.ddm.net.set(name, next);
         }
-        Ok(StepOutput {
-            loss: vals[0] as f64,
-            metrics: vec![
-                ("loss_drift".into(), vals[1] as f64),
-                ("loss_diff".into(), vals[2] as f64),
-                ("lr".into(), lr),
-            ],
-        })
+        let mut out = StepOutput::device(vals, &["loss", "loss_drift", "loss_diff"]);
+        out.host.push(("lr".into(), lr));
+        Ok(out)
     }
 
     fn checkpoint(&self, step: u64) -> Result<Checkpoint> {

@@ -665,7 +665,8 @@ impl NlmTrainer {
 
     /// One parameter update; returns (mean grad_J², mean data energy, mean sample energy,
     /// mean sample pixel tanh x).
-    pub fn update(&mut self, step: u64) -> Result<[f64; 4]> {
+    /// Returns `[‖∇J‖², E_data, E_model, chain mean pixel]` as device scalars (not read back).
+    pub fn update(&mut self, step: u64) -> Result<Tensor<1>> {
         let b = match self.sampler {
             Sampler::Online => 1,
             _ => self.cfg.batch,
@@ -691,7 +692,7 @@ impl NlmTrainer {
                 .update(&self.adam_b, "b", self.nlm.b.clone(), grad_b, lr);
         }
         self.cap_stiffness();
-        let s = to_vec_f32(&Tensor::cat(
+        Ok(Tensor::cat(
             vec![
                 gsq.reshape([1]),
                 e_data.reshape([1]),
@@ -699,8 +700,7 @@ impl NlmTrainer {
                 pix.reshape([1]),
             ],
             0,
-        ))?;
-        Ok([s[0] as f64, s[1] as f64, s[2] as f64, s[3] as f64])
+        ))
     }
 }
 
@@ -815,16 +815,19 @@ impl Trainable for NlmTrainer {
     }
 
     fn step(&mut self, step: u64) -> Result<StepOutput> {
-        let [gsq, ed, em, pix] = self.update(step)?;
-        Ok(StepOutput {
-            loss: gsq,
-            metrics: vec![
-                ("grad_sq".into(), gsq),
-                ("energy_data".into(), ed),
-                ("energy_model".into(), em),
-                ("chain_mean_pixel".into(), pix),
+        // The monitor is the squared gradient norm: `loss` and `grad_sq` are the same scalar.
+        let s = self.update(step)?;
+        let values = Tensor::cat(vec![s.clone().narrow(0, 0, 1), s], 0);
+        Ok(StepOutput::device(
+            values,
+            &[
+                "loss",
+                "grad_sq",
+                "energy_data",
+                "energy_model",
+                "chain_mean_pixel",
             ],
-        })
+        ))
     }
 
     fn checkpoint(&self, step: u64) -> Result<Checkpoint> {
@@ -997,7 +1000,7 @@ mod tests {
         );
         // Then the sampler at dt 0.01 stays finite, and the cap holds through updates.
         for s in 0..10 {
-            let m = big.update(s)?;
+            let m = to_vec_f32(&big.update(s)?)?;
             assert!(m.iter().all(|v| v.is_finite()), "update {s}: {m:?}");
         }
         let sigma = sigma_max(&to_vec_f32(&big.nlm.j)?, n);
