@@ -779,6 +779,12 @@ pub fn offdiag_mask(n: usize, device: &Device) -> Tensor<2> {
 
 /// `rows × cols` standard normals times `sd`, from `rng`.
 pub fn gaussian(rng: &mut Rng, rows: usize, cols: usize, sd: f32, device: &Device) -> Tensor<2> {
+    if !crate::device::is_host(device) {
+        // On a GPU drawn there (one seed from `rng`): the `restart` sampler's fresh chains
+        // every update, and generation's start states, cross no bus.
+        let w = crate::device::device_normal(rng, [rows, cols], device);
+        return if sd != 1.0 { w.mul_scalar(sd) } else { w };
+    }
     let mut v = vec![0f32; rows * cols];
     rng.fill_normal_f32(&mut v);
     if sd != 1.0 {
