@@ -399,18 +399,56 @@ pub fn device_normal<const D: usize>(
     shape: [usize; D],
     device: &Device,
 ) -> burn::tensor::Tensor<D> {
+    seeded(rng, device, || {
+        burn::tensor::Tensor::<D>::random(
+            shape,
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            device,
+        )
+    })
+}
+
+/// Uniform values in `[0, 1)` of `shape` drawn on a non-host device, from one seed taken from
+/// `rng` (same scheme as [`device_normal`]).
+pub fn device_uniform<const D: usize>(
+    rng: &mut crate::rng::Rng,
+    shape: [usize; D],
+    device: &Device,
+) -> burn::tensor::Tensor<D> {
+    seeded(rng, device, || {
+        burn::tensor::Tensor::<D>::random(
+            shape,
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            device,
+        )
+    })
+}
+
+/// Runs `draw` (any number of `Tensor::random` calls on `device`) with the device generator
+/// seeded from `rng`, under the process-wide lock, and synchronises before releasing it (see
+/// [`device_normal`] for why). Several draws in one call cost one seed and one stall.
+pub fn seeded<T>(rng: &mut crate::rng::Rng, device: &Device, draw: impl FnOnce() -> T) -> T {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let seed = rng.next_u64();
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     device.seed(seed);
-    let t = burn::tensor::Tensor::<D>::random(
-        shape,
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        device,
-    );
+    let out = draw();
     // A failed sync surfaces again, with its cause, on the next read of a result.
     let _ = device.sync();
-    t
+    out
+}
+
+/// Keeps the GPU backends' autotune results (cubecl's persistent cache, on by default in
+/// Burn 0.22.1) in `dir` from now on: the training driver points it at `<run>/autotune/`, so a
+/// resumed GPU run finds the kernels the run chose before instead of tuning again (and maybe
+/// choosing others). Other commands use cubecl's default place (`target/environment/` inside a
+/// Cargo project, else the user cache folder, `~/.cache/cubecl` on Linux). Nothing happens on
+/// the CPU backends, which do not tune.
+pub fn persist_autotune(dir: &std::path::Path) {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    cubecl_environment::environment::set_root(dir);
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    let _ = dir;
 }
 
 /// Whether `device` is one of the CPU backends (their tensors live in host memory).

@@ -273,6 +273,7 @@ pub fn run(
     opts: &DriverOptions,
 ) -> Result<Outcome> {
     let end = opts.until.unwrap_or(opts.total_steps).min(opts.total_steps);
+    crate::device::persist_autotune(&run.path().join("autotune"));
     if start == 0 {
         // A step-0 checkpoint makes every run resumable, even one killed in its first step.
         checkpoint::save(run.path(), &task.checkpoint(0)?, opts.keep)

@@ -94,6 +94,68 @@ pub fn tensor2_f32(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Te
     upload(v, [rows, cols], device)
 }
 
+/// Reads several tensors back in one copy (they are flattened and joined on the device first);
+/// returns each one's values, in order.
+pub fn download_all<const D: usize>(ts: &[Tensor<D>]) -> Result<Vec<Vec<f32>>> {
+    if ts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lens: Vec<usize> = ts.iter().map(|t| t.shape().num_elements()).collect();
+    let flat: Vec<Tensor<2>> = ts
+        .iter()
+        .zip(&lens)
+        .map(|(t, &len)| t.clone().reshape([1, len]))
+        .collect();
+    let v = download_owned(Tensor::cat(flat, 1))?;
+    let mut out = Vec::with_capacity(ts.len());
+    let mut at = 0;
+    for len in lens {
+        out.push(v[at..at + len].to_vec());
+        at += len;
+    }
+    Ok(out)
+}
+
+/// Rows gathered on the device, to be read back in one copy: a loop pushes `[r, c]` tensors
+/// (frames of a trajectory, partial sums) and reads them all once it is done
+/// ([`Pending::into_tensor`], then [`download`]). Every 256 pushes the pieces are concatenated
+/// on the device, so a long loop does not keep thousands of small tensors alive.
+#[derive(Default)]
+pub struct Pending {
+    chunks: Vec<Tensor<2>>,
+    open: Vec<Tensor<2>>,
+}
+
+impl Pending {
+    /// Appends rows.
+    pub fn push(&mut self, t: Tensor<2>) {
+        self.open.push(t);
+        if self.open.len() == 256 {
+            self.chunks
+                .push(Tensor::cat(std::mem::take(&mut self.open), 0));
+        }
+    }
+
+    /// Appends rows when there are some.
+    pub fn extend(&mut self, t: Option<Tensor<2>>) {
+        if let Some(t) = t {
+            self.push(t);
+        }
+    }
+
+    /// Everything pushed, in order, as one tensor (`None` when nothing was pushed).
+    pub fn into_tensor(mut self) -> Option<Tensor<2>> {
+        if !self.open.is_empty() {
+            self.chunks.push(Tensor::cat(self.open, 0));
+        }
+        match self.chunks.len() {
+            0 => None,
+            1 => self.chunks.pop(),
+            _ => Some(Tensor::cat(self.chunks, 0)),
+        }
+    }
+}
+
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;

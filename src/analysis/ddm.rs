@@ -18,7 +18,7 @@ use crate::run::RunDir;
 use crate::sde::Sde;
 use crate::sde::builtin::Kind;
 use crate::sde::solver::EulerMaruyama;
-use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
+use crate::transfer::{Pending, tensor2, tensor2_f32, to_vec_f32};
 
 /// A trained run loaded for analysis.
 pub struct Loaded {
@@ -197,20 +197,26 @@ pub fn simulate(
     let burn = (spec.burn_in / spec.dt).round() as usize;
     let steps = (spec.t_end / spec.dt).round() as usize;
     let every = spec.record_every.max(1);
+    // Nothing is read back inside the loop: frames and the EPR / quadratic-variation partial
+    // sums (one per 256 steps, summed in f64 at the end as before) stay on the device and come
+    // back in one copy.
+    let mut noise = em.noise(x.dims()[0], m, burn + steps, dev);
     for s in 0..burn {
+        crate::progress::tick();
         let u = input(s);
-        x = em.step(sde, x, u, rng);
+        x = em.step_with(sde, x, u, noise.next(rng));
     }
-    let mut frames = Vec::new();
+    let mut frames = Pending::default();
     let mut z = readout(&x);
-    frames.extend(to_vec_f32(&z)?);
+    frames.push(z.clone());
     let mut acc: Option<Tensor<2>> = None;
-    let mut epr_sum = 0.0f64;
     let mut qv_acc: Option<Tensor<2>> = None;
-    let mut qv_sum = vec![0.0f64; d * d];
+    let mut partial_epr = Pending::default();
+    let mut partial_qv = Pending::default();
     for s in 0..steps {
+        crate::progress::tick();
         let u = input(burn + s);
-        x = em.step(sde, x, u.clone(), rng);
+        x = em.step_with(sde, x, u.clone(), noise.next(rng));
         let zn = readout(&x);
         if let Some(di) = &dinv_t {
             let zbar = (z.clone() + zn.clone()).mul_scalar(0.5);
@@ -227,29 +233,37 @@ pub fn simulate(
                 None => q,
             });
             if (s + 1) % 256 == 0 {
-                if let Some(a) = acc.take() {
-                    epr_sum += to_vec_f32(&a)?.iter().map(|&v| v as f64).sum::<f64>();
-                }
-                if let Some(a) = qv_acc.take() {
-                    for (t, v) in qv_sum.iter_mut().zip(to_vec_f32(&a)?) {
-                        *t += v as f64;
-                    }
-                }
+                partial_epr.extend(acc.take());
+                partial_qv.extend(qv_acc.take().map(|q| q.reshape([1, d * d])));
             }
         }
         z = zn;
         if (s + 1) % every == 0 {
-            frames.extend(to_vec_f32(&z)?);
+            frames.push(z.clone());
         }
     }
-    if let Some(a) = acc.take() {
-        epr_sum += to_vec_f32(&a)?.iter().map(|&v| v as f64).sum::<f64>();
-    }
-    if let Some(a) = qv_acc.take() {
-        for (t, v) in qv_sum.iter_mut().zip(to_vec_f32(&a)?) {
-            *t += v as f64;
+    partial_epr.extend(acc.take());
+    partial_qv.extend(qv_acc.take().map(|q| q.reshape([1, d * d])));
+    let mut epr_sum = 0.0f64;
+    if let Some(p) = partial_epr.into_tensor() {
+        // Column sums of each block, in f64 and in the order the blocks were made.
+        let v = to_vec_f32(&p)?;
+        for chunk in v.chunks(k) {
+            epr_sum += chunk.iter().map(|&v| v as f64).sum::<f64>();
         }
     }
+    let mut qv_sum = vec![0.0f64; d * d];
+    if let Some(p) = partial_qv.into_tensor() {
+        for chunk in to_vec_f32(&p)?.chunks(d * d) {
+            for (t, v) in qv_sum.iter_mut().zip(chunk) {
+                *t += *v as f64;
+            }
+        }
+    }
+    let frames = match frames.into_tensor() {
+        Some(f) => to_vec_f32(&f)?,
+        None => Vec::new(),
+    };
     if frames.iter().any(|v| !v.is_finite()) {
         bail!("the simulation diverged (NaN/inf): lower --dt");
     }
@@ -586,39 +600,47 @@ pub fn lyapunov_max(
     // f64 state on the host is not needed: the separation is renormalised before f32 rounding
     // dominates (delta 1e-6 relative to O(1) states would be too small in f32), so use 1e-3.
     let delta = 1e-3;
-    let mut x = tensor2(&all, 2 * k, d, device);
+    let x = tensor2(&all, 2 * k, d, device);
     let rk4 = |x: Tensor<2>| crate::sde::solver::rk4_step(sde, x, dt);
     // Initial renormalisation to the working separation.
     let renorm_steps = ((renorm / dt).round() as usize).max(1);
     let blocks = ((t_total / renorm).round() as usize).max(1);
-    let mut sum_log = vec![0.0f64; k];
-    let mut first = true;
-    for _ in 0..=blocks {
-        if !first {
-            for _ in 0..renorm_steps {
-                x = rk4(x);
-            }
+    // The renormalisation runs on the device (nothing is read back per block): each block
+    // adds ln(|separation| / delta) per starting point to a device sum, read once at the end.
+    let renormalise = |x: Tensor<2>| {
+        let base = x.clone().narrow(0, 0, k);
+        let sep = x.narrow(0, k, k) - base.clone();
+        let ns = sep
+            .clone()
+            .powi_scalar(2)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-30);
+        let next = base.clone() + sep.div(ns.clone()).mul_scalar(delta);
+        (Tensor::cat(vec![base, next], 0), ns.div_scalar(delta).log())
+    };
+    let (mut x, _) = renormalise(x);
+    let mut sum_log: Option<Tensor<2>> = None;
+    for _ in 0..blocks {
+        for _ in 0..renorm_steps {
+            crate::progress::tick();
+            x = rk4(x);
         }
-        let v = to_vec_f32(&x)?;
-        if v.iter().any(|a| !a.is_finite()) {
-            bail!("the flow diverged while estimating the Lyapunov exponent");
-        }
-        let mut next = v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
-        for i in 0..k {
-            let base = &v[i * d..(i + 1) * d];
-            let p = &v[(k + i) * d..(k + i + 1) * d];
-            let sep: Vec<f64> = (0..d).map(|j| (p[j] - base[j]) as f64).collect();
-            let ns = sep.iter().map(|s| s * s).sum::<f64>().sqrt().max(1e-30);
-            if !first {
-                sum_log[i] += (ns / delta).ln();
-            }
-            for j in 0..d {
-                next[(k + i) * d + j] = base[j] as f64 + delta * sep[j] / ns;
-            }
-        }
-        first = false;
-        x = tensor2(&next, 2 * k, d, device);
+        let (next, logs) = renormalise(x);
+        x = next;
+        sum_log = Some(match sum_log {
+            Some(s) => s + logs,
+            None => logs,
+        });
     }
+    let sum_log = match sum_log {
+        Some(s) => to_vec_f32(&s)?,
+        None => vec![0.0; k],
+    };
+    if sum_log.iter().any(|a| !a.is_finite()) {
+        bail!("the flow diverged while estimating the Lyapunov exponent");
+    }
+    let sum_log: Vec<f64> = sum_log.iter().map(|&v| v as f64).collect();
     let t = blocks as f64 * renorm_steps as f64 * dt;
     Ok(sum_log.iter().sum::<f64>() / (k as f64 * t))
 }

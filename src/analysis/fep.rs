@@ -1056,7 +1056,7 @@ pub mod sweep {
         let t1 = Instant::now();
         let n = t.n;
         let p = t.n_patterns();
-        let js: Vec<Vec<f64>> = (0..g).map(|k| t.j_host(k)).collect::<Result<_>>()?;
+        let js: Vec<Vec<f64>> = t.j_host_all()?;
         let threads = crate::device::cpu_threads().max(1);
         let mut results = vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); g];
         let seed0 = cfg.seed;

@@ -220,17 +220,25 @@ pub fn generate_from(
     record: &[usize],
     rng: &mut Rng,
 ) -> Result<(Frames, Tensor<2>)> {
-    let mut out = Vec::new();
+    // Recorded frames stay on the device until the end: one read-back for all of them.
+    let mut steps_at = Vec::new();
+    let mut frames = Vec::new();
     let mut rec: Vec<usize> = record.iter().copied().filter(|&s| s <= steps).collect();
     rec.sort_unstable();
     rec.dedup();
     let x = langevin(nlm, x0, steps, dt, true, rng, &rec, &mut |k, x| {
         if k > 0 && k < steps {
-            out.push((k, to_vec_f32(&fast::tanh(x.clone()))?));
+            steps_at.push(k);
+            frames.push(fast::tanh(x.clone()));
         }
         Ok(())
     })?;
-    out.push((steps, to_vec_f32(&fast::tanh(x.clone()))?));
+    steps_at.push(steps);
+    frames.push(fast::tanh(x.clone()));
+    let out = steps_at
+        .into_iter()
+        .zip(crate::transfer::download_all(&frames)?)
+        .collect();
     Ok((out, x))
 }
 
@@ -1120,7 +1128,8 @@ pub fn explore_cmd(
     record.sort_unstable();
     record.dedup();
     let x0 = crate::models::nlm::gaussian(&mut rng, 1, dim, 1.0, device);
-    let mut traj: Vec<(usize, Vec<f32>)> = Vec::new();
+    let mut traj_at = Vec::new();
+    let mut traj_frames = Vec::new();
     let bar = crate::progress::scope(a.steps as u64, "explore", quiet);
     langevin(
         &l.nlm,
@@ -1131,11 +1140,17 @@ pub fn explore_cmd(
         &mut rng,
         &record,
         &mut |k, x| {
-            traj.push((k, to_vec_f32(&fast::tanh(x.clone()))?));
+            traj_at.push(k);
+            traj_frames.push(fast::tanh(x.clone()));
             Ok(())
         },
     )?;
     drop(bar);
+    // The recorded states come back in one copy after the run.
+    let traj: Vec<(usize, Vec<f32>)> = traj_at
+        .into_iter()
+        .zip(crate::transfer::download_all(&traj_frames)?)
+        .collect();
     let snaps: Vec<&(usize, Vec<f32>)> = traj
         .iter()
         .filter(|(k, _)| *k > 0 && k % a.every == 0)
@@ -1369,8 +1384,8 @@ pub fn denoise(
     corruption.apply(&mut xc, rng);
     let corrupted: Vec<f32> = xc.iter().map(|v| v.tanh()).collect();
     let clean_t = tensor2_f32(clean.clone(), k, n, device);
-    let mut energy = Vec::with_capacity(steps + 1);
-    let mut mse = Vec::with_capacity(steps + 1);
+    // Per-step energy and error stay on the device; one read-back after the relaxation.
+    let mut curves = crate::transfer::Pending::default();
     let all: Vec<usize> = (1..=steps).collect();
     let x = langevin(
         nlm,
@@ -1385,12 +1400,16 @@ pub fn denoise(
             let m = (fast::tanh(x.clone()) - clean_t.clone())
                 .powi_scalar(2)
                 .mean();
-            let v = to_vec_f32(&Tensor::cat(vec![e.reshape([1]), m.reshape([1])], 0))?;
-            energy.push(v[0] as f64);
-            mse.push(v[1] as f64);
+            curves.push(Tensor::cat(vec![e.reshape([1, 1]), m.reshape([1, 1])], 1));
             Ok(())
         },
     )?;
+    let curves = match curves.into_tensor() {
+        Some(t) => to_vec_f32(&t)?,
+        None => Vec::new(),
+    };
+    let energy: Vec<f64> = curves.chunks(2).map(|c| c[0] as f64).collect();
+    let mse: Vec<f64> = curves.chunks(2).map(|c| c[1] as f64).collect();
     let restored = to_vec_f32(&fast::tanh(x))?;
     let nn = nearest(&restored, &clean, n, false, device)?;
     let nearest_correct = nn.iter().enumerate().map(|(i, (_, j))| i == *j).collect();

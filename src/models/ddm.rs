@@ -330,17 +330,30 @@ pub fn stationary_samples(
     let burn_steps = (burn_in / dt).round() as usize;
     let thin_steps = ((thin / dt).round() as usize).max(1);
     let rounds = total.div_ceil(chains);
-    let mut out: Vec<f32> = Vec::with_capacity(rounds * chains * 3);
+    // The samples stay on the device until every round has run: one read-back.
+    let mut noise = em.noise(
+        chains,
+        sde.noise_dim(),
+        burn_steps + rounds * thin_steps,
+        &x0.device(),
+    );
+    let mut samples = crate::transfer::Pending::default();
     let mut x = x0;
     for _ in 0..burn_steps {
-        x = em.step(sde, x, None, rng);
+        crate::progress::tick();
+        x = em.step_with(sde, x, None, noise.next(rng));
     }
     for _ in 0..rounds {
         for _ in 0..thin_steps {
-            x = em.step(sde, x, None, rng);
+            crate::progress::tick();
+            x = em.step_with(sde, x, None, noise.next(rng));
         }
-        out.extend(to_vec_f32(&readout(&x))?);
+        samples.push(readout(&x));
     }
+    let mut out = match samples.into_tensor() {
+        Some(t) => to_vec_f32(&t)?,
+        None => Vec::new(),
+    };
     if out.iter().any(|v| !v.is_finite()) {
         bail!("the simulated SDE diverged (NaN/inf): lower the time step or check the drift");
     }
@@ -364,6 +377,20 @@ pub struct DdmTrainer {
     names: Vec<&'static str>,
     ggt: Option<Tensor<2>>,
     drift_norm: f64,
+    /// The pool and box on a non-host device (uploaded once), where training points are drawn.
+    on_device: Option<DevicePool>,
+}
+
+/// What [`DdmTrainer::sample_points`] needs on a GPU, uploaded once (at build and restore).
+struct DevicePool {
+    /// Stationary pool `[P, d]`.
+    pool: Tensor<2>,
+    /// Box lower corner `[1, d]`.
+    lo: Tensor<2>,
+    /// Box side lengths `[1, d]`.
+    span: Tensor<2>,
+    /// `1..=p` as `[1, p]` (input channel numbers), when the target has inputs.
+    channels: Option<Tensor<2>>,
 }
 
 /// Losses of one evaluation of the DDM objective.
@@ -500,7 +527,9 @@ impl DdmTrainer {
             ggt,
             drift_norm,
             ddm,
+            on_device: None,
         };
+        t.upload_pool();
         if fresh && cfg.init == "ridge" && t.ddm.net.shape.conn == Connectivity::LowRank {
             let mut rr = Rng::derived(cfg.seed, streams::RIDGE);
             let (z, u) = t.sample_points(cfg.ridge_points, &mut rr);
@@ -509,12 +538,37 @@ impl DdmTrainer {
         Ok(t)
     }
 
+    /// Puts the pool and the box on a non-host device (nothing on the CPU backends).
+    fn upload_pool(&mut self) {
+        let dev = &self.ddm.device;
+        let d = self.ddm.target.dim();
+        let np = self.pool.len() / d;
+        if crate::device::is_host(dev) || np == 0 || self.bbox.len() != d {
+            self.on_device = None;
+            return;
+        }
+        let lo: Vec<f64> = self.bbox.iter().map(|b| b.0).collect();
+        let span: Vec<f64> = self.bbox.iter().map(|b| b.1 - b.0).collect();
+        let p = self.ddm.target.inputs();
+        let channels: Vec<f64> = (1..=p).map(|k| k as f64).collect();
+        self.on_device = Some(DevicePool {
+            pool: tensor2_f32(self.pool.clone(), np, d, dev),
+            lo: tensor2(&lo, 1, d, dev),
+            span: tensor2(&span, 1, d, dev),
+            channels: (p > 0).then(|| tensor2(&channels, 1, p, dev)),
+        });
+    }
+
     /// Draws `b` training points: the stationary share from the pool, the rest uniform in the
-    /// box; inputs uniformly among 0 and the unit pulses.
+    /// box; inputs uniformly among 0 and the unit pulses. On a GPU every draw happens there
+    /// (one seed from `rng`, nothing uploaded); the CPU backends draw from `rng` on the host.
     pub fn sample_points(&self, b: usize, rng: &mut Rng) -> (Tensor<2>, Option<Tensor<2>>) {
         let d = self.ddm.target.dim();
         let np = self.pool.len() / d;
         let ns = ((self.ddm.cfg.stationary_frac * b as f64).round() as usize).min(b);
+        if let Some(dp) = &self.on_device {
+            return self.sample_points_device(dp, b, ns, rng);
+        }
         let mut z = Vec::with_capacity(b * d);
         for _ in 0..ns {
             let i = rng.index(np);
@@ -543,6 +597,58 @@ impl DdmTrainer {
             tensor2_f32(u, b, p, dev)
         });
         (tensor2_f32(z, b, d, dev), u)
+    }
+
+    fn sample_points_device(
+        &self,
+        dp: &DevicePool,
+        b: usize,
+        ns: usize,
+        rng: &mut Rng,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
+        use burn::tensor::Distribution;
+        let dev = &self.ddm.device;
+        let d = self.ddm.target.dim();
+        let np = dp.pool.dims()[0];
+        let draw =
+            |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Uniform(0.0, 1.0), dev);
+        let with_inputs = dp.channels.is_some();
+        let (u_pool, u_box, u_in) = crate::device::seeded(rng, dev, || {
+            (
+                (ns > 0).then(|| draw([ns, 1])),
+                (b > ns).then(|| draw([b - ns, d])),
+                with_inputs.then(|| (draw([b, 1]), draw([b, 1]))),
+            )
+        });
+        let mut parts = Vec::with_capacity(2);
+        if let Some(u) = u_pool {
+            let idx = u
+                .mul_scalar(np as f64)
+                .floor()
+                .clamp_max((np - 1) as f64)
+                .int()
+                .reshape([ns]);
+            parts.push(dp.pool.clone().select(0, idx));
+        }
+        if let Some(u) = u_box {
+            parts.push(u * dp.span.clone() + dp.lo.clone());
+        }
+        let z = Tensor::cat(parts, 0);
+        let u = match (&dp.channels, u_in) {
+            (Some(ch), Some((pick, amp))) => {
+                let p = ch.dims()[1];
+                // Channel k ∈ {0, …, p} uniformly (0: no input), as a one-hot row.
+                let k = pick.mul_scalar((p + 1) as f64).floor();
+                let onehot = (k - ch.clone()).abs().lower_elem(0.5).float();
+                Some(if self.ddm.cfg.input_amplitude == "uniform" {
+                    onehot * amp
+                } else {
+                    onehot
+                })
+            }
+            _ => None,
+        };
+        (z, u)
     }
 
     /// Target `ggᵀ` for the points `z` (constant, or the batch mean of a state-dependent one).
@@ -837,6 +943,7 @@ impl Trainable for DdmTrainer {
                 .and_then(|v| v.as_f64())
                 .unwrap_or(self.drift_norm),
         };
+        self.upload_pool();
         Ok(())
     }
 }

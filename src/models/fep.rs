@@ -179,6 +179,43 @@ pub struct FepTrainer {
     pending: Option<Pending>,
     /// Fold after this many pending updates (1: add every update at once).
     max_pending: usize,
+    /// Patterns, β and evidence on a non-host device (tensor engine), uploaded when they change.
+    consts: DeviceConsts,
+}
+
+/// Host values mirrored on the device: each is uploaded again only when its host copy changed
+/// (a comparison on the host, no copy), so an epoch on a GPU uploads nothing.
+#[derive(Default)]
+struct DeviceConsts {
+    patterns: Option<(Vec<f64>, Tensor<2>)>,
+    betas: Option<(Vec<f64>, Tensor<2>)>,
+    evidences: Option<(Vec<f64>, Tensor<2>)>,
+}
+
+/// `v` as a `[rows, cols]` device tensor, from `slot` when `v` has not changed since.
+fn mirrored(
+    slot: &mut Option<(Vec<f64>, Tensor<2>)>,
+    v: &[f64],
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> Tensor<2> {
+    if let Some((host, t)) = slot
+        && host.as_slice() == v
+    {
+        return t.clone();
+    }
+    let t = crate::transfer::tensor2(v, rows, cols, device);
+    *slot = Some((v.to_vec(), t.clone()));
+    t
+}
+
+/// What an epoch reports: (‖ΔJ‖², VFE) per network, on the host or still on the device.
+#[allow(clippy::large_enum_variant)] // one per epoch, moved once
+enum EpochOut {
+    Host(f64, f64),
+    /// `[2]`: the same two values, not read back.
+    Device(Tensor<1>),
 }
 
 /// Deferred coupling updates: the effective couplings are `j + U Vᵀ − diag(d)`, with the K
@@ -299,6 +336,7 @@ impl FepTrainer {
             last_pattern: vec![0; g],
             pending: None,
             max_pending: MAX_PENDING,
+            consts: DeviceConsts::default(),
         })
     }
 
@@ -362,6 +400,18 @@ impl FepTrainer {
         Ok(v.into_iter().map(|x| x as f64).collect())
     }
 
+    /// Couplings of every network as row-major f64 `[N, N]` each (one read-back).
+    pub fn j_host_all(&self) -> Result<Vec<Vec<f64>>> {
+        let nn = self.n * self.n;
+        if self.host.is_some() {
+            return (0..self.g).map(|k| self.j_host(k)).collect();
+        }
+        let v = to_vec_f32(&self.j)?;
+        Ok(v.chunks(nn)
+            .map(|c| c.iter().map(|&x| x as f64).collect())
+            .collect())
+    }
+
     /// State of network `k`.
     pub fn state_host(&self, k: usize) -> Result<Vec<f64>> {
         let n = self.n;
@@ -389,12 +439,11 @@ impl FepTrainer {
         &mut self,
         b: &Tensor<2>,
         beta: &Tensor<2>,
-        streams: &mut [Rng],
+        u: Tensor<2>,
     ) -> (Tensor<1>, Tensor<1>) {
         let (g, n) = (self.g, self.n);
         let prev = self.state.clone();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
-        let u = self.uniforms(streams);
         let (h, s) = if self.cfg.schedule == "sequential" {
             self.fold();
             // Node by node: unit i sees the units already updated in this sweep.
@@ -484,28 +533,34 @@ impl FepTrainer {
 
     /// One epoch: pick a pattern per network, present it as bias for `steps_per_epoch` steps.
     /// Returns (‖ΔJ‖² summed over the epoch, VFE proxy at its last step), means over networks.
-    fn epoch(&mut self, epoch: u64) -> Result<(f64, f64)> {
+    fn epoch(&mut self, epoch: u64) -> Result<EpochOut> {
         let (g, n, p) = (self.g, self.n, self.n_patterns());
-        let mut bias = vec![0f32; g * n];
         for k in 0..g {
-            let idx = if self.cfg.order == "sequential" {
+            self.last_pattern[k] = if self.cfg.order == "sequential" {
                 (epoch as usize) % p
             } else {
                 self.rng.index(p)
             };
-            self.last_pattern[k] = idx;
-            if self.cfg.input == "patterns" {
+        }
+        // Each network draws its uniforms from its own stream, seeded once per epoch: the same
+        // numbers whichever engine runs it and however the networks are shared out.
+        let base = self.rng.next_u64();
+        if self.host.is_none() && !crate::device::is_host(&self.device) {
+            return Ok(self.device_epoch(base));
+        }
+        let mut bias = vec![0f32; g * n];
+        if self.cfg.input == "patterns" {
+            for k in 0..g {
+                let idx = self.last_pattern[k];
                 for i in 0..n {
                     bias[k * n + i] = (self.evidences[k] * self.patterns[idx * n + i]) as f32;
                 }
             }
         }
-        // Each network draws its uniforms from its own stream, seeded once per epoch: the same
-        // numbers whichever engine runs it and however the networks are shared out.
-        let base = self.rng.next_u64();
         let mut streams: Vec<Rng> = (0..g as u64).map(|k| Rng::substream(base, k)).collect();
         if self.host.is_some() {
-            return self.host_epoch(&bias, &mut streams);
+            let (dj, vfe) = self.host_epoch(&bias, &mut streams)?;
+            return Ok(EpochOut::Host(dj, vfe));
         }
         if self.cfg.reset_state {
             self.state = Tensor::zeros([g, n], &self.device);
@@ -521,7 +576,8 @@ impl FepTrainer {
         let mut norm = None;
         let mut vfe = None;
         for _ in 0..self.cfg.steps_per_epoch {
-            let (x, f) = self.learn_step(&b, &beta, &mut streams);
+            let u = self.uniforms(&mut streams);
+            let (x, f) = self.learn_step(&b, &beta, u);
             norm = Some(match norm {
                 Some(a) => a + x,
                 None => x,
@@ -537,7 +593,68 @@ impl FepTrainer {
             }
             _ => (0.0, 0.0),
         };
-        Ok((v / g as f64, f / g as f64))
+        Ok(EpochOut::Host(v / g as f64, f / g as f64))
+    }
+
+    /// The tensor engine's epoch on a GPU: no copy either way. Patterns, β and evidence are
+    /// mirrored on the device ([`mirrored`]); each network's bias is its pattern's row
+    /// (`narrow`, with the index known on the host); the uniforms of all steps are drawn on the
+    /// device from the epoch's seed (a block of steps per draw); the two monitors stay device
+    /// scalars. Same seed, same device → same numbers; the values differ from the CPU's, whose
+    /// uniforms come from per-network host streams.
+    fn device_epoch(&mut self, base: u64) -> EpochOut {
+        let (g, n, p) = (self.g, self.n, self.n_patterns());
+        let dev = self.device.clone();
+        let b = if self.cfg.input == "patterns" {
+            let pt = mirrored(&mut self.consts.patterns, &self.patterns, p, n, &dev);
+            let ev = mirrored(&mut self.consts.evidences, &self.evidences, g, 1, &dev);
+            let first = self.last_pattern[0];
+            let rows = if self.last_pattern.iter().all(|&i| i == first) {
+                pt.narrow(0, first, 1).repeat_dim(0, g)
+            } else {
+                let rows = self
+                    .last_pattern
+                    .iter()
+                    .map(|&i| pt.clone().narrow(0, i, 1))
+                    .collect();
+                Tensor::cat(rows, 0)
+            };
+            rows * ev
+        } else {
+            Tensor::zeros([g, n], &dev)
+        };
+        let beta = mirrored(&mut self.consts.betas, &self.betas, g, 1, &dev);
+        if self.cfg.reset_state {
+            self.state = Tensor::zeros([g, n], &dev);
+        }
+        let steps = self.cfg.steps_per_epoch;
+        let block = ((1usize << 24) / (g * n).max(1)).clamp(1, steps.max(1));
+        let mut rng = Rng::new(base);
+        let mut uniforms: Option<Tensor<2>> = None;
+        let mut norm = None;
+        let mut vfe = None;
+        for s in 0..steps {
+            let j = s % block;
+            if j == 0 {
+                let len = block.min(steps - s);
+                uniforms = Some(crate::device::device_uniform(&mut rng, [len * g, n], &dev));
+            }
+            let u = match &uniforms {
+                Some(all) => all.clone().narrow(0, j * g, g),
+                None => Tensor::zeros([g, n], &dev),
+            };
+            let (x, f) = self.learn_step(&b, &beta, u);
+            norm = Some(match norm {
+                Some(a) => a + x,
+                None => x,
+            });
+            vfe = Some(f);
+        }
+        self.fold();
+        match (norm, vfe) {
+            (Some(t), Some(f)) => EpochOut::Device(Tensor::cat(vec![t, f], 0).div_scalar(g as f64)),
+            _ => EpochOut::Host(0.0, 0.0),
+        }
     }
 }
 
@@ -643,14 +760,17 @@ impl Trainable for FepTrainer {
     }
 
     fn step(&mut self, step: u64) -> Result<StepOutput> {
-        let (dj, vfe) = self.epoch(step)?;
-        Ok(StepOutput::host(
-            dj,
-            vec![
-                ("vfe".into(), vfe),
-                ("pattern".into(), self.last_pattern[0] as f64),
-            ],
-        ))
+        let pattern = |t: &Self| ("pattern".to_string(), t.last_pattern[0] as f64);
+        Ok(match self.epoch(step)? {
+            EpochOut::Host(dj, vfe) => {
+                StepOutput::host(dj, vec![("vfe".into(), vfe), pattern(self)])
+            }
+            EpochOut::Device(v) => {
+                let mut out = StepOutput::device(v, &["loss", "vfe"]);
+                out.host.push(pattern(self));
+                out
+            }
+        })
     }
 
     fn checkpoint(&self, step: u64) -> Result<Checkpoint> {

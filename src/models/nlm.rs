@@ -480,6 +480,9 @@ pub struct NlmTrainer {
     data: Vec<f32>,
     /// tanh of the training images (host).
     data_phi: Vec<f32>,
+    /// The training images and their tanh on a non-host device (uploaded once), where
+    /// minibatches are selected; `None` on the CPU backends.
+    data_on_device: Option<(Tensor<2>, Tensor<2>)>,
     n: usize,
     offdiag: Tensor<2>,
     batch_rng: Rng,
@@ -552,8 +555,16 @@ impl NlmTrainer {
         let chains = gaussian(&mut chain_rng, m, n, 1.0, device);
         let adam = AdamState::new(&[("J", &nlm.j), ("b", &nlm.b)]);
         let (adam_j, adam_b) = (cfg.adam(), cfg.adam_bias());
-        let data_phi = data.iter().map(|v| v.tanh()).collect();
+        let data_phi: Vec<f32> = data.iter().map(|v| v.tanh()).collect();
+        let data_on_device = (!crate::device::is_host(device)).then(|| {
+            let rows = data.len() / n;
+            (
+                tensor2_f32(data.clone(), rows, n, device),
+                tensor2_f32(data_phi.clone(), rows, n, device),
+            )
+        });
         Ok(Self {
+            data_on_device,
             cfg: cfg.clone(),
             nlm,
             adam,
@@ -584,10 +595,21 @@ impl NlmTrainer {
         self.data.len() / self.n
     }
 
-    /// A minibatch (x and tanh x) of `b` distinct training images.
+    /// A minibatch (x and tanh x) of `b` distinct training images. On a GPU the images are
+    /// chosen there: the indices of the `b` largest of `n_data` uniform keys (one device draw,
+    /// `argtopk`, a uniformly random `b`-subset), then `select` — nothing crosses the bus. The
+    /// CPU backends draw a partial Fisher–Yates shuffle from the batch stream.
     fn minibatch(&mut self, b: usize) -> (Tensor<2>, Tensor<2>) {
         let nd = self.n_data();
         let n = self.n;
+        if let Some((x, p)) = &self.data_on_device {
+            if b >= nd {
+                return (x.clone(), p.clone());
+            }
+            let keys = crate::device::device_uniform(&mut self.batch_rng, [1, nd], &self.device);
+            let idx = keys.argtopk(b, 1).reshape([b]);
+            return (x.clone().select(0, idx.clone()), p.clone().select(0, idx));
+        }
         let idx: Vec<usize> = if b >= nd {
             (0..nd).collect()
         } else {

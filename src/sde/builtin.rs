@@ -136,6 +136,13 @@ pub struct Builtin {
     pub g: Vec<f64>,
     device: Device,
     mem_t: Option<Tensor<2>>,
+    /// `-|ξ_μ|²/2` per memory, `[1, K]` (multi-well systems).
+    mem_bias: Option<Tensor<2>>,
+    /// The constant linear part of the drift as `zMᵀ`'s `Mᵀ`, `[2, 2]` (ou-rot, Stuart–Landau,
+    /// multiwell-cycle's rotation).
+    lin_t: Option<Tensor<2>>,
+    /// `g` on the device.
+    g_t: Tensor<2>,
 }
 
 impl Builtin {
@@ -242,6 +249,36 @@ impl Builtin {
             let flat: Vec<f64> = memories.iter().flatten().copied().collect();
             tensor2(&flat, memories.len(), 2, device)
         });
+        // Every constant goes to the device once, here: drift and diffusion are called every
+        // step and upload nothing.
+        let mem_bias = (!memories.is_empty()).then(|| {
+            let half_norm: Vec<f64> = memories
+                .iter()
+                .map(|m| -0.5 * (m[0] * m[0] + m[1] * m[1]))
+                .collect();
+            tensor2(&half_norm, 1, memories.len(), device)
+        });
+        let param = |n: &str| {
+            values
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|x| x.1)
+                .unwrap_or(f64::NAN)
+        };
+        let lin = match kind {
+            Kind::OuRot => {
+                let (a, th) = (param("a"), param("theta"));
+                Some([-a, -th, th, -a])
+            }
+            Kind::StuartLandau => {
+                let om = param("omega");
+                Some([0.0, om, -om, 0.0])
+            }
+            Kind::MultiwellCycle => Some([0.0, 1.0, -1.0, 0.0]),
+            _ => None,
+        };
+        let lin_t = lin.map(|m| tensor2(&m, 2, 2, device));
+        let g_t = tensor2(&g, dim, dim, device);
         Ok(Self {
             kind,
             values,
@@ -251,6 +288,9 @@ impl Builtin {
             g,
             device: device.clone(),
             mem_t,
+            mem_bias,
+            lin_t,
+            g_t,
         })
     }
 
@@ -273,32 +313,36 @@ impl Builtin {
 
     /// Gradient of the multi-well potential, `[B, 2]`.
     fn grad_v(&self, z: &Tensor<2>) -> Tensor<2> {
-        let Some(mem) = &self.mem_t else {
+        let (Some(mem), Some(bias)) = (&self.mem_t, &self.mem_bias) else {
             return z.zeros_like();
         };
         let w2 = self.param("width").powi(2);
         // logits_mu = -|z - xi_mu|^2 / (2 w^2) = (z.xi - |xi|^2/2 - |z|^2/2) / w^2; the |z|^2 term
         // cancels in the softmax.
-        let half_norm: Vec<f64> = self
-            .memories
-            .iter()
-            .map(|m| -0.5 * (m[0] * m[0] + m[1] * m[1]))
-            .collect();
-        let bias = tensor2(&half_norm, 1, self.memories.len(), &self.device);
-        let logits = (z.clone().matmul(mem.clone().transpose()) + bias).div_scalar(w2);
+        let logits = (z.clone().matmul(mem.clone().transpose()) + bias.clone()).div_scalar(w2);
         let wts = activation::softmax(logits, 1);
         (z.clone() - wts.matmul(mem.clone())).div_scalar(w2)
     }
 
+    /// The constant diffusion `g` as a device tensor (uploaded once, at construction).
+    pub fn g_tensor(&self) -> Tensor<2> {
+        self.g_t.clone()
+    }
+
+    /// The drift's constant linear part (the systems that have one).
+    fn lin(&self) -> Tensor<2> {
+        match &self.lin_t {
+            Some(m) => m.clone(),
+            None => Tensor::zeros([self.dim, self.dim], &self.device),
+        }
+    }
+
     /// Drift `f(z, u)` on a batch.
     pub fn drift(&self, z: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2> {
-        let dev = &self.device;
         match self.kind {
             Kind::OuRot => {
-                let (a, th) = (self.param("a"), self.param("theta"));
                 // f = -B z, rows: f1 = -a z1 + th z2, f2 = -th z1 - a z2; as z M^T with M = -B.
-                let mt = tensor2(&[-a, -th, th, -a], 2, 2, dev);
-                z.matmul(mt)
+                z.matmul(self.lin())
             }
             Kind::DoubleWell => {
                 let z1 = col(&z, 0);
@@ -310,10 +354,9 @@ impl Builtin {
                 }
             }
             Kind::StuartLandau => {
-                let (mu, om) = (self.param("mu"), self.param("omega"));
+                let mu = self.param("mu");
                 let r2 = z.clone().powi_scalar(2).sum_dim(1);
-                let jt = tensor2(&[0.0, om, -om, 0.0], 2, 2, dev);
-                z.clone() * (r2.neg().add_scalar(mu)) + z.matmul(jt)
+                z.clone() * (r2.neg().add_scalar(mu)) + z.matmul(self.lin())
             }
             Kind::Lorenz => {
                 let (s, r, b) = (self.param("s"), self.param("r"), self.param("beta"));
@@ -339,8 +382,7 @@ impl Builtin {
                 let gv = self.grad_v(&z);
                 let g = self.param("gamma");
                 // J = [[0,-1],[1,0]]; (J gradV)^T as gradV J^T.
-                let jt = tensor2(&[0.0, 1.0, -1.0, 0.0], 2, 2, dev);
-                gv.clone().neg() + gv.matmul(jt).mul_scalar(g)
+                gv.clone().neg() + gv.matmul(self.lin()).mul_scalar(g)
             }
         }
     }

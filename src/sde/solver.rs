@@ -22,6 +22,53 @@ pub struct EulerMaruyama {
     pub fused: bool,
 }
 
+/// Brownian increments handed out step by step (see [`EulerMaruyama::noise`]).
+pub struct Noise {
+    em: EulerMaruyama,
+    rows: usize,
+    m: usize,
+    /// Steps not yet handed out (blocks never reach past the simulation's end).
+    left: usize,
+    /// Steps per device block (0 on the CPU backends).
+    block: usize,
+    buf: Option<Tensor<2>>,
+    /// Next step's row block inside `buf`.
+    j: usize,
+    device: Device,
+}
+
+impl Noise {
+    /// The next step's increments `[rows, m]` (already scaled by `√dt · noise_scale`), or
+    /// `None` for a noise-free simulation.
+    pub fn next(&mut self, rng: &mut Rng) -> Option<Tensor<2>> {
+        if self.em.noise_scale <= 0.0 {
+            return None;
+        }
+        self.left = self.left.saturating_sub(1);
+        if self.block == 0 {
+            return Some(self.em.increments(rng, self.rows, self.m, &self.device));
+        }
+        if self.m == 0 {
+            return Some(Tensor::zeros([self.rows, 0], &self.device));
+        }
+        if self.buf.is_none() || self.j == self.block {
+            let len = self.block.min(self.left + 1);
+            let w = crate::device::device_normal(rng, [len * self.rows, self.m], &self.device);
+            let s = (self.em.dt.sqrt() * self.em.noise_scale) as f32;
+            self.buf = Some(if s != 1.0 { w.mul_scalar(s) } else { w });
+            self.block = len.max(1);
+            self.j = 0;
+        }
+        let rows = self.rows;
+        let dw = self
+            .buf
+            .as_ref()
+            .map(|w| w.clone().narrow(0, self.j * rows, rows));
+        self.j += 1;
+        dw
+    }
+}
+
 /// Most noise values one device draw holds (64 MB of f32): a block of steps is at most this.
 const NOISE_BLOCK_FLOATS: usize = 1 << 24;
 
@@ -100,6 +147,33 @@ impl EulerMaruyama {
         self.step_with(sde, x, u, dw)
     }
 
+    /// The increments of a `steps`-step simulation of `rows` states with `m` noise channels,
+    /// one step after another ([`Noise::next`]). On the CPU backends each step draws from the
+    /// host stream exactly as [`EulerMaruyama::step`] does; elsewhere a block of steps (at most
+    /// 256, at most 2²⁴ values) is drawn on the device in one call — one seed, one
+    /// synchronisation — and sliced per step, so a loop of steps neither uploads noise nor
+    /// stalls every step.
+    pub fn noise(&self, rows: usize, m: usize, steps: usize, device: &Device) -> Noise {
+        let host = crate::device::is_host(device);
+        let block = if host {
+            0
+        } else {
+            (NOISE_BLOCK_FLOATS / (rows * m).max(1))
+                .clamp(1, 256)
+                .min(steps.max(1))
+        };
+        Noise {
+            em: self.clone(),
+            rows,
+            m,
+            left: steps,
+            block,
+            buf: None,
+            j: 0,
+            device: device.clone(),
+        }
+    }
+
     /// Runs `steps` steps from `x0`. `input(k)` gives the input at step `k` (or `None`),
     /// `observe(k, x)` is called with the state after every `every`-th step (and with `k = 0`
     /// for the initial state).
@@ -160,38 +234,15 @@ impl EulerMaruyama {
         {
             return self.simulate_host(kernel, g, x0, steps, rng, at, observe);
         }
-        let device = x0.device();
         let [rows, _] = x0.dims();
-        let m = sde.noise_dim();
-        // On a GPU the noise of a block of steps is drawn in one call (one seed, one
-        // synchronisation) and sliced per step; the CPU backends draw per step from the host
-        // stream as always.
-        let block = if self.noise_scale > 0.0 && m > 0 && !crate::device::is_host(&device) {
-            (NOISE_BLOCK_FLOATS / (rows * m).max(1))
-                .clamp(1, 256)
-                .min(steps.max(1))
-        } else {
-            0
-        };
-        let s = (self.dt.sqrt() * self.noise_scale) as f32;
-        let mut noise: Option<Tensor<2>> = None;
+        let mut noise = self.noise(rows, sde.noise_dim(), steps, &x0.device());
         let mut x = x0;
         observe(0, &x)?;
         for k in 0..steps {
-            x = match block {
-                0 => self.step(sde, x, input(k), rng),
-                _ => {
-                    let j = k % block;
-                    if j == 0 {
-                        let len = block.min(steps - k);
-                        let w = crate::device::device_normal(rng, [len * rows, m], &device);
-                        noise = Some(if s != 1.0 { w.mul_scalar(s) } else { w });
-                    }
-                    let dw = noise.as_ref().map(|w| w.clone().narrow(0, j * rows, rows));
-                    crate::progress::tick();
-                    self.step_with(sde, x, input(k), dw)
-                }
-            };
+            crate::progress::tick();
+            let u = input(k);
+            let dw = noise.next(rng);
+            x = self.step_with(sde, x, u, dw);
             if at(k + 1) {
                 observe(k + 1, &x)?;
             }

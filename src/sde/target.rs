@@ -72,6 +72,7 @@ fn is_user_file(sde: &str) -> bool {
 
 /// A target SDE ready to evaluate.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per run (the built-in holds its device constants)
 pub enum Target {
     /// One of the built-ins.
     Builtin(Builtin),
@@ -237,7 +238,7 @@ impl Sde for Target {
     }
     fn diffusion(&self, x: &Tensor<2>) -> Diffusion {
         match self {
-            Self::Builtin(b) => Diffusion::Additive(tensor2(&b.g, b.dim, b.dim, &x.device())),
+            Self::Builtin(b) => Diffusion::Additive(b.g_tensor()),
             Self::User(t) => t.diffusion(x),
         }
     }

@@ -14,7 +14,8 @@ use crate::transfer::tensor2;
 pub struct UserTarget {
     /// The parsed system.
     pub sde: UserSde,
-    device: Device,
+    /// The constant diffusion on the device (uploaded once), when it is constant.
+    g_t: Option<Tensor<2>>,
 }
 
 /// A value during evaluation: a scalar (folded) or a `[B, 1]` column.
@@ -159,10 +160,10 @@ impl UserTarget {
         } else {
             sde.with_params(overrides)?
         };
-        Ok(Self {
-            sde,
-            device: device.clone(),
-        })
+        let mut t = Self { sde, g_t: None };
+        let (d, m) = (t.sde.dim, t.sde.noise_dim);
+        t.g_t = t.g_const().map(|g| tensor2(&g, d, m, device));
+        Ok(t)
     }
 
     /// Constant diffusion as row-major `[d, m]`.
@@ -188,8 +189,8 @@ impl UserTarget {
     /// Diffusion on a batch.
     pub fn diffusion(&self, z: &Tensor<2>) -> Diffusion {
         let (d, m) = (self.sde.dim, self.sde.noise_dim);
-        if let Some(g) = self.g_const() {
-            return Diffusion::Additive(tensor2(&g, d, m, &self.device));
+        if let Some(g) = &self.g_t {
+            return Diffusion::Additive(g.clone());
         }
         let b = z.dims()[0];
         let zero = Expr::Const(0.0);
