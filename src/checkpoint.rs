@@ -12,8 +12,7 @@
 //! Layout: `b"ATTRCKPT"`, `u32` format version, `u64` header length, header JSON, the tensor
 //! payloads (little-endian f32, in header order), `u64` checksum.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -193,68 +192,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// A file could not be written (disk full, file too large, read-only or unwritable location).
-/// The process exits with the I/O exit code when this ends it.
-#[derive(Debug)]
-pub struct WriteError {
-    /// The file that could not be written.
-    pub path: PathBuf,
-    /// The operating system's error.
-    pub source: std::io::Error,
-}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot write {}", self.path.display())
-    }
-}
-
-impl std::error::Error for WriteError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
-/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, directory fsync.
-/// The previous content of `path` (if any) stays intact until the new file is complete; on
-/// failure the temporary file is removed and the error is a [`WriteError`].
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let written = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(source) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(WriteError {
-            path: path.to_path_buf(),
-            source,
-        }
-        .into());
-    }
-    if let Err(source) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(WriteError {
-            path: path.to_path_buf(),
-            source,
-        }
-        .into());
-    }
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
+pub use crate::atomic::{WriteError, atomic_write};
 
 /// Path of the checkpoint for `step` in `dir`.
 pub fn path_for(dir: &Path, step: u64) -> PathBuf {

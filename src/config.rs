@@ -108,8 +108,43 @@ pub fn build_from_text<C: Serialize + DeserializeOwned>(
     for e in extra {
         merge(&mut v, e, "")?;
     }
-    serde_json::from_value(v).context("configuration has a value of the wrong type")
+    serde_json::from_value(v.clone()).map_err(|e| {
+        // serde names the bad value, not its key: find the key for an unknown choice.
+        let msg = e.to_string();
+        let key = msg
+            .strip_prefix("unknown variant `")
+            .and_then(|rest| rest.split('`').next())
+            .and_then(|bad| {
+                v.as_object()?
+                    .iter()
+                    .find(|(_, x)| x.as_str() == Some(bad))
+                    .map(|(k, _)| k.clone())
+            });
+        match key {
+            Some(k) => anyhow::anyhow!("configuration key `{k}`: {msg}"),
+            None => anyhow::Error::new(e).context("configuration has a value of the wrong type"),
+        }
+    })
 }
+
+/// `Display` for configuration choices (enums deriving clap's `ValueEnum`): the spelling used in
+/// `config.json` and on the command line.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __choice_display {
+    ($($t:ty),* $(,)?) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                use clap::ValueEnum;
+                match self.to_possible_value() {
+                    Some(v) => f.write_str(v.get_name()),
+                    None => write!(f, "{self:?}"),
+                }
+            }
+        }
+    )*};
+}
+pub use crate::__choice_display as choice_display;
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod atomic;
 pub mod checkpoint;
 #[allow(missing_docs)]
 pub mod cli;

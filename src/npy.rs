@@ -9,10 +9,8 @@
 //! `<u1`/`|u1`, `<u2`, `<u4`, `<u8` or `|b1`; every element is converted to
 //! `f64`.
 
-use std::ffi::OsString;
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use thiserror::Error;
@@ -202,34 +200,9 @@ fn check_shape(path: &Path, shape: &[usize], len: usize) -> anyhow::Result<()> {
     }
 }
 
-/// `<path>.tmp`, next to the destination so the rename stays on one filesystem.
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut s: OsString = path.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
-}
-
-/// Write `bytes` to `path` atomically: write `<path>.tmp`, fsync it, then
-/// rename it over `path`.
+/// Write `bytes` to `path` atomically (the project's one helper, [`crate::atomic`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = tmp_path(path);
-    let result = (|| -> anyhow::Result<()> {
-        let mut f = File::create(&tmp)
-            .with_context(|| format!("failed to create temporary file {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("failed to write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("failed to sync {}", tmp.display()))?;
-        drop(f);
-        fs::rename(&tmp, path)
-            .with_context(|| format!("failed to rename {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        // Best effort cleanup; the original error is what matters.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::atomic_write(path, bytes)
 }
 
 /// Write an `f32` array to `path` as `.npy` (v1.0, `<f4`, C order), atomically.
@@ -582,6 +555,8 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, NpyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic::tmp_path;
+    use std::path::PathBuf;
 
     fn scratch_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("npy_test_{}_{name}", std::process::id()));

@@ -145,7 +145,7 @@ impl AdamState {
 }
 
 /// Learning-rate schedule.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// Constant rate.
@@ -155,6 +155,8 @@ pub enum Schedule {
     /// Linear decay from `lr` to `lr_final`.
     Linear,
 }
+
+crate::config::choice_display!(Schedule);
 
 impl Schedule {
     /// Rate at step `t` of `total`.

@@ -26,10 +26,9 @@
 //! (NaN, ±inf) are skipped; slices of unequal length are truncated to the
 //! shortest one.
 
-use std::ffi::OsString;
-use std::fs::{self, File};
-use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io::Cursor;
+use std::path::Path;
 
 use anyhow::Context;
 use image::{ImageFormat, Rgb, RgbImage};
@@ -1986,34 +1985,12 @@ pub fn image_grid(
     img
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut s: OsString = path.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
-}
-
-/// Encode `img` as PNG and write it atomically to `path` (write
-/// `<path>.tmp`, fsync, rename over `path`).
+/// Encode `img` as PNG and write it atomically to `path` ([`crate::atomic`]).
 pub fn save_rgb_png(img: &RgbImage, path: &Path) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     img.write_to(&mut Cursor::new(&mut buf), ImageFormat::Png)
         .with_context(|| format!("failed to encode PNG for {}", path.display()))?;
-    let tmp = tmp_path(path);
-    let result = (|| -> anyhow::Result<()> {
-        let mut f = File::create(&tmp)
-            .with_context(|| format!("failed to create temporary file {}", tmp.display()))?;
-        f.write_all(&buf)
-            .with_context(|| format!("failed to write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("failed to sync {}", tmp.display()))?;
-        drop(f);
-        fs::rename(&tmp, path)
-            .with_context(|| format!("failed to rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic::atomic_write(path, &buf)
 }
 
 // ---------------------------------------------------------------------------
@@ -2089,6 +2066,8 @@ pub fn training_curves(metrics: &Path, out: &Path) -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic::tmp_path;
+    use std::path::PathBuf;
 
     fn px(img: &RgbImage, p: (f64, f64)) -> Color {
         img.get_pixel(p.0.round() as u32, p.1.round() as u32).0

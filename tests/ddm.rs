@@ -36,7 +36,7 @@ fn adam_reaches_the_ridge_optimum() {
     let cfg = small_cfg()
         .with_lambda_w(1e-3)
         .with_lambda_diff(0.0)
-        .with_init("zero".into());
+        .with_init(attractor::models::ddm::Init::Zero);
     let mut tr = DdmTrainer::new(&cfg, &dev).unwrap();
     let mut rng = Rng::new(5);
     let (z, u) = tr.sample_points(1000, &mut rng);
@@ -235,7 +235,7 @@ fn analytic_gradients_match_autodiff() {
             .with_sde(sde.into())
             .with_normalize_drift(norm)
             .with_lambda_w(1e-3)
-            .with_init("zero".into());
+            .with_init(attractor::models::ddm::Init::Zero);
         let mut tr = DdmTrainer::new(&cfg, &dev).unwrap();
         // Non-trivial parameters.
         let mut rng = Rng::new(2);
@@ -289,7 +289,7 @@ fn analytic_gradients_match_autodiff() {
 fn full_rank_option_trains_with_off_manifold_penalty() {
     let dev = common::cpu();
     let cfg = small_cfg()
-        .with_connectivity("full-rank".into())
+        .with_connectivity(attractor::models::ctrnn::Connectivity::FullRank)
         .with_iters(60)
         .with_lr(1e-2)
         .with_lambda_w(1e-6);

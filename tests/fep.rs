@@ -4,7 +4,7 @@ mod common;
 
 use attractor::analysis::fep::{asymmetry, attractors, corr, relax};
 use attractor::models::cb::{langevin, sample_t};
-use attractor::models::fep::{FepConfig, FepTrainer};
+use attractor::models::fep::{FepConfig, FepTrainer, Order, Rule, UpdateOrder};
 use attractor::rng::Rng;
 use attractor::train::Trainable;
 use attractor::transfer::{tensor2_f32, to_vec_f32};
@@ -137,7 +137,7 @@ fn sim1_attractors_orthogonalise() {
         "median attractor correlation {med}"
     );
     // Hebbian baseline (spec check 5): attractors stay correlated or collapse.
-    let hcfg = cfg.clone().with_rule("hebbian".into()).with_networks(1);
+    let hcfg = cfg.clone().with_rule(Rule::Hebbian).with_networks(1);
     let mut h = FepTrainer::new(&hcfg, pats.clone(), 25, &dev).unwrap();
     for e in 0..hcfg.epochs {
         h.step(e).unwrap();
@@ -191,22 +191,22 @@ fn sequential_input_makes_couplings_asymmetric() {
         let sd = (p.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
         pats.extend(p.iter().map(|x| (x - m) / sd));
     }
-    let run = |order: &str| {
+    let run = |order: Order| {
         let cfg = FepConfig::new()
             .with_evidence(20.0)
             .with_beta(1.0)
             .with_lr(0.001)
             .with_epochs(2000)
             .with_steps_per_epoch(1)
-            .with_order(order.into());
+            .with_order(order);
         let mut t = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
         for e in 0..cfg.epochs {
             t.step(e).unwrap();
         }
         asymmetry(&t.j_host(0).unwrap(), n)
     };
-    let a_seq = run("sequential");
-    let a_rand = run("random");
+    let a_seq = run(Order::Sequential);
+    let a_rand = run(Order::Random);
     eprintln!("Sim 3: asymmetry sequential {a_seq:.3}, random {a_rand:.3}");
     assert!(a_seq > 0.7, "sequential asymmetry {a_seq}");
     assert!(
@@ -234,9 +234,9 @@ fn sequential_schedule_and_paper_rule_train_sim1() {
     for (label, cfg) in [
         (
             "sequential",
-            base.clone().with_schedule("sequential".into()),
+            base.clone().with_schedule(UpdateOrder::Sequential),
         ),
-        ("paper", base.clone().with_rule("paper".into())),
+        ("paper", base.clone().with_rule(Rule::Paper)),
         (
             "precision-weighted",
             base.clone().with_precision_weighting(true).with_epochs(100),

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
         fep_epochs_transfer_free,
         nlm_statistics_match_cpu,
         autotune_cache_lives_in_the_run_directory,
+        ddm_and_fep_resume_on_the_gpu_is_exact,
     ];
     libtest_mimic::run(&args, trials).exit_code()
 }
@@ -345,7 +346,7 @@ fn nlm_langevin_transfer_free(gpu: &Device) -> Result<(), Failed> {
 /// free run at β = 1 with J's learned couplings steps forward through the sequence.
 fn fep_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
     use attractor::analysis::fep::{asymmetry, free::forward_fraction, infer_mean};
-    use attractor::models::fep::{FepConfig, FepTrainer};
+    use attractor::models::fep::{Engine, FepConfig, FepTrainer, Order};
     let n = 64;
     let mut rng = Rng::new(5);
     let mut pats = Vec::new();
@@ -361,8 +362,8 @@ fn fep_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
         .with_lr(0.001)
         .with_epochs(2000)
         .with_steps_per_epoch(1)
-        .with_order("sequential".into())
-        .with_engine("tensor".into());
+        .with_order(Order::Sequential)
+        .with_engine(Engine::Tensor);
     for (dev, what) in [(gpu.clone(), "gpu"), (common::cpu(), "cpu")] {
         let mut t = FepTrainer::new(&cfg, pats.clone(), n, &dev)?;
         for e in 0..cfg.epochs {
@@ -555,17 +556,17 @@ fn nlm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
 /// scores from is one copy. (`fep run-free`, `recall` and the attractor search iterate on the
 /// host from J read once.)
 fn fep_epochs_transfer_free(gpu: &Device) -> Result<(), Failed> {
-    use attractor::models::fep::{FepConfig, FepTrainer};
+    use attractor::models::fep::{Engine, FepConfig, FepTrainer, Order};
     use attractor::transfer::counts;
     let (p, n) = (3, 16);
     let mut r = Rng::new(9);
     let pats: Vec<f64> = (0..p * n).map(|_| r.normal()).collect();
-    for order in ["random", "sequential"] {
+    for order in [Order::Random, Order::Sequential] {
         let cfg = FepConfig::new()
             .with_networks(6)
             .with_steps_per_epoch(10)
-            .with_order(order.into())
-            .with_engine("tensor".into());
+            .with_order(order)
+            .with_engine(Engine::Tensor);
         let mut t = FepTrainer::new(&cfg, pats.clone(), n, gpu)?;
         t.step(0)?;
         let before = counts();
@@ -684,5 +685,75 @@ fn autotune_cache_lives_in_the_run_directory(gpu: &Device) -> Result<(), Failed>
         .collect();
     check(!files.is_empty(), || {
         format!("no autotune database in {}", cache.display())
+    })
+}
+
+/// Resume on the GPU for the DDM and FEP trainers: a checkpoint after 2 steps, restored into a
+/// fresh trainer, then 2 more steps give the parameters of 4 uninterrupted steps (the device
+/// draws are seeded from streams the checkpoint holds; the DDM's pool and the FEP's constants
+/// are put back on the device at restore).
+fn ddm_and_fep_resume_on_the_gpu_is_exact(gpu: &Device) -> Result<(), Failed> {
+    use attractor::models::ddm::{DdmConfig, DdmTrainer};
+    use attractor::models::fep::{Engine, FepConfig, FepTrainer, Order};
+    fn worst(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| ((x - y).abs() / x.abs().max(1e-3)) as f64)
+            .fold(0.0, f64::max)
+    }
+    fn drill<T: Trainable>(
+        make: &dyn Fn() -> Result<T, Failed>,
+        read: &dyn Fn(&T) -> Result<Vec<f32>, Failed>,
+    ) -> Result<f64, Failed> {
+        let mut whole = make()?;
+        for s in 0..4 {
+            whole.step(s)?;
+        }
+        let mut first = make()?;
+        for s in 0..2 {
+            first.step(s)?;
+        }
+        let ck = first.checkpoint(2)?;
+        drop(first);
+        let mut resumed = make()?;
+        resumed.restore(&ck)?;
+        for s in 2..4 {
+            resumed.step(s)?;
+        }
+        Ok(worst(&read(&whole)?, &read(&resumed)?))
+    }
+    let dcfg = DdmConfig::new()
+        .with_sde("ou-rot".into())
+        .with_neurons(16)
+        .with_batch(64)
+        .with_pool_size(100)
+        .with_pool_chains(50)
+        .with_burn_in(0.1)
+        .with_ridge_points(500)
+        .with_seed(4);
+    let d = drill(&|| Ok(DdmTrainer::new(&dcfg, gpu)?), &|t: &DdmTrainer| {
+        let mut v = Vec::new();
+        for n in ["read", "c", "A"] {
+            v.extend(to_vec_f32(t.ddm.net.get(n))?);
+        }
+        Ok(v)
+    })?;
+    check(d <= 1e-5, || {
+        format!("DDM: resumed parameters differ by {d:e} (relative)")
+    })?;
+    let (p, n) = (3, 16);
+    let mut r = Rng::new(9);
+    let pats: Vec<f64> = (0..p * n).map(|_| r.normal()).collect();
+    let fcfg = FepConfig::new()
+        .with_networks(6)
+        .with_steps_per_epoch(10)
+        .with_order(Order::Random)
+        .with_engine(Engine::Tensor);
+    let f = drill(
+        &|| Ok(FepTrainer::new(&fcfg, pats.clone(), n, gpu)?),
+        &|t: &FepTrainer| Ok(t.j_host_all()?.concat().iter().map(|&x| x as f32).collect()),
+    )?;
+    check(f <= 1e-5, || {
+        format!("FEP: resumed couplings differ by {f:e} (relative)")
     })
 }

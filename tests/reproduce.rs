@@ -53,7 +53,7 @@ fn rotated_ou_is_embedded_with_its_entropy_production() {
     // Symmetric control: the drift error stays large (no rotation possible).
     let sym = train(
         &cfg.clone()
-            .with_connectivity("symmetric".into())
+            .with_connectivity(attractor::models::ctrnn::Connectivity::Symmetric)
             .with_iters(300)
             .with_lr(1e-2),
     );

@@ -35,9 +35,9 @@ pub struct DdmBenchArgs {
     /// Backends to measure (default: every compiled one; wgpu only with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
-    /// Gradient path of the training benchmark: auto, analytic or autodiff.
-    #[arg(long, default_value = "auto")]
-    pub grad: String,
+    /// Gradient path of the training benchmark.
+    #[arg(long, value_enum, default_value_t = crate::models::ddm::Grad::Auto)]
+    pub grad: crate::models::ddm::Grad,
     /// Machine's measured f32 GEMM peak in GFLOP/s, printed beside the achieved rate.
     #[arg(long)]
     pub peak_gflops: Option<f64>,
@@ -74,12 +74,12 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
                 .with_neurons(n)
                 .with_batch(a.batch)
                 .with_iters(a.iters + 20)
-                .with_init("zero".into())
+                .with_init(crate::models::ddm::Init::Zero)
                 .with_pool_size(20000)
                 .with_pool_chains(1000)
                 .with_burn_in(2.0)
                 .with_normalize_drift(true)
-                .with_grad(a.grad.clone());
+                .with_grad(a.grad);
             let mut tr = DdmTrainer::new(&cfg, &sel.device)?;
             for s in 0..20 {
                 tr.step(s)?;
@@ -108,7 +108,7 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
         let cfg = DdmConfig::new()
             .with_sde("lorenz".into())
             .with_neurons(n)
-            .with_init("zero".into())
+            .with_init(crate::models::ddm::Init::Zero)
             .with_pool_size(1000)
             .with_burn_in(0.5);
         let tr = DdmTrainer::new(&cfg, &sel.device)?;
@@ -292,7 +292,7 @@ pub struct FepBenchArgs {
     pub grid: usize,
     /// Engines to time (`tensor`, `host`; default: both on CPU devices, tensor elsewhere).
     #[arg(long, value_delimiter = ',')]
-    pub engines: Vec<String>,
+    pub engines: Vec<crate::models::fep::Engine>,
     /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
@@ -300,7 +300,7 @@ pub struct FepBenchArgs {
 
 /// FEP training throughput: network-steps/s (one stochastic update + learning step of one network).
 pub fn fep(a: &FepBenchArgs) -> Result<()> {
-    use crate::models::fep::{FepConfig, FepTrainer};
+    use crate::models::fep::{Engine, FepConfig, FepTrainer};
     let devices = if a.devices.is_empty() {
         default_devices()
     } else {
@@ -311,17 +311,17 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
         let mut cases: Vec<(usize, usize)> = a.neurons.iter().map(|&n| (n, 1)).collect();
         cases.push((64, a.grid));
         // Both engines on a CPU device (the host engine is CPU-only).
-        let engines: &[&str] = if sel.is_cpu() {
-            &["tensor", "host"]
+        let engines: &[Engine] = if sel.is_cpu() {
+            &[Engine::Tensor, Engine::Host]
         } else {
-            &["tensor"]
+            &[Engine::Tensor]
         };
         for (n, g) in cases
             .iter()
             .flat_map(|&c| engines.iter().map(move |&e| (c, e)))
         {
             let ((n, g), engine) = (n, g);
-            if !a.engines.is_empty() && !a.engines.iter().any(|e| e == engine) {
+            if !a.engines.is_empty() && !a.engines.contains(&engine) {
                 continue;
             }
             let mut rng = Rng::new(1);
@@ -329,7 +329,7 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
             let cfg = FepConfig::new()
                 .with_networks(g)
                 .with_steps_per_epoch(10)
-                .with_engine(engine.into());
+                .with_engine(engine);
             let mut t = FepTrainer::new(&cfg, pats, n, &sel.device)?;
             for e in 0..2 {
                 t.step(e)?;
@@ -349,7 +349,7 @@ pub fn fep(a: &FepBenchArgs) -> Result<()> {
             let steps = epochs as f64 * 10.0;
             // GEMV + rank-1 update: about 4 N² flops per network-step.
             let flops = 4.0 * (n * n) as f64 * g as f64 * steps;
-            let row = json!({"bench": "fep-train", "device": sel.description, "engine": engine, "n": n, "networks": g, "epochs": epochs,
+            let row = json!({"bench": "fep-train", "device": sel.description, "engine": engine.to_string(), "n": n, "networks": g, "epochs": epochs,
                              "steps_per_s": steps / secs, "network_steps_per_s": steps * g as f64 / secs, "gflops": flops / secs / 1e9});
             println!("{row}");
         }

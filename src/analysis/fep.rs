@@ -936,9 +936,9 @@ pub mod sweep {
         /// Trials per ΔR² estimate.
         #[arg(long, default_value_t = 100)]
         pub trials: usize,
-        /// Engine (`auto`, `tensor`, `host`; see `FepConfig::engine`).
-        #[arg(long, default_value = "auto")]
-        pub engine: String,
+        /// Engine (see `FepConfig::engine`).
+        #[arg(long, value_enum, default_value_t = crate::models::fep::Engine::Auto)]
+        pub engine: crate::models::fep::Engine,
         /// Run directory.
         #[arg(long)]
         pub run_dir: Option<PathBuf>,
@@ -1007,7 +1007,7 @@ pub mod sweep {
             .with_steps_per_epoch(a.steps_per_epoch)
             .with_lr(a.lr)
             .with_networks(g)
-            .with_engine(a.engine.clone())
+            .with_engine(a.engine)
             .with_seed(seed.unwrap_or(0));
         cfg.validate()?;
         let (pats, test) = resolve_patterns(&cfg)?;

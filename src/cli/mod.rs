@@ -132,12 +132,12 @@ pub enum DdmCmd {
         /// Initial learning rate.
         #[arg(long)]
         lr: Option<f64>,
-        /// low-rank, full-rank or symmetric.
-        #[arg(long)]
-        connectivity: Option<String>,
-        /// ridge or zero.
-        #[arg(long)]
-        init: Option<String>,
+        /// Connectivity of the network.
+        #[arg(long, value_enum)]
+        connectivity: Option<crate::models::ctrnn::Connectivity>,
+        /// Readout initialisation.
+        #[arg(long, value_enum)]
+        init: Option<crate::models::ddm::Init>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -173,12 +173,12 @@ pub enum FepCmd {
         /// Steps per epoch.
         #[arg(long)]
         steps_per_epoch: Option<usize>,
-        /// random or sequential.
-        #[arg(long)]
-        order: Option<String>,
-        /// code (default), paper or hebbian.
-        #[arg(long)]
-        rule: Option<String>,
+        /// Pattern order.
+        #[arg(long, value_enum)]
+        order: Option<crate::models::fep::Order>,
+        /// Learning rule (default: code).
+        #[arg(long, value_enum)]
+        rule: Option<crate::models::fep::Rule>,
         /// Independent networks trained together (seeds).
         #[arg(long)]
         networks: Option<usize>,
@@ -224,9 +224,9 @@ pub enum NlmCmd {
         /// Langevin steps per update k.
         #[arg(long)]
         steps_per_update: Option<usize>,
-        /// pcd, restart, one-chain or online.
-        #[arg(long)]
-        sampler: Option<String>,
+        /// Negative-phase sampler.
+        #[arg(long, value_enum)]
+        sampler: Option<crate::models::nlm::Sampler>,
         /// Adam learning rate.
         #[arg(long)]
         lr: Option<f64>,
@@ -588,7 +588,7 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
                 ("chains", chains.map(Into::into)),
                 ("batch", batch.map(Into::into)),
                 ("steps_per_update", steps_per_update.map(Into::into)),
-                ("sampler", sampler.as_ref().map(|v| v.clone().into())),
+                ("sampler", sampler.map(|v| v.to_string().into())),
                 ("lr", lr.map(Into::into)),
                 ("pool", pool.map(Into::into)),
                 ("seed", cli.seed.map(Into::into)),
@@ -683,11 +683,8 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
                 ("iters", iters.map(Into::into)),
                 ("batch", batch.map(Into::into)),
                 ("lr", lr.map(Into::into)),
-                (
-                    "connectivity",
-                    connectivity.as_ref().map(|v| v.clone().into()),
-                ),
-                ("init", init.as_ref().map(|v| v.clone().into())),
+                ("connectivity", connectivity.map(|v| v.to_string().into())),
+                ("init", init.map(|v| v.to_string().into())),
                 ("seed", cli.seed.map(Into::into)),
             ]);
             let mut cfg: DdmConfig =
@@ -756,8 +753,8 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
                 ("lr", lr.map(Into::into)),
                 ("epochs", epochs.map(Into::into)),
                 ("steps_per_epoch", steps_per_epoch.map(Into::into)),
-                ("order", order.as_ref().map(|v| v.clone().into())),
-                ("rule", rule.as_ref().map(|v| v.clone().into())),
+                ("order", order.map(|v| v.to_string().into())),
+                ("rule", rule.map(|v| v.to_string().into())),
                 ("networks", networks.map(Into::into)),
                 ("seed", cli.seed.map(Into::into)),
             ]);

@@ -17,7 +17,7 @@ use crate::sde::{Diffusion, Sde};
 use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
 /// Connectivity of the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Connectivity {
     /// `W = U Vᵀ/N`: the latent subspace is exactly invariant.
@@ -27,6 +27,8 @@ pub enum Connectivity {
     /// `W = U C Uᵀ/N²`, `C` symmetric: the Hopfield-type control.
     Symmetric,
 }
+
+crate::config::choice_display!(Connectivity);
 
 impl std::str::FromStr for Connectivity {
     type Err = anyhow::Error;

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::ctrnn::{Connectivity, CtRnn, Shape};
 use crate::checkpoint::{Checkpoint, NamedArray};
@@ -31,6 +32,40 @@ pub mod streams {
     pub const EVAL: u64 = 5;
 }
 
+/// How the readout is initialised (`init`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// The closed-form ridge fit of the drift on `ridge_points` points (low-rank networks).
+    Ridge,
+    /// All trained parameters start at 0.
+    Zero,
+}
+
+/// Amplitude of the input pulses drawn with the training points (`input_amplitude`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputAmplitude {
+    /// Uniform in [0, 1].
+    Uniform,
+    /// Always 1.
+    Unit,
+}
+
+/// Which gradient trains the network (`grad`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Grad {
+    /// The closed form where it applies (low-rank W, fixed h), else autodiff.
+    Auto,
+    /// The closed form where it applies (same as `auto`; named for benchmarks).
+    Analytic,
+    /// Burn's autodiff always.
+    Autodiff,
+}
+
+crate::config::choice_display!(Init, InputAmplitude, Grad);
+
 /// Every hyperparameter of a DDM run. Saved as `config.json`; the run is rebuilt from it alone.
 #[derive(Config, Debug)]
 pub struct DdmConfig {
@@ -50,8 +85,8 @@ pub struct DdmConfig {
     pub tau: f64,
     /// Connectivity: `low-rank` (W = U Vᵀ/N), `full-rank` (dense W, off-manifold penalty) or
     /// `symmetric` (W = U C Uᵀ/N², the Hopfield-type control).
-    #[config(default = "String::from(\"low-rank\")")]
-    pub connectivity: String,
+    #[config(default = "Connectivity::LowRank")]
+    pub connectivity: Connectivity,
     /// Scale s_b of the transverse bias h ~ P⊥ N(0, s_b² I).
     #[config(default = 2.0)]
     pub bias_scale: f64,
@@ -86,8 +121,8 @@ pub struct DdmConfig {
     #[config(default = 1e-5)]
     pub lr_final: f64,
     /// Learning-rate schedule: `cosine`, `linear` or `constant`.
-    #[config(default = "String::from(\"cosine\")")]
-    pub schedule: String,
+    #[config(default = "Schedule::Cosine")]
+    pub schedule: Schedule,
     /// Adam β₁.
     #[config(default = 0.9)]
     pub beta1: f64,
@@ -99,8 +134,8 @@ pub struct DdmConfig {
     pub adam_eps: f64,
     /// Initialisation of the read-out: `ridge` (closed-form f64 ridge fit, low-rank only) or
     /// `zero`.
-    #[config(default = "String::from(\"ridge\")")]
-    pub init: String,
+    #[config(default = "Init::Ridge")]
+    pub init: Init,
     /// Train the direct latent input loading M (B_in = U M + B⊥). Off by default: M u acts on z
     /// instantly while the feature shift B⊥ u builds up at rate 1/τ, so a trained M makes the
     /// full network overshoot for about τ after an input switches; without it, inputs act
@@ -110,12 +145,12 @@ pub struct DdmConfig {
     /// Amplitude of the sampled input pulses: `uniform` (a ~ U(0, 1) on the chosen channel, so
     /// the network is also right while its transverse state relaxes after an input switches
     /// on or off) or `unit` (a = 1, the spec's u ∈ {0, e_1, …, e_K}).
-    #[config(default = "String::from(\"uniform\")")]
-    pub input_amplitude: String,
+    #[config(default = "InputAmplitude::Uniform")]
+    pub input_amplitude: InputAmplitude,
     /// Gradient computation: `auto` (closed form for the low-rank network with fixed h,
     /// autodiff otherwise), `analytic` (same as auto) or `autodiff` (always Burn's autodiff).
-    #[config(default = "String::from(\"auto\")")]
-    pub grad: String,
+    #[config(default = "Grad::Auto")]
+    pub grad: Grad,
     /// Points used by the ridge initialiser.
     #[config(default = 20000)]
     pub ridge_points: usize,
@@ -203,10 +238,10 @@ impl DdmConfig {
         // and dense N × N matrices (weights, Adam moments, gradient) for full connectivity.
         let n = self.neurons as f64;
         let mut bytes = 4.0 * n * self.batch as f64 * 16.0;
-        if self.init == "ridge" {
+        if self.init == Init::Ridge {
             bytes += 8.0 * n * self.ridge_points as f64 * 2.0;
         }
-        if self.connectivity == "full-rank" {
+        if self.connectivity == Connectivity::FullRank {
             bytes += 4.0 * n * n * 6.0;
         }
         crate::error::check_memory(
@@ -216,24 +251,7 @@ impl DdmConfig {
             ),
             bytes,
         )?;
-        self.connectivity.parse::<Connectivity>()?;
-        self.schedule.parse::<Schedule>()?;
-        if !matches!(self.init.as_str(), "ridge" | "zero") {
-            bail!("`init` must be `ridge` or `zero`, got `{}`", self.init);
-        }
-        if !matches!(self.input_amplitude.as_str(), "uniform" | "unit") {
-            bail!(
-                "`input_amplitude` must be `uniform` or `unit`, got `{}`",
-                self.input_amplitude
-            );
-        }
-        if !matches!(self.grad.as_str(), "auto" | "analytic" | "autodiff") {
-            bail!(
-                "`grad` must be `auto`, `analytic` or `autodiff`, got `{}`",
-                self.grad
-            );
-        }
-        if self.init == "ridge" && self.ridge_points == 0 {
+        if self.init == Init::Ridge && self.ridge_points == 0 {
             bail!("`ridge_points` must be >= 1");
         }
         self.adam().validate()
@@ -290,7 +308,7 @@ impl Ddm {
             p: target.inputs(),
             m: target.noise_dim(),
             tau: cfg.tau,
-            conn: cfg.connectivity.parse()?,
+            conn: cfg.connectivity,
         };
         let mut rng = Rng::derived(cfg.seed, streams::INIT);
         let net = CtRnn::init(shape, cfg.bias_scale, cfg.input_scale, &mut rng, device)?;
@@ -519,7 +537,7 @@ impl DdmTrainer {
         let mut t = Self {
             adam,
             adam_cfg: cfg.adam(),
-            schedule: cfg.schedule.parse()?,
+            schedule: cfg.schedule,
             rng: Rng::derived(cfg.seed, streams::TRAIN),
             pool,
             bbox,
@@ -530,7 +548,7 @@ impl DdmTrainer {
             on_device: None,
         };
         t.upload_pool();
-        if fresh && cfg.init == "ridge" && t.ddm.net.shape.conn == Connectivity::LowRank {
+        if fresh && cfg.init == Init::Ridge && t.ddm.net.shape.conn == Connectivity::LowRank {
             let mut rr = Rng::derived(cfg.seed, streams::RIDGE);
             let (z, u) = t.sample_points(cfg.ridge_points, &mut rr);
             ridge_init(&mut t.ddm, &z, u.as_ref())?;
@@ -581,7 +599,7 @@ impl DdmTrainer {
         }
         let dev = &self.ddm.device;
         let p = self.ddm.target.inputs();
-        let uniform_amp = self.ddm.cfg.input_amplitude == "uniform";
+        let uniform_amp = self.ddm.cfg.input_amplitude == InputAmplitude::Uniform;
         let u = (p > 0).then(|| {
             let mut u = vec![0f32; b * p];
             for r in 0..b {
@@ -640,7 +658,7 @@ impl DdmTrainer {
                 // Channel k ∈ {0, …, p} uniformly (0: no input), as a one-hot row.
                 let k = pick.mul_scalar((p + 1) as f64).floor();
                 let onehot = (k - ch.clone()).abs().lower_elem(0.5).float();
-                Some(if self.ddm.cfg.input_amplitude == "uniform" {
+                Some(if self.ddm.cfg.input_amplitude == InputAmplitude::Uniform {
                     onehot * amp
                 } else {
                     onehot
@@ -680,9 +698,9 @@ impl DdmTrainer {
     /// `analytic`); otherwise Burn's autodiff.
     pub fn analytic(&self) -> bool {
         let ok = self.ddm.net.shape.conn == Connectivity::LowRank && !self.ddm.cfg.train_bias;
-        match self.ddm.cfg.grad.as_str() {
-            "autodiff" => false,
-            _ => ok,
+        match self.ddm.cfg.grad {
+            Grad::Autodiff => false,
+            Grad::Auto | Grad::Analytic => ok,
         }
     }
 
@@ -956,4 +974,46 @@ pub fn load_network(cfg: &DdmConfig, ck: &Checkpoint, device: &Device) -> Result
     let mut ddm = Ddm::new(cfg, device)?;
     ddm.net.load_from(ck)?;
     Ok(ddm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed choices keep the spellings `config.json` has always had (runs written before
+    /// them load) and an unknown value is refused naming the valid ones.
+    #[test]
+    fn choices_keep_their_config_json_spellings() {
+        let mut v = serde_json::to_value(DdmConfig::new()).unwrap();
+        for (k, old) in [
+            ("connectivity", "low-rank"),
+            ("schedule", "cosine"),
+            ("init", "ridge"),
+            ("input_amplitude", "uniform"),
+            ("grad", "auto"),
+        ] {
+            assert_eq!(v[k], old, "default spelling of {k}");
+        }
+        for (k, old) in [
+            ("connectivity", "full-rank"),
+            ("schedule", "linear"),
+            ("init", "zero"),
+            ("input_amplitude", "unit"),
+            ("grad", "autodiff"),
+        ] {
+            v[k] = old.into();
+        }
+        let cfg: DdmConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(cfg.connectivity, Connectivity::FullRank);
+        assert_eq!(cfg.schedule, Schedule::Linear);
+        assert_eq!(
+            (cfg.init, cfg.input_amplitude, cfg.grad),
+            (Init::Zero, InputAmplitude::Unit, Grad::Autodiff)
+        );
+        v["grad"] = "numeric".into();
+        let err = serde_json::from_value::<DdmConfig>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("numeric") && err.contains("autodiff"), "{err}");
+    }
 }

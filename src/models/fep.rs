@@ -14,6 +14,7 @@
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
@@ -29,6 +30,62 @@ pub mod streams {
     pub const EVAL: u64 = 12;
 }
 
+/// What a FEP network sees as input during training (`input`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// Bias b = evidence × the presented pattern.
+    Patterns,
+    /// b = 0: free running with learning on (Sim 4).
+    None,
+}
+
+/// Order in which patterns are presented (`order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// A uniformly random pattern per epoch and network.
+    Random,
+    /// 0, 1, …, P−1, 0, …
+    Sequential,
+}
+
+/// Which prediction error drives learning (`rule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// ε = σ − L(Jσ_prev) (the reference code's form, default).
+    Code,
+    /// ε = σ − L(β(b + Jσ_prev)) (the paper's form).
+    Paper,
+    /// ΔJ = α σσᵀ (baseline).
+    Hebbian,
+}
+
+/// How the units of a network are updated within a step (`schedule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    /// All units from the previous state.
+    Synchronous,
+    /// Node by node, each unit seeing the units already updated.
+    Sequential,
+}
+
+/// What computes the networks (`engine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// `host` on a CPU device when N <= 512, else `tensor`.
+    Auto,
+    /// Burn tensor ops batched over the networks (any device).
+    Tensor,
+    /// A fused CPU loop per network (see `fep_host`).
+    Host,
+}
+
+crate::config::choice_display!(Input, Order, Rule, UpdateOrder, Engine);
+
 /// Every hyperparameter of a FEP run.
 #[derive(Config, Debug)]
 pub struct FepConfig {
@@ -38,8 +95,8 @@ pub struct FepConfig {
     pub patterns: String,
     /// Input during training: `patterns` (bias = evidence × pattern) or `none` (b = 0: free
     /// running with learning on, the spec's Sim 4).
-    #[config(default = "String::from(\"patterns\")")]
-    pub input: String,
+    #[config(default = "Input::Patterns")]
+    pub input: Input,
     /// Start from the couplings and states of another run's newest checkpoint (run directory).
     pub init_from: Option<String>,
     /// Train on these pattern indices only (empty: all), e.g. `[1, 2, 3]` for Sim 3.
@@ -64,17 +121,17 @@ pub struct FepConfig {
     #[config(default = 10)]
     pub steps_per_epoch: usize,
     /// Pattern order: `random` (uniform per epoch) or `sequential` (0, 1, …, P−1, 0, …).
-    #[config(default = "String::from(\"random\")")]
-    pub order: String,
+    #[config(default = "Order::Random")]
+    pub order: Order,
     /// Learning rule: `code` (ε = σ − L(Jσ_prev), spec default), `paper` (ε = σ − L(β(b + Jσ_prev)))
     /// or `hebbian` (ΔJ = α σσᵀ, baseline).
-    #[config(default = "String::from(\"code\")")]
-    pub rule: String,
+    #[config(default = "Rule::Code")]
+    pub rule: Rule,
     /// Update schedule: `synchronous` (all units from the previous state, as both reference
     /// codebases) or `sequential` (node by node, each seeing the units already updated, as the
     /// paper's text describes; N times more tensor operations per step).
-    #[config(default = "String::from(\"synchronous\")")]
-    pub schedule: String,
+    #[config(default = "UpdateOrder::Synchronous")]
+    pub schedule: UpdateOrder,
     /// Multiply the prediction error by the precision 1/max(L'(βh), 1e-8).
     #[config(default = false)]
     pub precision_weighting: bool,
@@ -88,8 +145,8 @@ pub struct FepConfig {
     /// (a fused CPU loop per network with its couplings in cache, networks spread over the
     /// cores; see `fep_host`) or `auto` (host on a CPU device when N <= 512, else tensor).
     /// Both compute the same update from the same random numbers; float rounding differs.
-    #[config(default = "String::from(\"auto\")")]
-    pub engine: String,
+    #[config(default = "Engine::Auto")]
+    pub engine: Engine,
     /// Checkpoint period (epochs).
     #[config(default = 500)]
     pub checkpoint_every: u64,
@@ -118,33 +175,6 @@ impl FepConfig {
         }
         if self.steps_per_epoch == 0 || self.networks == 0 || self.epochs == 0 {
             bail!("`epochs`, `steps_per_epoch` and `networks` must be >= 1");
-        }
-        if !matches!(self.order.as_str(), "random" | "sequential") {
-            bail!(
-                "`order` must be `random` or `sequential`, got `{}`",
-                self.order
-            );
-        }
-        if !matches!(self.input.as_str(), "patterns" | "none") {
-            bail!("`input` must be `patterns` or `none`, got `{}`", self.input);
-        }
-        if !matches!(self.schedule.as_str(), "synchronous" | "sequential") {
-            bail!(
-                "`schedule` must be `synchronous` or `sequential`, got `{}`",
-                self.schedule
-            );
-        }
-        if !matches!(self.engine.as_str(), "auto" | "tensor" | "host") {
-            bail!(
-                "`engine` must be `auto`, `tensor` or `host`, got `{}`",
-                self.engine
-            );
-        }
-        if !matches!(self.rule.as_str(), "code" | "paper" | "hebbian") {
-            bail!(
-                "`rule` must be `code`, `paper` or `hebbian`, got `{}`",
-                self.rule
-            );
         }
         Ok(())
     }
@@ -287,8 +317,8 @@ impl FepTrainer {
             mask[i * n + i] = 0.0;
         }
         let offdiag = tensor2_f32(mask, n, n, device).reshape([1, n, n]);
-        let use_host = match cfg.engine.as_str() {
-            "host" => {
+        let use_host = match cfg.engine {
+            Engine::Host => {
                 if !crate::device::is_host(device) {
                     log::warn!(
                         "engine = host runs the FEP networks on the CPU although the device is \
@@ -297,8 +327,8 @@ impl FepTrainer {
                 }
                 true
             }
-            "tensor" => false,
-            _ => crate::device::is_host(device) && n <= HOST_MAX_N,
+            Engine::Tensor => false,
+            Engine::Auto => crate::device::is_host(device) && n <= HOST_MAX_N,
         };
         let (j, state, host) = if use_host {
             (
@@ -444,7 +474,7 @@ impl FepTrainer {
         let (g, n) = (self.g, self.n);
         let prev = self.state.clone();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
-        let (h, s) = if self.cfg.schedule == "sequential" {
+        let (h, s) = if self.cfg.schedule == UpdateOrder::Sequential {
             self.fold();
             // Node by node: unit i sees the units already updated in this sweep.
             let mut cur = prev;
@@ -476,12 +506,12 @@ impl FepTrainer {
         };
         let theta = (b.clone() + h.clone()) * beta.clone();
         let vfe = (log_partition_t(theta.clone()) - theta.clone() * s.clone()).sum();
-        let mut eps = match self.cfg.rule.as_str() {
-            "hebbian" => s.clone(),
-            "paper" => s.clone() - langevin_t(theta.clone()),
-            _ => s.clone() - langevin_t(h.clone()),
+        let mut eps = match self.cfg.rule {
+            Rule::Hebbian => s.clone(),
+            Rule::Paper => s.clone() - langevin_t(theta.clone()),
+            Rule::Code => s.clone() - langevin_t(h.clone()),
         };
-        if self.cfg.precision_weighting && self.cfg.rule != "hebbian" {
+        if self.cfg.precision_weighting && self.cfg.rule != Rule::Hebbian {
             let bh = h * beta.clone();
             // L'(x) = 1/x² − 1/sinh²(x); use 1 − L² − 2L/x ≡ L'(x) (stable for moderate x).
             let l = langevin_t(bh.clone());
@@ -509,7 +539,7 @@ impl FepTrainer {
                 k: p.k + 1,
             },
         });
-        if self.cfg.schedule == "sequential"
+        if self.cfg.schedule == UpdateOrder::Sequential
             || self
                 .pending
                 .as_ref()
@@ -536,7 +566,7 @@ impl FepTrainer {
     fn epoch(&mut self, epoch: u64) -> Result<EpochOut> {
         let (g, n, p) = (self.g, self.n, self.n_patterns());
         for k in 0..g {
-            self.last_pattern[k] = if self.cfg.order == "sequential" {
+            self.last_pattern[k] = if self.cfg.order == Order::Sequential {
                 (epoch as usize) % p
             } else {
                 self.rng.index(p)
@@ -549,7 +579,7 @@ impl FepTrainer {
             return Ok(self.device_epoch(base));
         }
         let mut bias = vec![0f32; g * n];
-        if self.cfg.input == "patterns" {
+        if self.cfg.input == Input::Patterns {
             for k in 0..g {
                 let idx = self.last_pattern[k];
                 for i in 0..n {
@@ -605,7 +635,7 @@ impl FepTrainer {
     fn device_epoch(&mut self, base: u64) -> EpochOut {
         let (g, n, p) = (self.g, self.n, self.n_patterns());
         let dev = self.device.clone();
-        let b = if self.cfg.input == "patterns" {
+        let b = if self.cfg.input == Input::Patterns {
             let pt = mirrored(&mut self.consts.patterns, &self.patterns, p, n, &dev);
             let ev = mirrored(&mut self.consts.evidences, &self.evidences, g, 1, &dev);
             let first = self.last_pattern[0];
@@ -662,16 +692,12 @@ impl FepTrainer {
     /// One epoch on the host engine; networks are shared out over the CPU cores in contiguous
     /// blocks (each network's numbers do not depend on the split).
     fn host_epoch(&mut self, bias: &[f32], streams: &mut [Rng]) -> Result<(f64, f64)> {
-        use super::fep_host::{EpochStats, Net, Rule, Scratch, Settings, network_epoch};
+        use super::fep_host::{EpochStats, Net, Scratch, Settings, network_epoch};
         let (g, n) = (self.g, self.n);
         let set = Settings {
-            rule: match self.cfg.rule.as_str() {
-                "hebbian" => Rule::Hebbian,
-                "paper" => Rule::Paper,
-                _ => Rule::Code,
-            },
+            rule: self.cfg.rule,
             precision_weighting: self.cfg.precision_weighting,
-            sequential: self.cfg.schedule == "sequential",
+            sequential: self.cfg.schedule == UpdateOrder::Sequential,
             lr: self.cfg.lr as f32,
             steps: self.cfg.steps_per_epoch,
         };
@@ -848,20 +874,58 @@ mod tests {
     /// Deferring the rank-1 updates (J + U Vᵀ − diag d) computes the same couplings as adding
     /// each update at once, up to f32 rounding — across folds inside an epoch (20 steps > 16
     /// pending) and at epoch ends, for the code, paper and Hebbian rules.
+    /// The typed choices keep the spellings `config.json` has always had: a config written by
+    /// the release before them loads, and an unknown value names the valid ones.
+    #[test]
+    fn choices_keep_their_config_json_spellings() {
+        let old = serde_json::json!({
+            "patterns": "digits", "input": "none", "init_from": null, "subset": [],
+            "zscore": true, "evidence": 11.0, "beta": 0.1668, "lr": 0.001, "epochs": 5000,
+            "steps_per_epoch": 10, "order": "sequential", "rule": "hebbian",
+            "schedule": "sequential", "precision_weighting": false, "reset_state": false,
+            "networks": 1, "engine": "host", "checkpoint_every": 500, "log_every": 50,
+            "keep_checkpoints": 3, "seed": 0
+        });
+        let cfg: FepConfig = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(
+            (cfg.input, cfg.order, cfg.rule, cfg.schedule, cfg.engine),
+            (
+                Input::None,
+                Order::Sequential,
+                Rule::Hebbian,
+                UpdateOrder::Sequential,
+                Engine::Host
+            )
+        );
+        let back = serde_json::to_value(&cfg).unwrap();
+        for k in ["input", "order", "rule", "schedule", "engine"] {
+            assert_eq!(back[k], old[k], "{k}");
+        }
+        let mut bad = old;
+        bad["order"] = "shuffled".into();
+        let err = serde_json::from_value::<FepConfig>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("shuffled") && err.contains("random") && err.contains("sequential"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn deferred_updates_equal_immediate_updates() {
         let dev = select(DeviceChoice::Flex).expect("flex").device;
         let (p, n) = (3, 12);
         let mut r = Rng::new(5);
         let pats: Vec<f64> = (0..p * n).map(|_| r.normal()).collect();
-        for rule in ["code", "paper", "hebbian"] {
+        for rule in [Rule::Code, Rule::Paper, Rule::Hebbian] {
             let cfg = FepConfig::new()
                 .with_networks(3)
                 .with_steps_per_epoch(20)
                 .with_lr(0.01)
                 .with_beta(0.5)
-                .with_rule(rule.into())
-                .with_engine("tensor".into());
+                .with_rule(rule)
+                .with_engine(Engine::Tensor);
             let mut a = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
             let mut b = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
             b.max_pending = 1;
@@ -901,23 +965,23 @@ mod tests {
         let mut r = Rng::new(8);
         let pats: Vec<f64> = (0..p * n).map(|_| r.normal()).collect();
         let cases = [
-            ("code", false, "synchronous", false),
-            ("paper", false, "synchronous", true),
-            ("hebbian", false, "synchronous", false),
-            ("code", true, "synchronous", false),
-            ("code", false, "sequential", false),
+            (Rule::Code, false, UpdateOrder::Synchronous, false),
+            (Rule::Paper, false, UpdateOrder::Synchronous, true),
+            (Rule::Hebbian, false, UpdateOrder::Synchronous, false),
+            (Rule::Code, true, UpdateOrder::Synchronous, false),
+            (Rule::Code, false, UpdateOrder::Sequential, false),
         ];
         for (rule, pw, schedule, reset) in cases {
-            let mk = |engine: &str| {
+            let mk = |engine: Engine| {
                 let cfg = FepConfig::new()
                     .with_networks(g)
                     .with_steps_per_epoch(20)
                     .with_lr(0.01)
-                    .with_rule(rule.into())
+                    .with_rule(rule)
                     .with_precision_weighting(pw)
-                    .with_schedule(schedule.into())
+                    .with_schedule(schedule)
                     .with_reset_state(reset)
-                    .with_engine(engine.into());
+                    .with_engine(engine);
                 let mut t = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
                 // Precision weighting divides by L'(βh) ≈ 1 − L² − 2L/βh, which cancels in f32 for
                 // large βh and amplifies rounding: keep βh moderate there.
@@ -928,7 +992,7 @@ mod tests {
                 }
                 t
             };
-            let (mut a, mut b) = (mk("tensor"), mk("host"));
+            let (mut a, mut b) = (mk(Engine::Tensor), mk(Engine::Host));
             assert_eq!((a.engine(), b.engine()), ("tensor", "host"));
             let what = format!("{rule} pw={pw} {schedule} reset={reset}");
             for e in 0..5 {

@@ -14,16 +14,7 @@
 
 use crate::rng::Rng;
 
-/// Which prediction error drives learning (see `FepConfig::rule`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    /// ε = σ − L(h) with h = Jσ_prev (code form, default).
-    Code,
-    /// ε = σ − L(β(b + h)) (paper form).
-    Paper,
-    /// ΔJ = α σσᵀ (baseline).
-    Hebbian,
-}
+pub use super::fep::Rule;
 
 /// Settings shared by every network of one epoch.
 #[derive(Clone, Copy, Debug)]

@@ -226,8 +226,8 @@ pub struct NlmConfig {
     /// Negative samples: `pcd` (persistent chains), `restart` (fresh N(0,1) chains every
     /// update), `one-chain` (one persistent chain, samples after `burn_in` every `thin` steps)
     /// or `online` (one image and one persistent chain per update).
-    #[config(default = "String::from(\"pcd\")")]
-    pub sampler: String,
+    #[config(default = "Sampler::Pcd")]
+    pub sampler: Sampler,
     /// `one-chain`: steps discarded at the start of every update.
     #[config(default = 600)]
     pub burn_in: usize,
@@ -241,8 +241,8 @@ pub struct NlmConfig {
     #[config(default = 1e-3)]
     pub lr: f64,
     /// Learning-rate schedule over the run: `constant`, `cosine` or `linear` (to `lr_final`).
-    #[config(default = "String::from(\"constant\")")]
-    pub schedule: String,
+    #[config(default = "Schedule::Constant")]
+    pub schedule: Schedule,
     /// Final learning rate of the `cosine` and `linear` schedules.
     #[config(default = 1e-5)]
     pub lr_final: f64,
@@ -300,7 +300,8 @@ pub struct NlmConfig {
 }
 
 /// Negative-phase sampling scheme (spec §2.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
 pub enum Sampler {
     /// Persistent contrastive divergence.
     Pcd,
@@ -311,6 +312,8 @@ pub enum Sampler {
     /// One image and one persistent chain per update.
     Online,
 }
+
+crate::config::choice_display!(Sampler);
 
 impl NlmConfig {
     /// The defaults a run directory's `config.json` is read against: today's, except for the
@@ -393,7 +396,6 @@ impl NlmConfig {
                 self.polarity_steps
             );
         }
-        self.schedule.parse::<Schedule>()?;
         if !(self.lr_final.is_finite() && self.lr_final >= 0.0) {
             bail!(
                 "`lr_final` must be a finite number >= 0, got {}",
@@ -432,13 +434,7 @@ impl NlmConfig {
 
     /// The sampling scheme.
     pub fn sampler(&self) -> Result<Sampler> {
-        Ok(match self.sampler.as_str() {
-            "pcd" => Sampler::Pcd,
-            "restart" => Sampler::Restart,
-            "one-chain" => Sampler::OneChain,
-            "online" => Sampler::Online,
-            s => bail!("`sampler` must be pcd, restart, one-chain or online, got `{s}`"),
-        })
+        Ok(self.sampler)
     }
 
     /// Chains carried by the trainer.
@@ -548,7 +544,7 @@ impl NlmTrainer {
             4.0 * (5.0 * nf * nf + 10.0 * rows * nf + data.len() as f64),
         )?;
         let sampler = cfg.sampler()?;
-        let schedule: Schedule = cfg.schedule.parse()?;
+        let schedule = cfg.schedule;
         let nlm = Nlm::for_run(cfg, &data, n, device);
         let mut chain_rng = Rng::derived(cfg.seed, streams::CHAINS);
         let m = cfg.n_chains();
@@ -999,6 +995,23 @@ mod tests {
             .with_stiffness_cap(cap)
             .with_seed(4);
         NlmTrainer::new(&cfg, data, n, &dev)
+    }
+
+    /// `sampler` and `schedule` keep their `config.json` spellings.
+    #[test]
+    fn choices_keep_their_config_json_spellings() {
+        let mut v = serde_json::to_value(NlmConfig::new()).unwrap();
+        assert_eq!(
+            (v["sampler"].clone(), v["schedule"].clone()),
+            ("pcd".into(), "constant".into())
+        );
+        v["sampler"] = "one-chain".into();
+        v["schedule"] = "cosine".into();
+        let cfg: NlmConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (cfg.sampler, cfg.schedule),
+            (Sampler::OneChain, Schedule::Cosine)
+        );
     }
 
     /// Couplings well inside the cap are never touched (bit for bit the run without it);
