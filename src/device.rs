@@ -399,13 +399,12 @@ pub fn device_normal<const D: usize>(
     shape: [usize; D],
     device: &Device,
 ) -> burn::tensor::Tensor<D> {
-    seeded(rng, device, || {
-        burn::tensor::Tensor::<D>::random(
-            shape,
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            device,
-        )
-    })
+    device_random(
+        rng,
+        shape,
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        device,
+    )
 }
 
 /// Uniform values in `[0, 1)` of `shape` drawn on a non-host device, from one seed taken from
@@ -415,12 +414,23 @@ pub fn device_uniform<const D: usize>(
     shape: [usize; D],
     device: &Device,
 ) -> burn::tensor::Tensor<D> {
+    device_random(
+        rng,
+        shape,
+        burn::tensor::Distribution::Uniform(0.0, 1.0),
+        device,
+    )
+}
+
+/// Values of `distribution` drawn on a non-host device, from one seed taken from `rng`.
+pub fn device_random<const D: usize>(
+    rng: &mut crate::rng::Rng,
+    shape: [usize; D],
+    distribution: burn::tensor::Distribution,
+    device: &Device,
+) -> burn::tensor::Tensor<D> {
     seeded(rng, device, || {
-        burn::tensor::Tensor::<D>::random(
-            shape,
-            burn::tensor::Distribution::Uniform(0.0, 1.0),
-            device,
-        )
+        burn::tensor::Tensor::<D>::random(shape, distribution, device)
     })
 }
 

@@ -184,13 +184,7 @@ fn sequential_input_makes_couplings_asymmetric() {
     let mut rng = Rng::new(5);
     let n = 64;
     // Three random z-scored patterns (the digit version runs in scripts/fep_reproduce.sh).
-    let mut pats = Vec::new();
-    for _ in 0..3 {
-        let p: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-        let m = p.iter().sum::<f64>() / n as f64;
-        let sd = (p.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
-        pats.extend(p.iter().map(|x| (x - m) / sd));
-    }
+    let pats = common::zscored_patterns(&mut rng, 3, n);
     let run = |order: Order| {
         let cfg = FepConfig::new()
             .with_evidence(20.0)

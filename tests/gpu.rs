@@ -209,43 +209,78 @@ fn nlm_training_is_deterministic_and_near_cpu(gpu: &Device) -> Result<(), Failed
     })
 }
 
+/// After a first step (which may upload what a trainer keeps on the device), 5 more steps
+/// make no copy at all.
+fn steps_copy_nothing(t: &mut dyn Trainable, what: &str) -> Result<(), Failed> {
+    use attractor::transfer::counts;
+    t.step(0)?;
+    let before = counts();
+    for s in 1..6 {
+        t.step(s)?;
+    }
+    let after = counts();
+    check(after == before, || {
+        format!("5 {what} copied: {before:?} -> {after:?}")
+    })
+}
+
+/// Host↔device copies made while `f` runs.
+fn copies(f: &mut dyn FnMut() -> Result<(), Failed>) -> Result<u64, Failed> {
+    use attractor::transfer::counts;
+    let b = counts();
+    f()?;
+    Ok(counts().total() - b.total())
+}
+
+/// Largest relative difference between two parameter vectors.
+fn worst(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y).abs() / x.abs().max(1e-3)) as f64)
+        .fold(0.0, f64::max)
+}
+/// 4 steps uninterrupted vs 2 steps, a checkpoint, a fresh trainer restored from it and 2
+/// more: the largest relative difference of the parameters `read` returns.
+fn drill<T: Trainable>(
+    make: &dyn Fn() -> Result<T, Failed>,
+    read: &dyn Fn(&T) -> Result<Vec<f32>, Failed>,
+) -> Result<f64, Failed> {
+    let mut whole = make()?;
+    for s in 0..4 {
+        whole.step(s)?;
+    }
+    let mut first = make()?;
+    for s in 0..2 {
+        first.step(s)?;
+    }
+    let ck = first.checkpoint(2)?;
+    drop(first);
+    let mut resumed = make()?;
+    resumed.restore(&ck)?;
+    for s in 2..4 {
+        resumed.step(s)?;
+    }
+    Ok(worst(&read(&whole)?, &read(&resumed)?))
+}
 /// Resume on the GPU: 2 updates, a checkpoint, a fresh trainer restored from it and 2 more
 /// updates give the couplings of 4 uninterrupted updates (the device noise is seeded from the
 /// chain stream, whose state the checkpoint holds).
 fn nlm_resume_on_the_gpu_is_exact(gpu: &Device) -> Result<(), Failed> {
     use attractor::models::nlm::{NlmConfig, NlmTrainer};
     let n = 12;
-    let mut r = Rng::new(8);
-    let data: Vec<f32> = r.normal_vec(40 * n);
+    let data: Vec<f32> = Rng::new(8).normal_vec(40 * n);
     let cfg = NlmConfig::new()
         .with_n_data(40)
         .with_batch(16)
         .with_chains(16)
         .with_updates(4)
         .with_seed(5);
-    let mut whole = NlmTrainer::new(&cfg, data.clone(), n, gpu)?;
-    for u in 0..4 {
-        whole.step(u)?;
-    }
-    let mut first = NlmTrainer::new(&cfg, data.clone(), n, gpu)?;
-    for u in 0..2 {
-        first.step(u)?;
-    }
-    let ck = first.checkpoint(2)?;
-    drop(first);
-    let mut resumed = NlmTrainer::new(&cfg, data, n, gpu)?;
-    resumed.restore(&ck)?;
-    for u in 2..4 {
-        resumed.step(u)?;
-    }
-    let (a, b) = (to_vec_f32(&whole.nlm.j)?, to_vec_f32(&resumed.nlm.j)?);
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| ((x - y).abs() / x.abs().max(1e-3)) as f64)
-        .fold(0.0, f64::max);
-    check(worst <= 1e-5, || {
-        format!("resumed couplings differ by {worst:e} (relative)")
+    let d = drill(
+        &|| Ok(NlmTrainer::new(&cfg, data.clone(), n, gpu)?),
+        &|t: &NlmTrainer| Ok(to_vec_f32(&t.nlm.j)?),
+    )?;
+    check(d <= 1e-5, || {
+        format!("resumed couplings differ by {d:e} (relative)")
     })
 }
 
@@ -349,13 +384,7 @@ fn fep_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
     use attractor::models::fep::{Engine, FepConfig, FepTrainer, Order};
     let n = 64;
     let mut rng = Rng::new(5);
-    let mut pats = Vec::new();
-    for _ in 0..3 {
-        let p: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-        let m = p.iter().sum::<f64>() / n as f64;
-        let sd = (p.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
-        pats.extend(p.iter().map(|x| (x - m) / sd));
-    }
+    let pats = common::zscored_patterns(&mut rng, 3, n);
     let cfg = FepConfig::new()
         .with_evidence(20.0)
         .with_beta(1.0)
@@ -396,7 +425,6 @@ fn fep_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
 fn ddm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
     use attractor::analysis::ddm::{SimSpec, lyapunov_max, simulate};
     use attractor::models::ddm::{DdmConfig, DdmTrainer, stationary_samples};
-    use attractor::transfer::counts;
     let cfg = DdmConfig::new()
         .with_sde("ou-rot".into())
         .with_neurons(16)
@@ -406,20 +434,7 @@ fn ddm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
         .with_burn_in(0.1)
         .with_ridge_points(500);
     let mut t = DdmTrainer::new(&cfg, gpu)?;
-    t.step(0)?;
-    let before = counts();
-    for s in 1..6 {
-        t.step(s)?;
-    }
-    let after = counts();
-    check(after == before, || {
-        format!("5 DDM iterations copied: {before:?} -> {after:?}")
-    })?;
-    let copies = |f: &mut dyn FnMut() -> Result<(), Failed>| -> Result<u64, Failed> {
-        let b = counts();
-        f()?;
-        Ok(counts().total() - b.total())
-    };
+    steps_copy_nothing(&mut t, "DDM iterations")?;
     let ddm = t.ddm.clone();
     let x0 = attractor::transfer::tensor2(&vec![0.1; 64], 32, 2, gpu);
     let pool = |steps: f64| {
@@ -491,7 +506,6 @@ fn ddm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
 fn nlm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
     use attractor::analysis::nlm::{Corruption, denoise, generate};
     use attractor::models::nlm::{NlmConfig, NlmTrainer};
-    use attractor::transfer::counts;
     let n = 16;
     let mut r = Rng::new(4);
     let data: Vec<f32> = r.normal_vec(64 * n);
@@ -500,20 +514,7 @@ fn nlm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
         .with_batch(16)
         .with_chains(16);
     let mut t = NlmTrainer::new(&cfg, data.clone(), n, gpu)?;
-    t.step(0)?;
-    let before = counts();
-    for s in 1..6 {
-        t.step(s)?;
-    }
-    let after = counts();
-    check(after == before, || {
-        format!("5 NLM updates copied: {before:?} -> {after:?}")
-    })?;
-    let copies = |f: &mut dyn FnMut() -> Result<(), Failed>| -> Result<u64, Failed> {
-        let b = counts();
-        f()?;
-        Ok(counts().total() - b.total())
-    };
+    steps_copy_nothing(&mut t, "NLM updates")?;
     let nlm = t.nlm.clone();
     let gen_ = |steps: usize| {
         let nlm = &nlm;
@@ -695,33 +696,6 @@ fn autotune_cache_lives_in_the_run_directory(gpu: &Device) -> Result<(), Failed>
 fn ddm_and_fep_resume_on_the_gpu_is_exact(gpu: &Device) -> Result<(), Failed> {
     use attractor::models::ddm::{DdmConfig, DdmTrainer};
     use attractor::models::fep::{Engine, FepConfig, FepTrainer, Order};
-    fn worst(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| ((x - y).abs() / x.abs().max(1e-3)) as f64)
-            .fold(0.0, f64::max)
-    }
-    fn drill<T: Trainable>(
-        make: &dyn Fn() -> Result<T, Failed>,
-        read: &dyn Fn(&T) -> Result<Vec<f32>, Failed>,
-    ) -> Result<f64, Failed> {
-        let mut whole = make()?;
-        for s in 0..4 {
-            whole.step(s)?;
-        }
-        let mut first = make()?;
-        for s in 0..2 {
-            first.step(s)?;
-        }
-        let ck = first.checkpoint(2)?;
-        drop(first);
-        let mut resumed = make()?;
-        resumed.restore(&ck)?;
-        for s in 2..4 {
-            resumed.step(s)?;
-        }
-        Ok(worst(&read(&whole)?, &read(&resumed)?))
-    }
     let dcfg = DdmConfig::new()
         .with_sde("ou-rot".into())
         .with_neurons(16)

@@ -240,6 +240,14 @@ fn mirrored(
     t
 }
 
+/// `acc += x` for a running device sum that starts empty.
+fn add_to(acc: &mut Option<Tensor<1>>, x: Tensor<1>) {
+    *acc = Some(match acc.take() {
+        Some(a) => a + x,
+        None => x,
+    });
+}
+
 /// What an epoch reports: (‖ΔJ‖², VFE) per network, on the host or still on the device.
 #[allow(clippy::large_enum_variant)] // one per epoch, moved once
 enum EpochOut {
@@ -608,10 +616,7 @@ impl FepTrainer {
         for _ in 0..self.cfg.steps_per_epoch {
             let u = self.uniforms(&mut streams);
             let (x, f) = self.learn_step(&b, &beta, u);
-            norm = Some(match norm {
-                Some(a) => a + x,
-                None => x,
-            });
+            add_to(&mut norm, x);
             vfe = Some(f);
         }
         // Epoch boundaries (checkpoints, analysis) always see J with every update added.
@@ -674,10 +679,7 @@ impl FepTrainer {
                 None => Tensor::zeros([g, n], &dev),
             };
             let (x, f) = self.learn_step(&b, &beta, u);
-            norm = Some(match norm {
-                Some(a) => a + x,
-                None => x,
-            });
+            add_to(&mut norm, x);
             vfe = Some(f);
         }
         self.fold();

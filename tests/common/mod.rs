@@ -110,3 +110,15 @@ pub fn ddm_train_args(run: &Path, iters: &str, extra: &[&str]) -> Vec<String> {
     a.extend_from_slice(extra);
     a.into_iter().map(String::from).collect()
 }
+
+/// `p` random patterns of length `n`, each z-scored (mean 0, SD 1), row-major.
+pub fn zscored_patterns(rng: &mut attractor::rng::Rng, p: usize, n: usize) -> Vec<f64> {
+    let mut pats = Vec::with_capacity(p * n);
+    for _ in 0..p {
+        let v: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let m = v.iter().sum::<f64>() / n as f64;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+        pats.extend(v.iter().map(|x| (x - m) / sd));
+    }
+    pats
+}
