@@ -4,10 +4,13 @@
 
 mod common;
 
-use attractor::models::nlm::Nlm;
+use attractor::models::nlm::{Nlm, PlainRnn};
+use attractor::models::nlm_host::NlmHostDrift;
 use attractor::rng::Rng;
+use attractor::sde::HostDrift;
 use attractor::sde::solver::EulerMaruyama;
-use attractor::transfer::{tensor2, to_vec_f32};
+use attractor::transfer::{tensor2, tensor2_f32, to_vec_f32};
+use burn::tensor::Device;
 
 /// f64 reference energy for row-major J [n, n], b [n].
 fn energy_f64(j: &[f64], b: &[f64], x: &[f64]) -> f64 {
@@ -422,4 +425,162 @@ fn training_recovers_a_synthetic_teachers_statistics() {
     );
     assert!(trained.0 < 0.15 * untrained.0 && trained.1 < 0.15 * untrained.1);
     assert!(trained.0 < 5.0 * floor.0 && trained.1 < 5.0 * floor.1);
+}
+
+// The fused CPU kernel (`models::nlm_host`) against the model's tensor form.
+
+fn model(n: usize, seed: u64, dev: &Device) -> Nlm {
+    let mut rng = Rng::new(seed);
+    let mut nlm = Nlm::init(n, 2.0, 1.0, &mut rng, dev);
+    nlm.b = tensor2_f32(rng.normal_vec(n), 1, n, dev);
+    nlm
+}
+
+fn max_rel(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
+    a.iter()
+        .zip(b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64))
+        / scale
+}
+
+/// The fused kernel computes the tensor form's force and speed (to f32 rounding), on one
+/// thread and on several, for sizes below and above the threading threshold.
+#[test]
+fn fused_drift_matches_tensor_ops() {
+    let dev = Device::flex();
+    for (n, rows) in [(7, 3), (50, 40), (300, 260)] {
+        let nlm = model(n, n as u64, &dev);
+        let mut rng = Rng::new(5);
+        let xs: Vec<f32> = rng.normal_vec(rows * n).iter().map(|v| 2.0 * v).collect();
+        let x = tensor2_f32(xs.clone(), rows, n, &dev);
+        let want_force = to_vec_f32(&nlm.force(x.clone())).unwrap();
+        let want_speed = to_vec_f32(&nlm.speed(x)).unwrap();
+        let (j, b) = (to_vec_f32(&nlm.j).unwrap(), to_vec_f32(&nlm.b).unwrap());
+        let mut outs = Vec::new();
+        for threads in [1, 2, 3] {
+            let mut k = NlmHostDrift::new(j.clone(), b.clone(), true, threads);
+            let mut f = vec![0f32; rows * n];
+            k.drift(&xs, rows, &mut f);
+            // A second call reuses the scratch buffers and must give the same numbers.
+            let mut f2 = vec![0f32; rows * n];
+            k.drift(&xs, rows, &mut f2);
+            assert_eq!(f, f2);
+            let err = max_rel(&f, &want_force);
+            assert!(
+                err < 1e-5,
+                "n {n} rows {rows} threads {threads}: force error {err}"
+            );
+            let mut s = NlmHostDrift::new(j.clone(), b.clone(), false, threads);
+            let mut e = vec![0f32; rows * n];
+            s.drift(&xs, rows, &mut e);
+            let err = max_rel(&e, &want_speed);
+            assert!(
+                err < 1e-5,
+                "n {n} rows {rows} threads {threads}: speed error {err}"
+            );
+            outs.push((f, e));
+        }
+        // The split over threads does not change a single bit.
+        assert!(
+            outs.windows(2).all(|w| w[0] == w[1]),
+            "n {n}: threads change results"
+        );
+    }
+}
+
+/// The fused step (force, update and the next tanh pass in one sweep, state carried from
+/// step to step) gives exactly the numbers of `drift` followed by the solver's
+/// `em_update`, with and without noise, with and without the Onsager term.
+#[test]
+fn fused_step_is_drift_then_update_bit_for_bit() {
+    use attractor::sde::solver::{EmCoefs, em_update};
+    let dev = Device::flex();
+    for (n, rows) in [(30, 11), (300, 260)] {
+        let nlm = model(n, 3, &dev);
+        let (j, b) = (to_vec_f32(&nlm.j).unwrap(), to_vec_f32(&nlm.b).unwrap());
+        let em = EmCoefs {
+            dt: 0.01,
+            s: 0.1,
+            g: std::f32::consts::SQRT_2,
+        };
+        for onsager in [true, false] {
+            for noisy in [true, false] {
+                let mut rng = Rng::new(6);
+                let mut xa: Vec<f32> = rng.normal_vec(rows * n);
+                let mut xb = xa.clone();
+                let mut fused = NlmHostDrift::new(j.clone(), b.clone(), onsager, 2);
+                let mut plain = NlmHostDrift::new(j.clone(), b.clone(), onsager, 2);
+                let mut f = vec![0f32; rows * n];
+                let mut scratch = Vec::new();
+                for step in 0..6 {
+                    let w = if noisy {
+                        rng.normal_vec(rows * n)
+                    } else {
+                        Vec::new()
+                    };
+                    // Step 3 starts afresh (not continued), as a new simulation would.
+                    fused.em_step(&mut xa, rows, &w, &em, step > 0 && step != 3, &mut scratch);
+                    plain.drift(&xb, rows, &mut f);
+                    em_update(&mut xb, &f, &w, &em, n, 2);
+                    assert_eq!(xa, xb, "n {n} onsager {onsager} noisy {noisy} step {step}");
+                }
+            }
+        }
+    }
+}
+
+/// The solver's host path draws the same noise and makes the same update as the tensor
+/// path: after 200 noisy steps the chains agree to rounding amplified by the dynamics, and
+/// both leave the RNG in the same state. The plain RNN flow likewise.
+#[test]
+fn fused_simulation_follows_the_tensor_path() {
+    let dev = Device::flex();
+    let (n, rows) = (64, 32);
+    let nlm = model(n, 11, &dev);
+    let x0 = tensor2_f32(Rng::new(8).normal_vec(rows * n), rows, n, &dev);
+    let em = EulerMaruyama::new(0.01, 1.0).unwrap();
+    for plain in [false, true] {
+        let sde: &dyn attractor::sde::Sde = if plain { &PlainRnn(&nlm) } else { &nlm };
+        let (mut ra, mut rb) = (Rng::new(4), Rng::new(4));
+        let mut seen = Vec::new();
+        let a = em
+            .simulate_at(
+                sde,
+                x0.clone(),
+                200,
+                &mut ra,
+                &mut |_| None,
+                &|k| k % 50 == 0,
+                &mut |k, _| {
+                    seen.push(k);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        let b = em
+            .clone()
+            .tensor_ops()
+            .advance(sde, x0.clone(), 200, &mut rb)
+            .unwrap();
+        assert_eq!(seen, vec![0, 50, 100, 150, 200]);
+        let (a, b) = (to_vec_f32(&a).unwrap(), to_vec_f32(&b).unwrap());
+        let err = max_rel(&a, &b);
+        assert!(
+            err < 1e-3,
+            "plain {plain}: fused vs tensor after 200 steps: {err}"
+        );
+        assert_eq!(ra.normal_vec(3), rb.normal_vec(3), "RNG streams diverged");
+    }
+    // Noise-free relaxation: no draws at all.
+    let em0 = EulerMaruyama::new(0.01, 0.0).unwrap();
+    let mut r = Rng::new(4);
+    let a = em0.advance(&nlm, x0.clone(), 100, &mut r).unwrap();
+    let b = em0
+        .tensor_ops()
+        .advance(&nlm, x0, 100, &mut Rng::new(4))
+        .unwrap();
+    assert_eq!(r.normal_vec(2), Rng::new(4).normal_vec(2));
+    let err = max_rel(&to_vec_f32(&a).unwrap(), &to_vec_f32(&b).unwrap());
+    assert!(err < 1e-4, "noise-free: {err}");
 }
