@@ -407,19 +407,15 @@ pub fn device_normal<const D: usize>(
     )
 }
 
-/// Uniform values in `[0, 1)` of `shape` drawn on a non-host device, from one seed taken from
-/// `rng` (same scheme as [`device_normal`]).
-pub fn device_uniform<const D: usize>(
-    rng: &mut crate::rng::Rng,
-    shape: [usize; D],
-    device: &Device,
-) -> burn::tensor::Tensor<D> {
-    device_random(
-        rng,
-        shape,
-        burn::tensor::Distribution::Uniform(0.0, 1.0),
-        device,
-    )
+/// Most values one device draw holds (64 MB of f32).
+pub const MAX_DRAW_FLOATS: usize = 1 << 24;
+
+/// Steps whose random numbers one device draw holds: at most 256 and at most
+/// [`MAX_DRAW_FLOATS`] values (`per_step` values a step), never past the last of `steps`.
+pub fn draw_block(per_step: usize, steps: usize) -> usize {
+    (MAX_DRAW_FLOATS / per_step.max(1))
+        .clamp(1, 256)
+        .min(steps.max(1))
 }
 
 /// Values of `distribution` drawn on a non-host device, from one seed taken from `rng`.

@@ -232,6 +232,19 @@ fn copies(f: &mut dyn FnMut() -> Result<(), Failed>) -> Result<u64, Failed> {
     Ok(counts().total() - b.total())
 }
 
+/// The tiny ou-rot DDM the copy and resume tests share (one shape: lavapipe compiles its
+/// kernels once).
+fn tiny_ddm() -> attractor::models::ddm::DdmConfig {
+    attractor::models::ddm::DdmConfig::new()
+        .with_sde("ou-rot".into())
+        .with_neurons(16)
+        .with_batch(64)
+        .with_pool_size(100)
+        .with_pool_chains(50)
+        .with_burn_in(0.1)
+        .with_ridge_points(500)
+}
+
 /// Largest relative difference between two parameter vectors.
 fn worst(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
@@ -424,15 +437,8 @@ fn fep_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
 /// each run twice with 4× the steps, the copies counted.
 fn ddm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
     use attractor::analysis::ddm::{SimSpec, lyapunov_max, simulate};
-    use attractor::models::ddm::{DdmConfig, DdmTrainer, stationary_samples};
-    let cfg = DdmConfig::new()
-        .with_sde("ou-rot".into())
-        .with_neurons(16)
-        .with_batch(64)
-        .with_pool_size(100)
-        .with_pool_chains(50)
-        .with_burn_in(0.1)
-        .with_ridge_points(500);
+    use attractor::models::ddm::{DdmTrainer, stationary_samples};
+    let cfg = tiny_ddm();
     let mut t = DdmTrainer::new(&cfg, gpu)?;
     steps_copy_nothing(&mut t, "DDM iterations")?;
     let ddm = t.ddm.clone();
@@ -694,17 +700,9 @@ fn autotune_cache_lives_in_the_run_directory(gpu: &Device) -> Result<(), Failed>
 /// draws are seeded from streams the checkpoint holds; the DDM's pool and the FEP's constants
 /// are put back on the device at restore).
 fn ddm_and_fep_resume_on_the_gpu_is_exact(gpu: &Device) -> Result<(), Failed> {
-    use attractor::models::ddm::{DdmConfig, DdmTrainer};
+    use attractor::models::ddm::DdmTrainer;
     use attractor::models::fep::{Engine, FepConfig, FepTrainer, Order};
-    let dcfg = DdmConfig::new()
-        .with_sde("ou-rot".into())
-        .with_neurons(16)
-        .with_batch(64)
-        .with_pool_size(100)
-        .with_pool_chains(50)
-        .with_burn_in(0.1)
-        .with_ridge_points(500)
-        .with_seed(4);
+    let dcfg = tiny_ddm().with_seed(4);
     let d = drill(&|| Ok(DdmTrainer::new(&dcfg, gpu)?), &|t: &DdmTrainer| {
         let mut v = Vec::new();
         for n in ["read", "c", "A"] {

@@ -349,25 +349,21 @@ pub fn stationary_samples(
     let thin_steps = ((thin / dt).round() as usize).max(1);
     let rounds = total.div_ceil(chains);
     // The samples stay on the device until every round has run: one read-back.
-    let mut noise = em.noise(
-        chains,
-        sde.noise_dim(),
-        burn_steps + rounds * thin_steps,
-        &x0.device(),
-    );
     let mut samples = crate::transfer::Pending::default();
-    let mut x = x0;
-    for _ in 0..burn_steps {
-        crate::progress::tick();
-        x = em.step_with(sde, x, None, noise.next(rng));
-    }
-    for _ in 0..rounds {
-        for _ in 0..thin_steps {
-            crate::progress::tick();
-            x = em.step_with(sde, x, None, noise.next(rng));
-        }
-        samples.push(readout(&x));
-    }
+    em.simulate_at(
+        sde,
+        x0,
+        burn_steps + rounds * thin_steps,
+        rng,
+        &mut |_| None,
+        &|k| k > burn_steps && (k - burn_steps).is_multiple_of(thin_steps),
+        &mut |k, x| {
+            if k > 0 {
+                samples.push(readout(x));
+            }
+            Ok(())
+        },
+    )?;
     let mut out = match samples.into_tensor() {
         Some(t) => to_vec_f32(&t)?,
         None => Vec::new(),

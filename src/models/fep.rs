@@ -663,7 +663,7 @@ impl FepTrainer {
             self.state = Tensor::zeros([g, n], &dev);
         }
         let steps = self.cfg.steps_per_epoch;
-        let block = ((1usize << 24) / (g * n).max(1)).clamp(1, steps.max(1));
+        let block = crate::device::draw_block(g * n, steps);
         let mut rng = Rng::new(base);
         let mut uniforms: Option<Tensor<2>> = None;
         let mut norm = None;
@@ -672,7 +672,12 @@ impl FepTrainer {
             let j = s % block;
             if j == 0 {
                 let len = block.min(steps - s);
-                uniforms = Some(crate::device::device_uniform(&mut rng, [len * g, n], &dev));
+                uniforms = Some(crate::device::device_random(
+                    &mut rng,
+                    [len * g, n],
+                    burn::tensor::Distribution::Uniform(0.0, 1.0),
+                    &dev,
+                ));
             }
             let u = match &uniforms {
                 Some(all) => all.clone().narrow(0, j * g, g),

@@ -602,7 +602,12 @@ impl NlmTrainer {
             if b >= nd {
                 return (x.clone(), p.clone());
             }
-            let keys = crate::device::device_uniform(&mut self.batch_rng, [1, nd], &self.device);
+            let keys = crate::device::device_random(
+                &mut self.batch_rng,
+                [1, nd],
+                burn::tensor::Distribution::Uniform(0.0, 1.0),
+                &self.device,
+            );
             let idx = keys.argtopk(b, 1).reshape([b]);
             return (x.clone().select(0, idx.clone()), p.clone().select(0, idx));
         }

@@ -69,9 +69,6 @@ impl Noise {
     }
 }
 
-/// Most noise values one device draw holds (64 MB of f32): a block of steps is at most this.
-const NOISE_BLOCK_FLOATS: usize = 1 << 24;
-
 impl EulerMaruyama {
     /// A stepper, validating `dt`.
     pub fn new(dt: f64, noise_scale: f64) -> Result<Self> {
@@ -158,9 +155,7 @@ impl EulerMaruyama {
         let block = if host {
             0
         } else {
-            (NOISE_BLOCK_FLOATS / (rows * m).max(1))
-                .clamp(1, 256)
-                .min(steps.max(1))
+            crate::device::draw_block(rows * m, steps)
         };
         Noise {
             em: self.clone(),
