@@ -40,3 +40,5 @@ pub mod run;
 pub mod sde;
 pub mod train;
 pub mod transfer;
+
+pub use models::export::load_model;

@@ -142,6 +142,9 @@ pub trait Trainable {
     fn snapshot(&self, step: u64) -> Result<Checkpoint> {
         self.checkpoint(step)
     }
+    /// Writes the network as a Burn module (`model.bpk` + `model.json`, see
+    /// [`crate::models::export`]) into `dir`; called after every checkpoint.
+    fn export(&self, dir: &std::path::Path) -> Result<()>;
 }
 
 /// Loop settings.
@@ -278,6 +281,8 @@ pub fn run(
         // A step-0 checkpoint makes every run resumable, even one killed in its first step.
         checkpoint::save(run.path(), &task.checkpoint(0)?, opts.keep)
             .with_context(|| not_saved(run, 0))?;
+        task.export(run.path())
+            .context("cannot export the initial model")?;
     }
     let pb = crate::progress::bar(end, "train", opts.quiet);
     pb.set_position(start);
@@ -333,6 +338,8 @@ pub fn run(
         if periodic || step == end || interrupted() {
             let ck = checked(run, task.checkpoint(step)?, &pb)?;
             checkpoint::save(run.path(), &ck, opts.keep).with_context(|| not_saved(run, step))?;
+            task.export(run.path())
+                .with_context(|| format!("cannot export the model of step {step}"))?;
             log::debug!(
                 "checkpoint of step {step} written to {}",
                 run.path().display()

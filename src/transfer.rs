@@ -75,6 +75,29 @@ pub fn to_vec_f32<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>> {
     download(t)
 }
 
+/// A module's parameters as Burn's record (burnpack bytes): one read-back per parameter.
+pub fn record_bytes<M: burn::module::Module>(module: M) -> Result<Vec<u8>> {
+    let mut params = 0u64;
+    module.visit(&mut ParamCounter(&mut params));
+    for _ in 0..params {
+        count(&DOWNLOADS);
+    }
+    let bytes = module
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the model record: {e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Counts a module's float parameters.
+struct ParamCounter<'a>(&'a mut u64);
+
+impl burn::module::ModuleVisitor for ParamCounter<'_> {
+    fn visit_float<const D: usize>(&mut self, _: &burn::module::Param<Tensor<D>>) {
+        *self.0 += 1;
+    }
+}
+
 /// Reads a `[rows, cols]` tensor back as rows of f64.
 pub fn to_rows(t: &Tensor<2>) -> Result<Vec<Vec<f64>>> {
     let [b, d] = t.dims();

@@ -99,7 +99,7 @@ fn manifold_is_invariant_and_attracting() {
     let on = net.embed(z0, None);
     let delta: Vec<f64> = rng.normal_vec_f64(n);
     let delta = tensor2(&delta, 1, n, &dev);
-    let u = net.u.clone();
+    let u = net.u.val();
     let perp = |x: Tensor<2>| {
         x.clone()
             - x.matmul(u.clone())
@@ -108,7 +108,7 @@ fn manifold_is_invariant_and_attracting() {
     };
     let delta = perp(delta);
     let off = |x: &Tensor<2>| -> f64 {
-        let v = to_vec_f32(&(perp(x.clone()) - net.h.clone())).unwrap();
+        let v = to_vec_f32(&(perp(x.clone()) - net.h.val())).unwrap();
         v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt()
     };
     let sde = NetworkSde(net);

@@ -44,10 +44,8 @@ fn force_is_minus_energy_gradient() {
     let mut rng = Rng::new(1);
     let net = Nlm::init(n, 2.0, 1.0, &mut rng, &dev);
     let b: Vec<f64> = rng.normal_vec_f64(n).into_iter().map(|v| 0.3 * v).collect();
-    let net = Nlm {
-        b: tensor2(&b, 1, n, &dev),
-        ..net
-    };
+    let mut net = net;
+    net.set_b(tensor2(&b, 1, n, &dev));
     let j: Vec<f64> = to_vec_f32(&net.j)
         .unwrap()
         .into_iter()
@@ -115,11 +113,7 @@ fn langevin_samples_the_gibbs_measure_on_two_neurons() {
     let dev = common::cpu();
     let j = [0.0, 1.2, -0.7, 0.0];
     let b = [0.3, -0.2];
-    let net = Nlm {
-        j: tensor2(&j, 2, 2, &dev),
-        b: tensor2(&b, 1, 2, &dev),
-        temperature: 1.0,
-    };
+    let net = Nlm::from_tensors(tensor2(&j, 2, 2, &dev), tensor2(&b, 1, 2, &dev), 1.0);
     let em = EulerMaruyama::new(0.001, 1.0).unwrap();
     let chains = 4000;
     let mut rng = Rng::new(3);
@@ -266,11 +260,7 @@ fn contrastive_rule_is_the_likelihood_gradient() {
     }
     // The tensor implementation: data rows vs a set of "model" rows, against the f64 formula.
     let dev = common::cpu();
-    let net = Nlm {
-        j: tensor2(&j, 2, 2, &dev),
-        b: tensor2(&b, 1, 2, &dev),
-        temperature: 1.0,
-    };
+    let net = Nlm::from_tensors(tensor2(&j, 2, 2, &dev), tensor2(&b, 1, 2, &dev), 1.0);
     let samples: Vec<[f64; 2]> = vec![[0.1, 0.2], [-0.9, 1.4], [2.0, -0.5]];
     let flat = |v: &[[f64; 2]]| v.iter().flatten().copied().collect::<Vec<f64>>();
     let th = |v: &[[f64; 2]]| v.iter().flatten().map(|x| x.tanh()).collect::<Vec<f64>>();
@@ -351,7 +341,7 @@ fn teacher_student(updates: u64, k: usize, chains: usize, steps: usize) -> [(f64
     let mut r = Rng::new(41);
     let mut teacher = Nlm::init(n, 1.5, 1.0, &mut r, &dev);
     let b: Vec<f64> = r.normal_vec_f64(n).iter().map(|x| 0.8 * x).collect();
-    teacher.b = tensor2(&b, 1, n, &dev);
+    teacher.set_b(tensor2(&b, 1, n, &dev));
     // Training data: the teacher's states x (what the atanh map yields for images).
     let x0 = gaussian(&mut r, chains, n, 1.0, &dev);
     let x = langevin(&teacher, x0, steps, dt, true, &mut r, &[], &mut |_, _| {
@@ -432,7 +422,7 @@ fn training_recovers_a_synthetic_teachers_statistics() {
 fn model(n: usize, seed: u64, dev: &Device) -> Nlm {
     let mut rng = Rng::new(seed);
     let mut nlm = Nlm::init(n, 2.0, 1.0, &mut rng, dev);
-    nlm.b = tensor2_f32(rng.normal_vec(n), 1, n, dev);
+    nlm.set_b(tensor2_f32(rng.normal_vec(n), 1, n, dev));
     nlm
 }
 

@@ -409,18 +409,18 @@ fn nlm_profile(
         Ok(())
     };
     let (phi, dphi) = fast::tanh_and_derivative(x.clone());
-    let jt = nlm.j.clone().transpose();
-    let e = phi.clone().matmul(jt.clone()) + nlm.b.clone() - x.clone();
+    let jt = nlm.j.val().transpose();
+    let e = phi.clone().matmul(jt.clone()) + nlm.b.val() - x.clone();
     stage("tanh+derivative", &mut || {
         fast::tanh_and_derivative(x.clone()).0
     })?;
     stage("phi·Jᵀ", &mut || phi.clone().matmul(jt.clone()))?;
     stage("phi·Jᵀ + b − x", &mut || {
-        phi.clone().matmul(jt.clone()) + nlm.b.clone() - x.clone()
+        phi.clone().matmul(jt.clone()) + nlm.b.val() - x.clone()
     })?;
-    stage("e·J", &mut || e.clone().matmul(nlm.j.clone()))?;
+    stage("e·J", &mut || e.clone().matmul(nlm.j.val()))?;
     stage("e − dphi⊙(eJ)", &mut || {
-        e.clone() - dphi.clone() * e.clone().matmul(nlm.j.clone())
+        e.clone() - dphi.clone() * e.clone().matmul(nlm.j.val())
     })?;
     stage("force (total)", &mut || nlm.force(x.clone()))?;
     stage("noise [M,N] (host+upload)", &mut || {
@@ -534,8 +534,8 @@ fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Res
     let g = grads(&t.nlm);
     time("Adam (J and b)", &mut || {
         adam.tick();
-        let j = adam.update(&opt_j, "J", t.nlm.j.clone(), g.grad_j.clone(), 1e-6) * offdiag.clone();
-        let b = adam.update(&opt_b, "b", t.nlm.b.clone(), g.grad_b.clone(), 1e-6);
+        let j = adam.update(&opt_j, "J", t.nlm.j.val(), g.grad_j.clone(), 1e-6) * offdiag.clone();
+        let b = adam.update(&opt_b, "b", t.nlm.b.val(), g.grad_b.clone(), 1e-6);
         let _ = to_vec_f32(&j.slice([0..1, 0..1]))?;
         let _ = to_vec_f32(&b)?;
         Ok(())

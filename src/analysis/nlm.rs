@@ -1769,10 +1769,12 @@ mod tests {
         let data = blocks(400, &mut rng);
         let x: Vec<f32> = data.iter().map(|v| v.atanh()).collect();
         let b = crate::models::nlm::initial_bias(&x, 36);
-        let model = |sign: f32| Nlm {
-            j: Tensor::zeros([36, 36], &dev),
-            b: tensor2_f32(b.iter().map(|v| sign * v).collect(), 1, 36, &dev),
-            temperature: 0.05,
+        let model = |sign: f32| {
+            Nlm::from_tensors(
+                Tensor::zeros([36, 36], &dev),
+                tensor2_f32(b.iter().map(|v| sign * v).collect(), 1, 36, &dev),
+                0.05,
+            )
         };
         let good = polarity_check(&model(1.0), &data, 200, 300, 0.01, 1, &dev)?;
         assert_eq!(good["ok"], true, "{good}");

@@ -6,12 +6,15 @@
 //! `B_in = U M + B_⊥` with `B_⊥ ⟂ U` (inputs also shift the features).
 
 use anyhow::{Result, bail};
+use burn::config::Config;
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
 use crate::linalg::{Mat, qr_thin};
+use crate::models::param;
 use crate::rng::Rng;
 use crate::sde::{Diffusion, Sde};
 use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
@@ -59,30 +62,95 @@ pub struct Shape {
     pub conn: Connectivity,
 }
 
-/// The network's tensors.
-#[derive(Clone, Debug)]
+/// The network, a Burn module: the trainable tensors (`read`, `c`, `A`, `M`, and `h` when the
+/// bias is trained) and the frozen embedding (`U`, `B_perp`, `set_require_grad(false)`) are
+/// [`Param`]s with ids fixed by their names, so two processes build the same record.
+#[derive(Module, Debug)]
 pub struct CtRnn {
-    /// Structure.
-    pub shape: Shape,
-    /// Embedding `U` `[N, d]`, `UᵀU = N I`.
-    pub u: Tensor<2>,
+    /// Embedding `U` `[N, d]`, `UᵀU = N I` (frozen).
+    pub u: Param<Tensor<2>>,
     /// Transverse bias `h = b_⊥` `[1, N]`.
-    pub h: Tensor<2>,
-    /// Transverse input loading `B_⊥ᵀ` `[p, N]` (empty when p = 0).
-    pub bp: Tensor<2>,
+    pub h: Param<Tensor<2>>,
+    /// Transverse input loading `B_⊥ᵀ` `[p, N]` (empty when p = 0; frozen).
+    pub bp: Param<Tensor<2>>,
     /// Read-out: `V` `[N, d]` (low rank), `P` `[d, d]` with `C = (P + Pᵀ)/2` (symmetric) or
     /// `W` `[N, N]` (full rank).
-    pub read: Tensor<2>,
+    pub read: Param<Tensor<2>>,
     /// Latent bias `c` `[1, d]`.
-    pub c: Tensor<2>,
+    pub c: Param<Tensor<2>>,
     /// Latent diffusion `A` `[d, m]` (`Σ = U A`).
-    pub a: Tensor<2>,
+    pub a: Param<Tensor<2>>,
     /// Latent input loading `M` `[d, p]`.
-    pub min: Tensor<2>,
+    pub min: Param<Tensor<2>>,
+    /// Structure.
+    #[module(skip)]
+    pub shape: Shape,
 }
 
 /// Names of the tensors in checkpoints and exports.
 pub const TENSORS: [&str; 7] = ["U", "h", "B_perp", "read", "c", "A", "M"];
+
+/// Tensors that training never changes.
+const FROZEN: [&str; 2] = ["U", "B_perp"];
+
+/// RNG stream of a fresh network's random draws.
+pub const INIT_STREAM: u64 = 1;
+
+/// Configuration of a fresh [`CtRnn`]: its shape, the scales of the random transverse parts
+/// and the seed of its draws ([`CtRnnConfig::init`]).
+#[derive(Config, Debug)]
+pub struct CtRnnConfig {
+    /// Neurons N.
+    pub neurons: usize,
+    /// Latent dimension d.
+    pub latent: usize,
+    /// Input channels p.
+    #[config(default = 0)]
+    pub inputs: usize,
+    /// Brownian dimension m.
+    pub noise: usize,
+    /// Time constant τ.
+    #[config(default = 1.0)]
+    pub tau: f64,
+    /// Connectivity.
+    #[config(default = "Connectivity::LowRank")]
+    pub connectivity: Connectivity,
+    /// Scale of the transverse bias `h`.
+    #[config(default = 1.0)]
+    pub bias_scale: f64,
+    /// Scale of the transverse input loadings `B_⊥`.
+    #[config(default = 1.0)]
+    pub input_scale: f64,
+    /// Seed of the random draws (stream [`INIT_STREAM`]).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl CtRnnConfig {
+    /// The shape this configuration describes.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            n: self.neurons,
+            d: self.latent,
+            p: self.inputs,
+            m: self.noise,
+            tau: self.tau,
+            conn: self.connectivity,
+        }
+    }
+
+    /// A fresh network on `device` (see [`CtRnn::init`]).
+    pub fn init(&self, device: &Device) -> Result<CtRnn> {
+        let mut rng = Rng::derived(self.seed, INIT_STREAM);
+        CtRnn::init(
+            self.shape(),
+            self.bias_scale,
+            self.input_scale,
+            &mut rng,
+            device,
+        )
+    }
+}
 
 impl CtRnn {
     /// A fresh network: random orthogonal `U`, transverse `h` of scale `bias_scale`, transverse
@@ -139,16 +207,20 @@ impl CtRnn {
             Connectivity::Symmetric => Tensor::zeros([d, d], device),
             Connectivity::FullRank => Tensor::zeros([n, n], device),
         };
-        Ok(Self {
-            u: tensor2(&u, n, d, device),
-            h: tensor2(&h, 1, n, device),
-            bp: tensor2(&bp, p, n, device),
-            read,
-            c: Tensor::zeros([1, d], device),
-            a: tensor2(&a, d, m, device),
-            min: Tensor::zeros([d, p], device),
+        let mut net = Self {
+            u: param("ctrnn.U", tensor2(&u, n, d, device)),
+            h: param("ctrnn.h", tensor2(&h, 1, n, device)),
+            bp: param("ctrnn.B_perp", tensor2(&bp, p, n, device)),
+            read: param("ctrnn.read", read),
+            c: param("ctrnn.c", Tensor::zeros([1, d], device)),
+            a: param("ctrnn.A", tensor2(&a, d, m, device)),
+            min: param("ctrnn.M", Tensor::zeros([d, p], device)),
             shape,
-        })
+        };
+        for name in FROZEN {
+            net.set(name, net.get(name).clone());
+        }
+        Ok(net)
     }
 
     /// The tensor called `name` (see [`TENSORS`]).
@@ -164,17 +236,24 @@ impl CtRnn {
         }
     }
 
-    /// Replaces the tensor called `name`.
+    /// Replaces the value of the tensor called `name` (same parameter id; frozen ones stay
+    /// frozen).
     pub fn set(&mut self, name: &str, t: Tensor<2>) {
-        match name {
-            "U" => self.u = t,
-            "h" => self.h = t,
-            "B_perp" => self.bp = t,
-            "read" => self.read = t,
-            "c" => self.c = t,
-            "A" => self.a = t,
-            _ => self.min = t,
-        }
+        let slot = match name {
+            "U" => &mut self.u,
+            "h" => &mut self.h,
+            "B_perp" => &mut self.bp,
+            "read" => &mut self.read,
+            "c" => &mut self.c,
+            "A" => &mut self.a,
+            _ => &mut self.min,
+        };
+        let p = Param::initialized(slot.id, t);
+        *slot = if FROZEN.contains(&name) {
+            p.set_require_grad(false)
+        } else {
+            p
+        };
     }
 
     /// A copy whose tensors `names` are autodiff leaves that require gradients.
@@ -189,32 +268,32 @@ impl CtRnn {
 
     /// Latent pre-activations `U z + h + B_⊥ u`, `[B, N]`.
     pub fn features_pre(&self, z: Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
-        let mut pre = z.matmul(self.u.clone().transpose()) + self.h.clone();
+        let mut pre = z.matmul(self.u.val().transpose()) + self.h.val();
         if let Some(u) = u
             && self.shape.p > 0
         {
-            pre = pre + u.clone().matmul(self.bp.clone());
+            pre = pre + u.clone().matmul(self.bp.val());
         }
         pre
     }
 
     /// Symmetric coupling `C = (P + Pᵀ)/2`.
     fn csym(&self) -> Tensor<2> {
-        (self.read.clone() + self.read.clone().transpose()).mul_scalar(0.5)
+        (self.read.val() + self.read.val().transpose()).mul_scalar(0.5)
     }
 
     /// Projection onto the latent space of `W φ`: rows `(1/N) Uᵀ W φ`, `[B, d]`.
     fn latent_recurrent(&self, phi: Tensor<2>) -> Tensor<2> {
         let n = self.shape.n as f64;
         match self.shape.conn {
-            Connectivity::LowRank => phi.matmul(self.read.clone()).div_scalar(n),
+            Connectivity::LowRank => phi.matmul(self.read.val()).div_scalar(n),
             Connectivity::Symmetric => phi
-                .matmul(self.u.clone())
+                .matmul(self.u.val())
                 .matmul(self.csym())
                 .div_scalar(n * n),
             Connectivity::FullRank => phi
-                .matmul(self.read.clone().transpose())
-                .matmul(self.u.clone())
+                .matmul(self.read.val().transpose())
+                .matmul(self.u.val())
                 .div_scalar(n),
         }
     }
@@ -222,11 +301,11 @@ impl CtRnn {
     /// Latent drift `F_θ(z, u)`, `[B, d]` (exact on the manifold for low-rank and symmetric W).
     pub fn latent_drift(&self, z: Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
         let phi = fast::tanh(self.features_pre(z.clone(), u));
-        let mut f = z.neg() + self.latent_recurrent(phi) + self.c.clone();
+        let mut f = z.neg() + self.latent_recurrent(phi) + self.c.val();
         if let Some(u) = u
             && self.shape.p > 0
         {
-            f = f + u.clone().matmul(self.min.clone().transpose());
+            f = f + u.clone().matmul(self.min.val().transpose());
         }
         f.div_scalar(self.shape.tau)
     }
@@ -235,11 +314,11 @@ impl CtRnn {
     /// (identically zero for the low-rank and symmetric forms).
     pub fn off_manifold(&self, z: Tensor<2>, u: Option<&Tensor<2>>) -> Tensor<2> {
         let phi = fast::tanh(self.features_pre(z, u));
-        let y = phi.matmul(self.read.clone().transpose());
+        let y = phi.matmul(self.read.val().transpose());
         let proj = y
             .clone()
-            .matmul(self.u.clone())
-            .matmul(self.u.clone().transpose());
+            .matmul(self.u.val())
+            .matmul(self.u.val().transpose());
         y - proj.div_scalar(self.shape.n as f64)
     }
 
@@ -247,15 +326,15 @@ impl CtRnn {
     pub fn w_norm2(&self) -> Tensor<1> {
         let n = self.shape.n as f64;
         match self.shape.conn {
-            Connectivity::LowRank => self.read.clone().powi_scalar(2).sum().div_scalar(n),
+            Connectivity::LowRank => self.read.val().powi_scalar(2).sum().div_scalar(n),
             Connectivity::Symmetric => self.csym().powi_scalar(2).sum().div_scalar(n * n),
-            Connectivity::FullRank => self.read.clone().powi_scalar(2).sum(),
+            Connectivity::FullRank => self.read.val().powi_scalar(2).sum(),
         }
     }
 
     /// Full bias `b = U c + h`, `[1, N]`.
     pub fn bias(&self) -> Tensor<2> {
-        self.c.clone().matmul(self.u.clone().transpose()) + self.h.clone()
+        self.c.val().matmul(self.u.val().transpose()) + self.h.val()
     }
 
     /// Dense connectivity `W` `[N, N]`.
@@ -264,16 +343,16 @@ impl CtRnn {
         match self.shape.conn {
             Connectivity::LowRank => self
                 .u
-                .clone()
-                .matmul(self.read.clone().transpose())
+                .val()
+                .matmul(self.read.val().transpose())
                 .div_scalar(n),
             Connectivity::Symmetric => self
                 .u
-                .clone()
+                .val()
                 .matmul(self.csym())
-                .matmul(self.u.clone().transpose())
+                .matmul(self.u.val().transpose())
                 .div_scalar(n * n),
-            Connectivity::FullRank => self.read.clone(),
+            Connectivity::FullRank => self.read.val(),
         }
     }
 
@@ -281,23 +360,23 @@ impl CtRnn {
     pub fn with_dense(&self, w: Tensor<2>) -> Self {
         let mut c = self.clone();
         c.shape.conn = Connectivity::FullRank;
-        c.read = w;
+        c.set("read", w);
         c
     }
 
     /// Noise loading `Σ = U A`, `[N, m]`.
     pub fn sigma(&self) -> Tensor<2> {
-        self.u.clone().matmul(self.a.clone())
+        self.u.val().matmul(self.a.val())
     }
 
     /// Input loading `B_in = U M + B_⊥`, `[N, p]`.
     pub fn b_in(&self) -> Tensor<2> {
-        self.u.clone().matmul(self.min.clone()) + self.bp.clone().transpose()
+        self.u.val().matmul(self.min.val()) + self.bp.val().transpose()
     }
 
     /// Latent read-out `z = Uᵀx/N` of network states `[B, N]`.
     pub fn readout(&self, x: Tensor<2>) -> Tensor<2> {
-        x.matmul(self.u.clone()).div_scalar(self.shape.n as f64)
+        x.matmul(self.u.val()).div_scalar(self.shape.n as f64)
     }
 
     /// Embedding of latent states on the manifold: `x = U z + h (+ B_⊥ u)`.
@@ -354,15 +433,15 @@ impl Sde for NetworkSde<'_> {
         let phi = fast::tanh(x.clone());
         let rec = match net.shape.conn {
             Connectivity::LowRank => phi
-                .matmul(net.read.clone())
-                .matmul(net.u.clone().transpose())
+                .matmul(net.read.val())
+                .matmul(net.u.val().transpose())
                 .div_scalar(n),
             Connectivity::Symmetric => phi
-                .matmul(net.u.clone())
+                .matmul(net.u.val())
                 .matmul(net.csym())
-                .matmul(net.u.clone().transpose())
+                .matmul(net.u.val().transpose())
                 .div_scalar(n * n),
-            Connectivity::FullRank => phi.matmul(net.read.clone().transpose()),
+            Connectivity::FullRank => phi.matmul(net.read.val().transpose()),
         };
         let mut f = x.neg() + rec + net.bias();
         if let Some(u) = u
@@ -394,6 +473,6 @@ impl Sde for LatentSde<'_> {
         self.0.latent_drift(z, u.as_ref())
     }
     fn diffusion(&self, _x: &Tensor<2>) -> Diffusion {
-        Diffusion::Additive(self.0.a.clone())
+        Diffusion::Additive(self.0.a.val())
     }
 }

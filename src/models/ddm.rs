@@ -7,7 +7,7 @@ use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::ctrnn::{Connectivity, CtRnn, Shape};
+use super::ctrnn::{Connectivity, CtRnn, CtRnnConfig, Shape};
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::linalg::{Mat, cholesky_solve};
 use crate::optim::{Adam, AdamState, Schedule};
@@ -21,7 +21,7 @@ use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 /// RNG stream labels (derived from the seed) so that each purpose has its own numbers.
 pub mod streams {
     /// Network initialisation.
-    pub const INIT: u64 = 1;
+    pub const INIT: u64 = crate::models::ctrnn::INIT_STREAM;
     /// Stationary pool of training points.
     pub const POOL: u64 = 2;
     /// Training batches.
@@ -295,6 +295,13 @@ impl Ddm {
     pub fn new(cfg: &DdmConfig, device: &Device) -> Result<Self> {
         cfg.validate()?;
         let target = Target::from_spec(&cfg.target_spec(), device)?;
+        Self::with_target(cfg, target, device)
+    }
+
+    /// A freshly initialised network for `target` (e.g. a [`Target::custom`] written in Rust;
+    /// `cfg`'s `sde` and `params` are then not used).
+    pub fn with_target(cfg: &DdmConfig, target: Target, device: &Device) -> Result<Self> {
+        cfg.validate()?;
         let d = target.dim();
         if cfg.neurons < d {
             bail!(
@@ -302,16 +309,14 @@ impl Ddm {
                 cfg.neurons
             );
         }
-        let shape = Shape {
-            n: cfg.neurons,
-            d,
-            p: target.inputs(),
-            m: target.noise_dim(),
-            tau: cfg.tau,
-            conn: cfg.connectivity,
-        };
-        let mut rng = Rng::derived(cfg.seed, streams::INIT);
-        let net = CtRnn::init(shape, cfg.bias_scale, cfg.input_scale, &mut rng, device)?;
+        let net = CtRnnConfig::new(cfg.neurons, d, target.noise_dim())
+            .with_inputs(target.inputs())
+            .with_tau(cfg.tau)
+            .with_connectivity(cfg.connectivity)
+            .with_bias_scale(cfg.bias_scale)
+            .with_input_scale(cfg.input_scale)
+            .with_seed(cfg.seed)
+            .init(device)?;
         Ok(Self {
             cfg: cfg.clone(),
             target,
@@ -434,7 +439,7 @@ pub fn objective(
     if cfg.normalize_drift && drift_norm > 0.0 {
         drift = drift.div_scalar(drift_norm);
     }
-    let aat = net.a.clone().matmul(net.a.clone().transpose());
+    let aat = net.a.val().matmul(net.a.val().transpose());
     let diff = (aat - ggt.clone()).powi_scalar(2).sum();
     let mut total = drift.clone()
         + diff.clone().mul_scalar(cfg.lambda_diff)
@@ -453,17 +458,22 @@ pub fn objective(
 impl DdmTrainer {
     /// Builds a fresh run: network, stationary pool, box, optional ridge initialisation.
     pub fn new(cfg: &DdmConfig, device: &Device) -> Result<Self> {
-        Self::build(cfg, device, true)
+        Self::build(cfg, Ddm::new(cfg, device)?, true)
+    }
+
+    /// A fresh run on `target` (e.g. a [`Target::custom`] written in Rust).
+    pub fn with_target(cfg: &DdmConfig, target: Target, device: &Device) -> Result<Self> {
+        Self::build(cfg, Ddm::with_target(cfg, target, device)?, true)
     }
 
     /// Builds the skeleton of a run whose state will come from a checkpoint (no pool
     /// sampling, no ridge fit).
     pub fn for_resume(cfg: &DdmConfig, device: &Device) -> Result<Self> {
-        Self::build(cfg, device, false)
+        Self::build(cfg, Ddm::new(cfg, device)?, false)
     }
 
-    fn build(cfg: &DdmConfig, device: &Device, fresh: bool) -> Result<Self> {
-        let ddm = Ddm::new(cfg, device)?;
+    fn build(cfg: &DdmConfig, ddm: Ddm, fresh: bool) -> Result<Self> {
+        let device = &ddm.device.clone();
         let d = ddm.target.dim();
         let mut prng = Rng::derived(cfg.seed, streams::POOL);
         let cfg = &DdmConfig {
@@ -725,11 +735,11 @@ pub fn analytic_grads(
     let [b, _] = z.dims();
     let (n, tau) = (net.shape.n as f64, net.shape.tau);
     let phi = crate::device::fast::tanh(net.features_pre(z.clone(), u));
-    let mut fnet = z.neg() + phi.clone().matmul(net.read.clone()).div_scalar(n) + net.c.clone();
+    let mut fnet = z.neg() + phi.clone().matmul(net.read.val()).div_scalar(n) + net.c.val();
     if let Some(u) = u
         && net.shape.p > 0
     {
-        fnet = fnet + u.clone().matmul(net.min.clone().transpose());
+        fnet = fnet + u.clone().matmul(net.min.val().transpose());
     }
     let r = fnet.div_scalar(tau) - f;
     let scale = if cfg.normalize_drift && drift_norm > 0.0 {
@@ -740,9 +750,9 @@ pub fn analytic_grads(
     let drift = r.clone().powi_scalar(2).sum().mul_scalar(scale / b as f64);
     let df = r.mul_scalar(2.0 * scale / (b as f64 * tau));
     let gv = phi.transpose().matmul(df.clone()).div_scalar(n)
-        + net.read.clone().mul_scalar(2.0 * cfg.lambda_w / n);
+        + net.read.val().mul_scalar(2.0 * cfg.lambda_w / n);
     let gc = df.clone().sum_dim(0);
-    let a = net.a.clone();
+    let a = net.a.val();
     let e = a.clone().matmul(a.clone().transpose()) - ggt.clone();
     let diff = e.clone().powi_scalar(2).sum();
     let ga = e.matmul(a).mul_scalar(4.0 * cfg.lambda_diff);
@@ -820,13 +830,13 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
     }
     let dev = ddm.device.clone();
     let net = &mut ddm.net;
-    net.read = tensor2(&v, n, d, &dev);
-    net.c = tensor2(&c, 1, d, &dev);
-    net.min = tensor2(&mm, d, p_all, &dev);
+    net.set("read", tensor2(&v, n, d, &dev));
+    net.set("c", tensor2(&c, 1, d, &dev));
+    net.set("M", tensor2(&mm, d, p_all, &dev));
     if let Some(g) = ddm.target.g_const()
         && g.len() == d * m
     {
-        net.a = tensor2(&g, d, m, &dev);
+        net.set("A", tensor2(&g, d, m, &dev));
     }
     // Objective value at the optimum (f64), for the least-squares anchor.
     let mut obj = 0.0;
@@ -846,6 +856,10 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
 impl Trainable for DdmTrainer {
     fn kind(&self) -> &'static str {
         "ddm"
+    }
+
+    fn export(&self, dir: &std::path::Path) -> Result<()> {
+        crate::models::export::export(&self.ddm.net, dir)
     }
 
     fn step(&mut self, step: u64) -> Result<StepOutput> {

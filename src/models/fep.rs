@@ -13,11 +13,13 @@
 
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
+use crate::models::param;
 use crate::rng::Rng;
 use crate::train::{StepOutput, Trainable};
 use crate::transfer::{tensor2_f32, to_vec_f32};
@@ -180,6 +182,67 @@ impl FepConfig {
     }
 }
 
+/// The couplings and states of G networks of N units, a Burn module. `J` is learned by the
+/// local rule (not by gradients); the states σ are a frozen parameter of the module (they are
+/// the networks' memory between epochs). Ids fixed by name (`fep.J`, `fep.state`).
+#[derive(Module, Debug)]
+pub struct FepNetworks {
+    /// Couplings `[G, N, N]` (J_ij from unit j to unit i, zero diagonal).
+    pub j: Param<Tensor<3>>,
+    /// States σ `[G, N]`.
+    pub state: Param<Tensor<2>>,
+}
+
+/// Configuration of fresh [`FepNetworks`] (J = 0, σ = 0).
+#[derive(Config, Debug)]
+pub struct FepNetworksConfig {
+    /// Networks G.
+    pub networks: usize,
+    /// Units per network N.
+    pub neurons: usize,
+}
+
+impl FepNetworksConfig {
+    /// Fresh networks on `device`.
+    pub fn init(&self, device: &Device) -> FepNetworks {
+        let (g, n) = (self.networks, self.neurons);
+        FepNetworks::from_tensors(
+            Tensor::zeros([g, n, n], device),
+            Tensor::zeros([g, n], device),
+        )
+    }
+}
+
+impl FepNetworks {
+    /// Networks with these couplings `[G, N, N]` and states `[G, N]`.
+    pub fn from_tensors(j: Tensor<3>, state: Tensor<2>) -> Self {
+        Self {
+            j: param("fep.J", j),
+            state: param("fep.state", state).set_require_grad(false),
+        }
+    }
+
+    /// Replaces the couplings.
+    pub fn set_j(&mut self, j: Tensor<3>) {
+        self.j = param("fep.J", j);
+    }
+
+    /// Replaces the states.
+    pub fn set_state(&mut self, state: Tensor<2>) {
+        self.state = param("fep.state", state).set_require_grad(false);
+    }
+
+    /// Networks G.
+    pub fn networks(&self) -> usize {
+        self.j.dims()[0]
+    }
+
+    /// Units per network N.
+    pub fn neurons(&self) -> usize {
+        self.j.dims()[1]
+    }
+}
+
 /// Batched FEP networks with their training state.
 pub struct FepTrainer {
     /// Configuration.
@@ -190,10 +253,9 @@ pub struct FepTrainer {
     pub n: usize,
     /// Networks G.
     pub g: usize,
-    /// Couplings `[G, N, N]` (tensor engine; empty with the host engine).
-    j: Tensor<3>,
-    /// States `[G, N]` (tensor engine; empty with the host engine).
-    state: Tensor<2>,
+    /// Couplings `[G, N, N]` and states `[G, N]` (tensor engine; empty with the host engine,
+    /// see [`FepTrainer::networks`]).
+    nets: FepNetworks,
     /// Couplings and states on the host (host engine).
     host: Option<HostNets>,
     /// Precision β of each network (default: `cfg.beta` for all).
@@ -363,8 +425,7 @@ impl FepTrainer {
             patterns: patterns.iter().map(|&x| x as f32 as f64).collect(),
             n,
             g,
-            j,
-            state,
+            nets: FepNetworks::from_tensors(j, state),
             host,
             betas: vec![cfg.beta; g],
             evidences: vec![cfg.evidence; g],
@@ -410,7 +471,7 @@ impl FepTrainer {
             &self.device,
         )
         .reshape([self.g, 1, 1]);
-        self.j = self.j.clone() * f;
+        self.nets.set_j(self.nets.j.val() * f);
         Ok(())
     }
 
@@ -433,7 +494,7 @@ impl FepTrainer {
         let n = self.n;
         let v = match &self.host {
             Some(h) => transpose_each(&h.jt[k * n * n..(k + 1) * n * n], n),
-            None => to_vec_f32(&self.j.clone().narrow(0, k, 1).reshape([n, n]))?,
+            None => to_vec_f32(&self.nets.j.val().narrow(0, k, 1).reshape([n, n]))?,
         };
         Ok(v.into_iter().map(|x| x as f64).collect())
     }
@@ -444,10 +505,27 @@ impl FepTrainer {
         if self.host.is_some() {
             return (0..self.g).map(|k| self.j_host(k)).collect();
         }
-        let v = to_vec_f32(&self.j)?;
+        let v = to_vec_f32(&self.nets.j)?;
         Ok(v.chunks(nn)
             .map(|c| c.iter().map(|&x| x as f64).collect())
             .collect())
+    }
+
+    /// The networks as a Burn module on the trainer's device (with the host engine, built from
+    /// its couplings and states: one upload).
+    pub fn networks(&self) -> FepNetworks {
+        match &self.host {
+            Some(h) => {
+                let (g, n) = (self.g, self.n);
+                let j =
+                    crate::transfer::tensor2_f32(transpose_each(&h.jt, n), g * n, n, &self.device);
+                FepNetworks::from_tensors(
+                    j.reshape([g, n, n]),
+                    crate::transfer::tensor2_f32(h.state.clone(), g, n, &self.device),
+                )
+            }
+            None => self.nets.clone(),
+        }
     }
 
     /// State of network `k`.
@@ -455,7 +533,7 @@ impl FepTrainer {
         let n = self.n;
         let v = match &self.host {
             Some(h) => h.state[k * n..(k + 1) * n].to_vec(),
-            None => to_vec_f32(&self.state.clone().narrow(0, k, 1))?,
+            None => to_vec_f32(&self.nets.state.val().narrow(0, k, 1))?,
         };
         Ok(v.into_iter().map(|x| x as f64).collect())
     }
@@ -480,7 +558,7 @@ impl FepTrainer {
         u: Tensor<2>,
     ) -> (Tensor<1>, Tensor<1>) {
         let (g, n) = (self.g, self.n);
-        let prev = self.state.clone();
+        let prev = self.nets.state.val();
         // h = J σ_prev (row form: σ_prev Jᵀ per network).
         let (h, s) = if self.cfg.schedule == UpdateOrder::Sequential {
             self.fold();
@@ -488,7 +566,7 @@ impl FepTrainer {
             let mut cur = prev;
             let mut hs = Vec::with_capacity(n);
             for i in 0..n {
-                let row = self.j.clone().narrow(1, i, 1); // [G, 1, N]
+                let row = self.nets.j.val().narrow(1, i, 1); // [G, 1, N]
                 let hi = row.matmul(cur.clone().reshape([g, n, 1])).reshape([g, 1]);
                 let th = (b.clone().narrow(1, i, 1) + hi.clone()) * beta.clone();
                 let si = sample_t(th, u.clone().narrow(1, i, 1));
@@ -500,7 +578,7 @@ impl FepTrainer {
             let row = prev.clone().reshape([g, 1, n]);
             let mut h = row
                 .clone()
-                .matmul(self.j.clone().swap_dims(1, 2))
+                .matmul(self.nets.j.val().swap_dims(1, 2))
                 .reshape([g, n]);
             if let Some(p) = &self.pending {
                 // (U Vᵀ − diag d) σ = U (Vᵀσ) − d ⊙ σ
@@ -555,7 +633,7 @@ impl FepTrainer {
         {
             self.fold();
         }
-        self.state = s;
+        self.nets.set_state(s);
         (norm, vfe)
     }
 
@@ -564,8 +642,12 @@ impl FepTrainer {
         if let Some(p) = self.pending.take() {
             let dj = p.u.matmul(p.v.swap_dims(1, 2));
             // Take J out of `self` so the adds can reuse its buffer (no second handle alive).
-            let j = std::mem::replace(&mut self.j, Tensor::empty([0, 0, 0], &self.device));
-            self.j = (j + dj) * self.offdiag.clone();
+            let j = std::mem::replace(
+                &mut self.nets.j,
+                param("fep.J", Tensor::empty([0, 0, 0], &self.device)),
+            )
+            .into_value();
+            self.nets.set_j((j + dj) * self.offdiag.clone());
         }
     }
 
@@ -601,7 +683,7 @@ impl FepTrainer {
             return Ok(EpochOut::Host(dj, vfe));
         }
         if self.cfg.reset_state {
-            self.state = Tensor::zeros([g, n], &self.device);
+            self.nets.set_state(Tensor::zeros([g, n], &self.device));
         }
         let b = tensor2_f32(bias, g, n, &self.device);
         // Per-network precision [G, 1], uploaded once per epoch rather than once per step.
@@ -660,7 +742,7 @@ impl FepTrainer {
         };
         let beta = mirrored(&mut self.consts.betas, &self.betas, g, 1, &dev);
         if self.cfg.reset_state {
-            self.state = Tensor::zeros([g, n], &dev);
+            self.nets.set_state(Tensor::zeros([g, n], &dev));
         }
         let steps = self.cfg.steps_per_epoch;
         let block = crate::device::draw_block(g * n, steps);
@@ -792,6 +874,10 @@ impl Trainable for FepTrainer {
         "fep"
     }
 
+    fn export(&self, dir: &std::path::Path) -> Result<()> {
+        crate::models::export::export(&self.networks(), dir)
+    }
+
     fn step(&mut self, step: u64) -> Result<StepOutput> {
         let pattern = |t: &Self| ("pattern".to_string(), t.last_pattern[0] as f64);
         Ok(match self.epoch(step)? {
@@ -817,7 +903,7 @@ impl Trainable for FepTrainer {
                     shape: vec![g, n, n],
                     data: match &self.host {
                         Some(h) => transpose_each(&h.jt, n),
-                        None => to_vec_f32(&self.j)?,
+                        None => to_vec_f32(&self.nets.j)?,
                     },
                 },
                 NamedArray {
@@ -825,7 +911,7 @@ impl Trainable for FepTrainer {
                     shape: vec![g, n],
                     data: match &self.host {
                         Some(h) => h.state.clone(),
-                        None => to_vec_f32(&self.state)?,
+                        None => to_vec_f32(&self.nets.state)?,
                     },
                 },
                 NamedArray {
@@ -855,8 +941,10 @@ impl Trainable for FepTrainer {
             h.field_valid = false;
             h.state.copy_from_slice(&s.data);
         } else {
-            self.j = tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]);
-            self.state = tensor2_f32(s.data.clone(), g, n, &self.device);
+            self.nets
+                .set_j(tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]));
+            self.nets
+                .set_state(tensor2_f32(s.data.clone(), g, n, &self.device));
         }
         self.pending = None;
         self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;

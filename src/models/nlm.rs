@@ -12,12 +12,14 @@
 
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
 use crate::models::nlm_host::NlmHostDrift;
+use crate::models::param;
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
 use crate::sde::solver::EulerMaruyama;
@@ -25,18 +27,63 @@ use crate::sde::{Diffusion, HostDrift, Sde};
 use crate::train::{StepOutput, Trainable};
 use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 
-/// Couplings, bias and temperature of an NLM.
-#[derive(Clone, Debug)]
+/// Couplings, bias and temperature of an NLM, a Burn module: `J` and `b` are [`Param`]s with
+/// ids fixed by their names (`nlm.J`, `nlm.b`), T is a constant of the module.
+#[derive(Module, Debug)]
 pub struct Nlm {
     /// Couplings `J: [N, N]` (J_ij from j to i, zero diagonal).
-    pub j: Tensor<2>,
+    pub j: Param<Tensor<2>>,
     /// Bias `b: [1, N]`.
-    pub b: Tensor<2>,
+    pub b: Param<Tensor<2>>,
     /// Temperature T.
     pub temperature: f64,
 }
 
+/// Configuration of a fresh [`Nlm`] ([`NlmModelConfig::init`]): the spec's initialisation
+/// J_ij ~ N(0, g²/N) with a zero diagonal, b = 0.
+#[derive(Config, Debug)]
+pub struct NlmModelConfig {
+    /// Neurons N (pixels).
+    pub neurons: usize,
+    /// Coupling gain g.
+    #[config(default = 1.0)]
+    pub gain: f64,
+    /// Temperature T.
+    #[config(default = 1.0)]
+    pub temperature: f64,
+    /// Seed of the couplings' draws (stream [`streams::INIT`]).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl NlmModelConfig {
+    /// A fresh model on `device`.
+    pub fn init(&self, device: &Device) -> Nlm {
+        let mut rng = Rng::derived(self.seed, streams::INIT);
+        Nlm::init(self.neurons, self.gain, self.temperature, &mut rng, device)
+    }
+}
+
 impl Nlm {
+    /// A model with these couplings `[N, N]`, bias `[1, N]` and temperature.
+    pub fn from_tensors(j: Tensor<2>, b: Tensor<2>, temperature: f64) -> Self {
+        Self {
+            j: param("nlm.J", j),
+            b: param("nlm.b", b),
+            temperature,
+        }
+    }
+
+    /// Replaces the couplings (same parameter id).
+    pub fn set_j(&mut self, j: Tensor<2>) {
+        self.j = Param::initialized(self.j.id, j);
+    }
+
+    /// Replaces the bias (same parameter id).
+    pub fn set_b(&mut self, b: Tensor<2>) {
+        self.b = Param::initialized(self.b.id, b);
+    }
+
     /// The spec's initialisation: J_ij ~ N(0, g²/N) with zero diagonal, b = 0.
     pub fn init(n: usize, gain: f64, temperature: f64, rng: &mut Rng, device: &Device) -> Self {
         let sd = gain / (n as f64).sqrt();
@@ -48,11 +95,11 @@ impl Nlm {
         for i in 0..n {
             j[i * n + i] = 0.0;
         }
-        Self {
-            j: tensor2(&j, n, n, device),
-            b: Tensor::zeros([1, n], device),
+        Self::from_tensors(
+            tensor2(&j, n, n, device),
+            Tensor::zeros([1, n], device),
             temperature,
-        }
+        )
     }
 
     /// The initial model of a run: couplings as [`Nlm::init`] (same random stream), bias as
@@ -61,7 +108,7 @@ impl Nlm {
         let mut rng = Rng::derived(cfg.seed, streams::INIT);
         let mut nlm = Self::init(n, cfg.gain, cfg.temperature, &mut rng, device);
         if cfg.bias_init == BiasInit::DataMean {
-            nlm.b = tensor2_f32(initial_bias(x_train, n), 1, n, device);
+            nlm.set_b(tensor2_f32(initial_bias(x_train, n), 1, n, device));
         }
         nlm
     }
@@ -74,7 +121,7 @@ impl Nlm {
     /// Speed `e = −x + φ(x)Jᵀ + b`, `[B, N]`.
     pub fn speed(&self, x: Tensor<2>) -> Tensor<2> {
         let phi = fast::tanh(x.clone());
-        phi.matmul(self.j.clone().transpose()) + self.b.clone() - x
+        phi.matmul(self.j.val().transpose()) + self.b.val() - x
     }
 
     /// Energy `E = ½‖e‖²` per state, `[B, 1]`.
@@ -85,8 +132,8 @@ impl Nlm {
     /// Force `F = −∇E = e − φ'(x) ⊙ (e J)`, `[B, N]`.
     pub fn force(&self, x: Tensor<2>) -> Tensor<2> {
         let (phi, dphi) = fast::tanh_and_derivative(x.clone());
-        let e = phi.matmul(self.j.clone().transpose()) + self.b.clone() - x;
-        e.clone() - dphi * e.matmul(self.j.clone())
+        let e = phi.matmul(self.j.val().transpose()) + self.b.val() - x;
+        e.clone() - dphi * e.matmul(self.j.val())
     }
 
     /// The force (`onsager`) or the plain speed `e` as a fused CPU kernel
@@ -705,14 +752,16 @@ impl NlmTrainer {
         let lr = self
             .schedule
             .lr(self.cfg.lr, self.cfg.lr_final, step, self.cfg.updates);
-        self.nlm.j = self
+        let j = self
             .adam
-            .update(&self.adam_j, "J", self.nlm.j.clone(), grad_j, lr)
+            .update(&self.adam_j, "J", self.nlm.j.val(), grad_j, lr)
             * self.offdiag.clone();
+        self.nlm.set_j(j);
         if self.cfg.bias {
-            self.nlm.b = self
+            let b = self
                 .adam
-                .update(&self.adam_b, "b", self.nlm.b.clone(), grad_b, lr);
+                .update(&self.adam_b, "b", self.nlm.b.val(), grad_b, lr);
+            self.nlm.set_b(b);
         }
         self.cap_stiffness();
         Ok(Tensor::cat(
@@ -736,12 +785,9 @@ impl NlmTrainer {
         if !limit.is_finite() {
             return;
         }
-        let ju = self
-            .spectral_u
-            .clone()
-            .matmul(self.nlm.j.clone().transpose());
+        let ju = self.spectral_u.clone().matmul(self.nlm.j.val().transpose());
         let sigma = ju.clone().powi_scalar(2).sum().sqrt().reshape([1, 1]);
-        let next = ju.matmul(self.nlm.j.clone());
+        let next = ju.matmul(self.nlm.j.val());
         let norm = next.clone().powi_scalar(2).sum().sqrt().clamp_min(1e-30);
         self.spectral_u = next / norm.reshape([1, 1]);
         let factor = sigma
@@ -749,7 +795,7 @@ impl NlmTrainer {
             .recip()
             .mul_scalar(limit)
             .clamp_max(1.0);
-        self.nlm.j = self.nlm.j.clone() * factor;
+        self.nlm.set_j(self.nlm.j.val() * factor);
     }
 }
 
@@ -778,9 +824,9 @@ pub fn contrastive_grads(
 ) -> Grads {
     let t = nlm.temperature.max(1e-12);
     let (bd, bm) = (xd.dims()[0] as f64, xm.dims()[0] as f64);
-    let jt = nlm.j.clone().transpose();
-    let rd = xd - phid.clone().matmul(jt.clone()) - nlm.b.clone();
-    let rm = xm - phim.clone().matmul(jt) - nlm.b.clone();
+    let jt = nlm.j.val().transpose();
+    let rd = xd - phid.clone().matmul(jt.clone()) - nlm.b.val();
+    let rm = xm - phim.clone().matmul(jt) - nlm.b.val();
     let g_data = rd.clone().transpose().matmul(phid).div_scalar(t * bd);
     let g_model = rm.clone().transpose().matmul(phim).div_scalar(t * bm);
     Grads {
@@ -841,6 +887,10 @@ impl Sde for PlainRnn<'_> {
 impl Trainable for NlmTrainer {
     fn kind(&self) -> &'static str {
         "nlm"
+    }
+
+    fn export(&self, dir: &std::path::Path) -> Result<()> {
+        crate::models::export::export(&self.nlm, dir)
     }
 
     fn step(&mut self, step: u64) -> Result<StepOutput> {
@@ -958,11 +1008,11 @@ pub fn load_nlm(ck: &Checkpoint, device: &Device) -> Result<Nlm> {
         .get("temperature")
         .and_then(|v| v.as_f64())
         .unwrap_or(1.0);
-    Ok(Nlm {
-        j: tensor2_f32(j.data.clone(), n, n, device),
-        b: tensor2_f32(b.data.clone(), 1, n, device),
+    Ok(Nlm::from_tensors(
+        tensor2_f32(j.data.clone(), n, n, device),
+        tensor2_f32(b.data.clone(), 1, n, device),
         temperature,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -78,9 +78,75 @@ pub enum Target {
     Builtin(Builtin),
     /// A user-defined system.
     User(UserTarget),
+    /// A system written in Rust by a library user ([`Target::custom`]).
+    Custom(Custom),
+}
+
+/// A target SDE implemented in Rust (the library's way to train on a system that neither a
+/// built-in nor a TOML file describes). Not stored in `config.json`: a run trained on one is
+/// analysed by the program that defined it.
+#[derive(Clone)]
+pub struct Custom {
+    /// Display name.
+    pub name: String,
+    /// The system.
+    pub sde: std::sync::Arc<dyn Sde + Send + Sync>,
+    /// Simulation time step.
+    pub dt: f64,
+    /// Constant diffusion `[dim, m]` row-major, when the system's noise is additive.
+    pub g: Option<Vec<f64>>,
+    /// Sampling box of the training points (default: from the stationary samples).
+    pub bbox: Option<Vec<(f64, f64)>>,
+}
+
+impl std::fmt::Debug for Custom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Custom")
+            .field("name", &self.name)
+            .field("dim", &self.sde.dim())
+            .field("dt", &self.dt)
+            .finish()
+    }
 }
 
 impl Target {
+    /// A target written in Rust: `sde` simulated with time step `dt`. Additive noise
+    /// ([`Diffusion::Additive`] or [`Diffusion::Isotropic`] at the origin) is read once here
+    /// as the constant diffusion the matching uses; state-dependent noise is matched point by
+    /// point.
+    pub fn custom(
+        name: &str,
+        sde: std::sync::Arc<dyn Sde + Send + Sync>,
+        dt: f64,
+        device: &Device,
+    ) -> Result<Self> {
+        if !(dt.is_finite() && dt > 0.0) {
+            bail!("time step of `{name}` must be finite and > 0 (got {dt})");
+        }
+        let (d, m) = (sde.dim(), sde.noise_dim());
+        let g = match sde.diffusion(&Tensor::zeros([1, d], device)) {
+            Diffusion::Additive(g) => Some(
+                crate::transfer::to_vec_f32(&g)?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect(),
+            ),
+            Diffusion::Isotropic(s) if m == d => Some(
+                (0..d * d)
+                    .map(|k| if k % (d + 1) == 0 { s } else { 0.0 })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Ok(Self::Custom(Custom {
+            name: name.to_string(),
+            sde,
+            dt,
+            g,
+            bbox: None,
+        }))
+    }
+
     /// Builds the target of `spec` on `device`.
     pub fn from_spec(spec: &TargetSpec, device: &Device) -> Result<Self> {
         let ov = spec.overrides()?;
@@ -106,6 +172,7 @@ impl Target {
         match self {
             Self::Builtin(b) => format!("{:?}", b.kind),
             Self::User(u) => u.sde.name.clone(),
+            Self::Custom(c) => c.name.clone(),
         }
     }
 
@@ -113,7 +180,7 @@ impl Target {
     pub fn builtin_kind(&self) -> Option<Kind> {
         match self {
             Self::Builtin(b) => Some(b.kind),
-            Self::User(_) => None,
+            Self::User(_) | Self::Custom(_) => None,
         }
     }
 
@@ -122,6 +189,7 @@ impl Target {
         match self {
             Self::Builtin(b) => Some(b.g.clone()),
             Self::User(u) => u.g_const(),
+            Self::Custom(c) => c.g.clone(),
         }
     }
 
@@ -130,6 +198,7 @@ impl Target {
         match self {
             Self::Builtin(b) => b.default_dt(),
             Self::User(u) => u.sde.dt.unwrap_or(1e-2),
+            Self::Custom(c) => c.dt,
         }
     }
 
@@ -138,6 +207,7 @@ impl Target {
         match self {
             Self::Builtin(_) => None,
             Self::User(u) => u.sde.bbox.clone(),
+            Self::Custom(c) => c.bbox.clone(),
         }
     }
 
@@ -145,7 +215,7 @@ impl Target {
     pub fn memories(&self) -> Vec<Vec<f64>> {
         match self {
             Self::Builtin(b) => b.memories.clone(),
-            Self::User(_) => Vec::new(),
+            Self::User(_) | Self::Custom(_) => Vec::new(),
         }
     }
 
@@ -160,6 +230,7 @@ impl Target {
                 .find(|(k, _)| k == name)
                 .map(|x| x.1)
                 .unwrap_or(f64::NAN),
+            Self::Custom(_) => f64::NAN,
         }
     }
 
@@ -216,30 +287,35 @@ impl Sde for Target {
         match self {
             Self::Builtin(b) => b.dim,
             Self::User(u) => u.sde.dim,
+            Self::Custom(c) => c.sde.dim(),
         }
     }
     fn noise_dim(&self) -> usize {
         match self {
             Self::Builtin(b) => b.dim,
             Self::User(u) => u.sde.noise_dim,
+            Self::Custom(c) => c.sde.noise_dim(),
         }
     }
     fn inputs(&self) -> usize {
         match self {
             Self::Builtin(b) => b.inputs,
             Self::User(u) => u.sde.inputs,
+            Self::Custom(c) => c.sde.inputs(),
         }
     }
     fn drift(&self, x: Tensor<2>, u: Option<Tensor<2>>) -> Tensor<2> {
         match self {
             Self::Builtin(b) => b.drift(x, u),
             Self::User(t) => t.drift(x, u),
+            Self::Custom(c) => c.sde.drift(x, u),
         }
     }
     fn diffusion(&self, x: &Tensor<2>) -> Diffusion {
         match self {
             Self::Builtin(b) => Diffusion::Additive(b.g_tensor()),
             Self::User(t) => t.diffusion(x),
+            Self::Custom(c) => c.sde.diffusion(x),
         }
     }
 }
