@@ -146,6 +146,101 @@ macro_rules! __choice_display {
 }
 pub use crate::__choice_display as choice_display;
 
+/// A configuration value that names either one of a family's built-ins (an enum `B` deriving
+/// clap's `ValueEnum`) or a user's file or folder: the SDE (`sde`), the FEP `patterns`, the NLM
+/// `data`. In `config.json` and on the command line it is the plain string it always was (the
+/// built-in's name or the path), so run directories of earlier releases load unchanged.
+///
+/// Parsing: a built-in's name gives [`Source::Builtin`]; a string that looks like a path (it
+/// has a `/`, `\\` or `.`, or names something that exists) gives [`Source::Path`]; anything
+/// else is an error that lists the built-ins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source<B: Builtins> {
+    /// One of the built-ins.
+    Builtin(B),
+    /// A file or folder of the user's.
+    Path(std::path::PathBuf),
+}
+
+/// The built-ins a [`Source`] may name.
+pub trait Builtins: clap::ValueEnum {
+    /// What they are, for errors (`SDE`, `pattern set`, …).
+    const WHAT: &'static str;
+}
+
+impl<B: Builtins> Source<B> {
+    /// Parses `s` (see the type's documentation).
+    pub fn parse(s: &str) -> Result<Self> {
+        let what = B::WHAT;
+        if let Some(b) = B::value_variants()
+            .iter()
+            .find(|b| b.to_possible_value().is_some_and(|v| v.get_name() == s))
+        {
+            return Ok(Self::Builtin(b.clone()));
+        }
+        if s.is_empty() {
+            bail!("`{what}` is empty");
+        }
+        if s.contains(['/', '\\', '.']) || Path::new(s).exists() {
+            return Ok(Self::Path(s.into()));
+        }
+        let names: Vec<String> = B::value_variants()
+            .iter()
+            .filter_map(|b| b.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect();
+        bail!(
+            "unknown {what} `{s}`: built-ins are {} (or give a path)",
+            names.join(", ")
+        )
+    }
+
+    /// The built-in, if this is one.
+    pub fn builtin(&self) -> Option<&B> {
+        match self {
+            Self::Builtin(b) => Some(b),
+            Self::Path(_) => None,
+        }
+    }
+}
+
+impl<B: Builtins> From<B> for Source<B> {
+    fn from(b: B) -> Self {
+        Self::Builtin(b)
+    }
+}
+
+impl<B: Builtins> std::fmt::Display for Source<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Builtin(b) => match b.to_possible_value() {
+                Some(v) => f.write_str(v.get_name()),
+                None => f.write_str("?"),
+            },
+            Self::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl<B: Builtins> std::str::FromStr for Source<B> {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl<B: Builtins> Serialize for Source<B> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
+impl<'de, B: Builtins> serde::Deserialize<'de> for Source<B> {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(de)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +281,34 @@ mod tests {
         let e = build::<C>(&d, None, &["zz=1".into()], &[]).unwrap_err();
         assert!(format!("{e:#}").contains("unknown configuration key `zz`"));
         assert!(build::<C>(&d, None, &["a=notanumber".into()], &[]).is_err());
+    }
+
+    #[derive(Clone, Debug, PartialEq, clap::ValueEnum)]
+    enum Named {
+        Mnist,
+        OuRot,
+    }
+
+    impl Builtins for Named {
+        const WHAT: &'static str = "thing";
+    }
+
+    #[test]
+    fn sources_keep_their_strings() {
+        for (text, want) in [
+            ("mnist", Source::Builtin(Named::Mnist)),
+            ("ou-rot", Source::Builtin(Named::OuRot)),
+            ("my.toml", Source::Path("my.toml".into())),
+            ("data/shapes", Source::Path("data/shapes".into())),
+        ] {
+            let s: Source<Named> = serde_json::from_value(Value::from(text)).unwrap();
+            assert_eq!(s, want);
+            assert_eq!(serde_json::to_value(&s).unwrap(), Value::from(text));
+        }
+        let e = Source::<Named>::parse("lorenzz").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown thing `lorenzz`") && e.contains("mnist, ou-rot"),
+            "{e}"
+        );
     }
 }

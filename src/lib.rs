@@ -29,7 +29,6 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
-pub mod linalg;
 pub mod models;
 pub mod npy;
 pub mod optim;

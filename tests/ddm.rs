@@ -16,7 +16,7 @@ use burn::tensor::Tensor;
 
 fn small_cfg() -> DdmConfig {
     DdmConfig::new()
-        .with_sde("ou-rot".into())
+        .with_sde(attractor::sde::builtin::Kind::OuRot.into())
         .with_neurons(40)
         .with_batch(256)
         .with_iters(40)
@@ -232,7 +232,7 @@ fn analytic_gradients_match_autodiff() {
     let dev = common::cpu();
     for (sde, norm) in [("multiwell-switch", true), ("lorenz", false)] {
         let cfg = small_cfg()
-            .with_sde(sde.into())
+            .with_sde(attractor::config::Source::parse(sde).unwrap())
             .with_normalize_drift(norm)
             .with_lambda_w(1e-3)
             .with_init(attractor::models::ddm::Init::Zero);

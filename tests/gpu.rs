@@ -108,7 +108,7 @@ fn ddm_training_matches_cpu(gpu: &Device) -> Result<(), Failed> {
     use attractor::models::ddm::{DdmConfig, DdmTrainer, analytic_grads};
     const ITERS: u64 = 20;
     let cfg = DdmConfig::new()
-        .with_sde("ou-rot".into())
+        .with_sde(attractor::sde::builtin::Kind::OuRot.into())
         .with_neurons(64)
         .with_batch(256)
         .with_iters(ITERS)
@@ -236,7 +236,7 @@ fn copies(f: &mut dyn FnMut() -> Result<(), Failed>) -> Result<u64, Failed> {
 /// kernels once).
 fn tiny_ddm() -> attractor::models::ddm::DdmConfig {
     attractor::models::ddm::DdmConfig::new()
-        .with_sde("ou-rot".into())
+        .with_sde(attractor::sde::builtin::Kind::OuRot.into())
         .with_neurons(16)
         .with_batch(64)
         .with_pool_size(100)

@@ -29,7 +29,7 @@ fn args(t_end: f64, k: usize) -> EvalArgs {
 #[test]
 fn rotated_ou_is_embedded_with_its_entropy_production() {
     let cfg = DdmConfig::new()
-        .with_sde("ou-rot".into())
+        .with_sde(attractor::sde::builtin::Kind::OuRot.into())
         .with_neurons(200)
         .with_iters(300)
         .with_pool_size(20000);
@@ -71,7 +71,7 @@ fn rotated_ou_is_embedded_with_its_entropy_production() {
 #[test]
 fn double_well_matches_the_exact_stationary_density() {
     let cfg = DdmConfig::new()
-        .with_sde("double-well".into())
+        .with_sde(attractor::sde::builtin::Kind::DoubleWell.into())
         .with_neurons(200)
         .with_iters(300)
         .with_pool_size(20000);
@@ -95,7 +95,7 @@ fn input_pulses_switch_between_memories() {
     use attractor::analysis::ddm::switch_protocol;
     use attractor::rng::Rng;
     let cfg = DdmConfig::new()
-        .with_sde("multiwell-switch".into())
+        .with_sde(attractor::sde::builtin::Kind::MultiwellSwitch.into())
         .with_neurons(200)
         .with_iters(800)
         .with_pool_size(20000);

@@ -70,7 +70,7 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
         let sel = device::select(dc)?;
         for &n in &a.neurons {
             let cfg = DdmConfig::new()
-                .with_sde("lorenz".into())
+                .with_sde(crate::sde::builtin::Kind::Lorenz.into())
                 .with_neurons(n)
                 .with_batch(a.batch)
                 .with_iters(a.iters + 20)
@@ -106,7 +106,7 @@ pub fn ddm(a: &DdmBenchArgs, quiet: bool) -> Result<()> {
         // Simulation of the full network, N = 500.
         let n = 500;
         let cfg = DdmConfig::new()
-            .with_sde("lorenz".into())
+            .with_sde(crate::sde::builtin::Kind::Lorenz.into())
             .with_neurons(n)
             .with_init(crate::models::ddm::Init::Zero)
             .with_pool_size(1000)

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use super::stats::{count_switches, hist_l1, hist_l1_density, mean_std};
 use crate::checkpoint;
-use crate::linalg::{Mat, inverse};
 use crate::models::ctrnn::{CtRnn, LatentSde, NetworkSde};
 use crate::models::ddm::{Ddm, DdmConfig, load_network, stationary_samples, streams};
 use crate::plot::{Figure, palette};
@@ -133,17 +132,16 @@ pub struct SimSpec {
     pub epr: bool,
 }
 
-fn dinv(g_or_a: &[f64], d: usize, m: usize) -> Option<Mat> {
-    let mut dm = Mat::zeros(d, d);
-    for i in 0..d {
-        for j in 0..d {
-            dm.data[i * d + j] = 0.5
-                * (0..m)
-                    .map(|k| g_or_a[i * m + k] * g_or_a[j * m + k])
-                    .sum::<f64>();
-        }
-    }
-    inverse(&dm).ok().filter(|x| x.is_finite())
+/// `D⁻¹` (row-major `[d, d]`) of `D = ½ G Gᵀ` for `G` `[d, m]`, when it is invertible.
+fn dinv(g_or_a: &[f64], d: usize, m: usize) -> Option<Vec<f64>> {
+    let dm = nalgebra::DMatrix::from_fn(d, d, |i, j| {
+        0.5 * (0..m)
+            .map(|k| g_or_a[i * m + k] * g_or_a[j * m + k])
+            .sum::<f64>()
+    });
+    let inv = dm.try_inverse()?;
+    let v: Vec<f64> = (0..d * d).map(|k| inv[(k / d, k % d)]).collect();
+    v.iter().all(|x| x.is_finite()).then_some(v)
 }
 
 /// Simulates the full network (or the target) from latent states `z0` (`[K, d]`), with inputs
@@ -185,7 +183,7 @@ pub fn simulate(
             Some(to_vec_f32(&net.a)?.iter().map(|&x| x as f64).collect())
         };
         g.and_then(|g| dinv(&g, d, m))
-            .map(|di| tensor2(&di.data, d, d, dev))
+            .map(|di| tensor2(&di, d, d, dev))
     } else {
         None
     };
@@ -1172,14 +1170,14 @@ pub fn decompose_cmd(
     let firr: Vec<f64> = (0..npts * d).map(|i| fg[i] as f64 - frev[i]).collect();
     // EPR from the grid: Φ ≈ Σ p f_irrᵀ D⁻¹ f_irr (2-D only; an independent check).
     if d == 2
-        && let Some(di) = inverse(&Mat::from_vec(2, 2, dm.clone())).ok()
+        && let Some(di) = nalgebra::Matrix2::from_row_slice(&dm).try_inverse()
     {
         let tot: f64 = dens.iter().sum();
         let mut phi = 0.0;
         for i in 0..npts {
             let v = [firr[i * 2], firr[i * 2 + 1]];
-            let q = v[0] * (di.data[0] * v[0] + di.data[1] * v[1])
-                + v[1] * (di.data[2] * v[0] + di.data[3] * v[1]);
+            let q = v[0] * (di[(0, 0)] * v[0] + di[(0, 1)] * v[1])
+                + v[1] * (di[(1, 0)] * v[0] + di[(1, 1)] * v[1]);
             phi += dens[i] * q;
         }
         report.insert("epr_grid_estimate".into(), json_num(phi / tot.max(1e-300)));

@@ -284,7 +284,9 @@ pub mod cmd {
 
     use super::*;
     use crate::checkpoint;
-    use crate::data::patterns::{Patterns, digits_preprocessed, load_patterns};
+    use crate::data::patterns::{
+        PatternSet, PatternSource, Patterns, digits_preprocessed, load_patterns,
+    };
     use crate::models::fep::{FepConfig, FepTrainer, streams};
     use crate::plot::{Figure, image_grid, save_rgb_png};
     use crate::run::RunDir;
@@ -307,16 +309,16 @@ pub mod cmd {
 
     /// Training patterns (and held-out patterns for the digits) named by a configuration.
     pub fn resolve_patterns(cfg: &FepConfig) -> Result<(Patterns, Option<Patterns>)> {
-        let (mut train, test) = if cfg.patterns == "digits" {
-            let (train, test) = digits_preprocessed(&digits_path()?)?;
-            (train, Some(test))
-        } else {
-            let mut p = load_patterns(Path::new(&cfg.patterns))?;
+        let (mut train, test) = if let PatternSource::Path(path) = &cfg.patterns {
+            let mut p = load_patterns(path)?;
             if cfg.zscore {
                 crate::data::patterns::zscore_rows(&mut p.data, p.n)
                     .with_context(|| format!("cannot z-score the patterns of {}", cfg.patterns))?;
             }
             (p, None)
+        } else {
+            let (train, test) = digits_preprocessed(&digits_path()?)?;
+            (train, Some(test))
         };
         if !cfg.subset.is_empty() {
             let n = train.n;
@@ -369,7 +371,7 @@ pub mod cmd {
         let data: Vec<f64> = pats.data.iter().map(|&x| x as f64).collect();
         let mut trainer = FepTrainer::new(&cfg, data, n, device)?;
         trainer.restore(&ck)?;
-        let (shape, test) = if cfg.patterns == "digits" {
+        let (shape, test) = if cfg.patterns == PatternSource::Builtin(PatternSet::Digits) {
             (
                 Some((8, 8)),
                 resolve_patterns(&cfg).ok().and_then(|(_, t)| t),
@@ -904,6 +906,7 @@ pub mod sweep {
 
     use super::cmd::resolve_patterns;
     use super::*;
+    use crate::data::patterns::PatternSource;
     use crate::models::fep::{FepConfig, FepTrainer, streams};
     use crate::plot::Figure;
 
@@ -932,7 +935,7 @@ pub mod sweep {
         pub lr: f64,
         /// Patterns (as `fep train`).
         #[arg(long, default_value = "digits")]
-        pub patterns: String,
+        pub patterns: PatternSource,
         /// Trials per ΔR² estimate.
         #[arg(long, default_value_t = 100)]
         pub trials: usize,

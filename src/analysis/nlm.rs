@@ -37,7 +37,7 @@ pub struct NlmData {
 
 /// Loads, filters, pools and maps the images named by `cfg` (spec §1.3, §4).
 pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
-    let (set, _) = load_source(&cfg.data)?;
+    let (set, _) = load_source(&cfg.data.to_string())?;
     let mut warnings = set.warnings.clone();
     let set = if set.labels.is_none() && !cfg.digits.is_empty() {
         if cfg.digits != [1, 3, 6] {

@@ -116,7 +116,7 @@ pub enum DdmCmd {
     Train {
         /// Target: built-in name (see `attractor sde list`) or path of a TOML file.
         #[arg(long)]
-        sde: Option<String>,
+        sde: Option<crate::sde::target::SdeSource>,
         /// Target parameter override name=value (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
@@ -157,7 +157,7 @@ pub enum FepCmd {
     Train {
         /// `digits` (bundled 8×8 digits, first 10) or a .npy / CSV file or a folder of PNGs.
         #[arg(long)]
-        patterns: Option<String>,
+        patterns: Option<crate::data::patterns::PatternSource>,
         /// Evidence level (bias = evidence × pattern).
         #[arg(long)]
         evidence: Option<f64>,
@@ -205,7 +205,7 @@ pub enum NlmCmd {
     Train {
         /// `mnist` (bundled), an IDX folder or a folder of same-size PNGs.
         #[arg(long)]
-        data: Option<String>,
+        data: Option<crate::data::images::ImageSource>,
         /// Labels to keep, e.g. 1,3,6 ('' for all).
         #[arg(long)]
         digits: Option<String>,
@@ -581,7 +581,7 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
                 .map(crate::data::images::parse_digits)
                 .transpose()?;
             let extra = flags(&[
-                ("data", data.as_ref().map(|v| v.clone().into())),
+                ("data", data.as_ref().map(|v| v.to_string().into())),
                 ("digits", digits.map(Into::into)),
                 ("n_data", n_data.map(Into::into)),
                 ("updates", updates.map(Into::into)),
@@ -674,7 +674,7 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
             run,
         } => {
             let extra = flags(&[
-                ("sde", sde.as_ref().map(|v| v.clone().into())),
+                ("sde", sde.as_ref().map(|v| v.to_string().into())),
                 (
                     "params",
                     (!params.is_empty()).then(|| params.clone().into()),
@@ -747,7 +747,7 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             run,
         } => {
             let extra = flags(&[
-                ("patterns", patterns.as_ref().map(|v| v.clone().into())),
+                ("patterns", patterns.as_ref().map(|v| v.to_string().into())),
                 ("evidence", evidence.map(Into::into)),
                 ("beta", beta.map(Into::into)),
                 ("lr", lr.map(Into::into)),

@@ -11,6 +11,20 @@ use anyhow::{Context, Result, bail};
 use super::idx::{self, Split};
 use super::patterns::load_patterns;
 
+/// The built-in image sets of NLM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuiltinImages {
+    /// The bundled MNIST (train and test splits).
+    Mnist,
+}
+
+impl crate::config::Builtins for BuiltinImages {
+    const WHAT: &'static str = "image set";
+}
+
+/// The `data` of an NLM configuration: a built-in image set or a folder.
+pub type ImageSource = crate::config::Source<BuiltinImages>;
+
 /// Images of one size with optional labels.
 #[derive(Clone, Debug)]
 pub struct ImageSet {

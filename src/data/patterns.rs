@@ -25,6 +25,20 @@ use flate2::read::MultiGzDecoder;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 use thiserror::Error;
 
+/// The built-in pattern sets of FEP runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatternSet {
+    /// The bundled 8×8 digits (first 10 as the training set, z-scored).
+    Digits,
+}
+
+impl crate::config::Builtins for PatternSet {
+    const WHAT: &'static str = "pattern set";
+}
+
+/// The `patterns` of a FEP configuration: a built-in set or a file/folder.
+pub type PatternSource = crate::config::Source<PatternSet>;
+
 /// Pixels in one digits image.
 pub const DIGITS_PIXELS: usize = 64;
 /// Height and width of one digits image.

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::device::fast;
-use crate::linalg::{Mat, qr_thin};
 use crate::models::param;
 use crate::rng::Rng;
 use crate::sde::{Diffusion, Sde};
@@ -166,10 +165,19 @@ impl CtRnn {
         if d == 0 || n < d {
             bail!("the network needs N >= d >= 1 neurons (N = {n}, d = {d})");
         }
-        let g = Mat::from_vec(n, d, rng.normal_vec_f64(n * d));
-        let (q, _) = qr_thin(&g);
+        // U = √N Q of the thin QR of a Gaussian [N, d] matrix, signs fixed by diag(R) ≥ 0 (the
+        // unique factorisation: the same U whichever QR routine computes it).
+        let g = nalgebra::DMatrix::from_row_slice(n, d, &rng.normal_vec_f64(n * d));
+        let qr = g.qr();
+        let (q, r) = (qr.q(), qr.r());
         let sn = (n as f64).sqrt();
-        let u: Vec<f64> = q.data.iter().map(|x| x * sn).collect();
+        let mut u = vec![0.0; n * d];
+        for j in 0..d {
+            let sign = if r[(j, j)] < 0.0 { -sn } else { sn };
+            for i in 0..n {
+                u[i * d + j] = q[(i, j)] * sign;
+            }
+        }
         let perp = |v: Vec<f64>| -> Vec<f64> {
             // v - U (Uᵀ v)/N
             let mut coef = vec![0.0; d];

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::ctrnn::{Connectivity, CtRnn, CtRnnConfig, Shape};
 use crate::checkpoint::{Checkpoint, NamedArray};
-use crate::linalg::{Mat, cholesky_solve};
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
+use crate::sde::builtin::Kind;
 use crate::sde::solver::EulerMaruyama;
-use crate::sde::target::{Target, TargetSpec};
+use crate::sde::target::{SdeSource, Target, TargetSpec};
 use crate::sde::{Diffusion, Sde};
 use crate::train::{StepOutput, Trainable};
 use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
@@ -70,8 +70,8 @@ crate::config::choice_display!(Init, InputAmplitude, Grad);
 #[derive(Config, Debug)]
 pub struct DdmConfig {
     /// Target SDE: a built-in name (`attractor sde list`) or the path of a TOML file.
-    #[config(default = "String::from(\"ou-rot\")")]
-    pub sde: String,
+    #[config(default = "SdeSource::Builtin(Kind::OuRot)")]
+    pub sde: SdeSource,
     /// Target parameter overrides, `name=value`.
     #[config(default = "Vec::new()")]
     pub params: Vec<String>,
@@ -791,41 +791,40 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
         _ => Vec::new(),
     };
     let cols = n + 1 + p;
-    let mut x = Mat::zeros(k, cols);
-    let mut y = Mat::zeros(k, d);
-    for r in 0..k {
-        for i in 0..n {
-            x.data[r * cols + i] = phi[r * n + i] as f64 / n as f64;
+    let x = nalgebra::DMatrix::from_fn(k, cols, |r, i| {
+        if i < n {
+            phi[r * n + i] as f64 / n as f64
+        } else if i == n {
+            1.0
+        } else {
+            uh[r * p + i - n - 1] as f64
         }
-        x.data[r * cols + n] = 1.0;
-        for j in 0..p {
-            x.data[r * cols + n + 1 + j] = uh[r * p + j] as f64;
-        }
-        for j in 0..d {
-            y.data[r * d + j] = tau * f[r * d + j] as f64 + zh[r * d + j] as f64;
-        }
-    }
+    });
+    let y = nalgebra::DMatrix::from_fn(k, d, |r, j| {
+        tau * f[r * d + j] as f64 + zh[r * d + j] as f64
+    });
     // (XᵀX/K + λ τ²/N · I_V) sol = XᵀY/K  (the penalty is on V only)
-    let mut a = crate::linalg::gram(&x);
-    let mut rhs = crate::linalg::at_b(&x, &y);
     let kf = k as f64;
-    a.data.iter_mut().for_each(|v| *v /= kf);
-    rhs.data.iter_mut().for_each(|v| *v /= kf);
+    let mut a = x.tr_mul(&x) / kf;
+    let rhs = x.tr_mul(&y) / kf;
     let lam = ddm.cfg.lambda_w * tau * tau / n as f64;
     for i in 0..n {
-        a.data[i * cols + i] += lam;
+        a[(i, i)] += lam;
     }
     // Tiny jitter on the unpenalised rows keeps the system positive definite.
     for i in n..cols {
-        a.data[i * cols + i] += 1e-12;
+        a[(i, i)] += 1e-12;
     }
-    let sol = cholesky_solve(&a, &rhs).map_err(|e| anyhow::anyhow!("ridge solve failed: {e}"))?;
-    let v: Vec<f64> = sol.data[..n * d].to_vec();
-    let c: Vec<f64> = sol.data[n * d..(n + 1) * d].to_vec();
+    let sol = a
+        .cholesky()
+        .context("ridge solve failed: the normal equations are not positive definite")?
+        .solve(&rhs);
+    let v: Vec<f64> = (0..n * d).map(|k| sol[(k / d, k % d)]).collect();
+    let c: Vec<f64> = (0..d).map(|j| sol[(n, j)]).collect();
     let mut mm = vec![0.0; d * p_all];
     for j in 0..p {
         for i in 0..d {
-            mm[i * p_all + j] = sol.data[(n + 1 + j) * d + i];
+            mm[i * p_all + j] = sol[(n + 1 + j, i)];
         }
     }
     let dev = ddm.device.clone();
@@ -842,10 +841,8 @@ pub fn ridge_init(ddm: &mut Ddm, z: &Tensor<2>, u: Option<&Tensor<2>>) -> Result
     let mut obj = 0.0;
     for r in 0..k {
         for j in 0..d {
-            let pred: f64 = (0..cols)
-                .map(|i| x.data[r * cols + i] * sol.data[i * d + j])
-                .sum();
-            obj += ((pred - y.data[r * d + j]) / tau).powi(2);
+            let pred: f64 = (0..cols).map(|i| x[(r, i)] * sol[(i, j)]).sum();
+            obj += ((pred - y[(r, j)]) / tau).powi(2);
         }
     }
     obj /= kf;
@@ -996,6 +993,7 @@ mod tests {
     fn choices_keep_their_config_json_spellings() {
         let mut v = serde_json::to_value(DdmConfig::new()).unwrap();
         for (k, old) in [
+            ("sde", "ou-rot"),
             ("connectivity", "low-rank"),
             ("schedule", "cosine"),
             ("init", "ridge"),
@@ -1005,6 +1003,7 @@ mod tests {
             assert_eq!(v[k], old, "default spelling of {k}");
         }
         for (k, old) in [
+            ("sde", "lorenz"),
             ("connectivity", "full-rank"),
             ("schedule", "linear"),
             ("init", "zero"),
@@ -1014,6 +1013,7 @@ mod tests {
             v[k] = old.into();
         }
         let cfg: DdmConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(cfg.sde, SdeSource::Builtin(Kind::Lorenz));
         assert_eq!(cfg.connectivity, Connectivity::FullRank);
         assert_eq!(cfg.schedule, Schedule::Linear);
         assert_eq!(

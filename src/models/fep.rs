@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
+use crate::data::patterns::{PatternSet, PatternSource};
 use crate::models::param;
 use crate::rng::Rng;
 use crate::train::{StepOutput, Trainable};
@@ -93,8 +94,8 @@ crate::config::choice_display!(Input, Order, Rule, UpdateOrder, Engine);
 pub struct FepConfig {
     /// Patterns: `digits` (the bundled 8×8 digits, first 10 as training set) or a path
     /// (`.npy` `[P, N]`, CSV one pattern a row, or a folder of same-size PNGs).
-    #[config(default = "String::from(\"digits\")")]
-    pub patterns: String,
+    #[config(default = "PatternSource::Builtin(PatternSet::Digits)")]
+    pub patterns: PatternSource,
     /// Input during training: `patterns` (bias = evidence × pattern) or `none` (b = 0: free
     /// running with learning on, the spec's Sim 4).
     #[config(default = "Input::Patterns")]
@@ -982,6 +983,11 @@ mod tests {
             "keep_checkpoints": 3, "seed": 0
         });
         let cfg: FepConfig = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(cfg.patterns, PatternSource::Builtin(PatternSet::Digits));
+        let mut file = old.clone();
+        file["patterns"] = "runs/p.npy".into();
+        let from_file: FepConfig = serde_json::from_value(file).unwrap();
+        assert_eq!(from_file.patterns, PatternSource::Path("runs/p.npy".into()));
         assert_eq!(
             (cfg.input, cfg.order, cfg.rule, cfg.schedule, cfg.engine),
             (

@@ -17,6 +17,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NamedArray};
+use crate::data::images::{BuiltinImages, ImageSource};
 use crate::device::fast;
 use crate::models::nlm_host::NlmHostDrift;
 use crate::models::param;
@@ -229,8 +230,8 @@ pub struct NlmConfig {
     /// Images: `mnist` (the bundled MNIST), a folder in IDX layout
     /// (`train-images-idx3-ubyte[.gz]`, optional labels and `t10k-*` files) or a folder of
     /// same-size PNG images.
-    #[config(default = "String::from(\"mnist\")")]
-    pub data: String,
+    #[config(default = "ImageSource::Builtin(BuiltinImages::Mnist)")]
+    pub data: ImageSource,
     /// Labels to keep (empty: all images; needs labelled data otherwise).
     #[config(default = "vec![1, 3, 6]")]
     pub digits: Vec<u8>,
@@ -1060,9 +1061,12 @@ mod tests {
             (v["sampler"].clone(), v["schedule"].clone()),
             ("pcd".into(), "constant".into())
         );
+        assert_eq!(v["data"], "mnist");
         v["sampler"] = "one-chain".into();
         v["schedule"] = "cosine".into();
+        v["data"] = "data/shapes".into();
         let cfg: NlmConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(cfg.data, ImageSource::Path("data/shapes".into()));
         assert_eq!(
             (cfg.sampler, cfg.schedule),
             (Sampler::OneChain, Schedule::Cosine)

@@ -102,8 +102,8 @@ pub fn catalogue() -> Vec<BuiltinInfo> {
     ]
 }
 
-/// Which built-in system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which built-in system (its name is the catalogue's, e.g. `ou-rot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     /// Rotated OU.
     OuRot,
@@ -118,6 +118,12 @@ pub enum Kind {
     /// K wells with a rotational current.
     MultiwellCycle,
 }
+
+impl crate::config::Builtins for Kind {
+    const WHAT: &'static str = "SDE";
+}
+
+crate::config::choice_display!(Kind);
 
 /// A built-in system with bound parameters, living on a device.
 #[derive(Clone, Debug)]

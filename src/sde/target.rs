@@ -1,7 +1,5 @@
 //! Target systems: a built-in or a user TOML file, bound to parameters and a device.
 
-use std::path::Path;
-
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -12,12 +10,15 @@ use super::{Diffusion, Sde};
 use crate::rng::Rng;
 use crate::transfer::tensor2;
 
+/// The `sde` of a configuration: a built-in (`attractor sde list`) or a TOML file.
+pub type SdeSource = crate::config::Source<Kind>;
+
 /// How a target is named in a configuration: everything needed to rebuild it, including the
 /// text of a user file (so a run directory is self-contained).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TargetSpec {
     /// Built-in name or the path of a `.toml` file.
-    pub sde: String,
+    pub sde: SdeSource,
     /// Parameter overrides `name=value`.
     pub params: Vec<String>,
     /// Contents of the user file, embedded when the run was created.
@@ -26,18 +27,16 @@ pub struct TargetSpec {
 
 impl TargetSpec {
     /// A spec for `sde` with overrides; reads and embeds a user file.
-    pub fn new(sde: &str, params: &[String]) -> Result<Self> {
-        let toml = if is_user_file(sde) {
-            let p = Path::new(sde);
-            Some(
+    pub fn new(sde: &SdeSource, params: &[String]) -> Result<Self> {
+        let toml = match sde {
+            SdeSource::Path(p) => Some(
                 std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read SDE file {}", p.display()))?,
-            )
-        } else {
-            None
+            ),
+            SdeSource::Builtin(_) => None,
         };
         let s = Self {
-            sde: sde.to_string(),
+            sde: sde.clone(),
             params: params.to_vec(),
             toml,
         };
@@ -64,10 +63,6 @@ impl TargetSpec {
             })
             .collect()
     }
-}
-
-fn is_user_file(sde: &str) -> bool {
-    sde.ends_with(".toml") || sde.contains('/')
 }
 
 /// A target SDE ready to evaluate.
@@ -150,20 +145,17 @@ impl Target {
     /// Builds the target of `spec` on `device`.
     pub fn from_spec(spec: &TargetSpec, device: &Device) -> Result<Self> {
         let ov = spec.overrides()?;
-        if let Some(text) = &spec.toml {
-            Ok(Self::User(UserTarget::from_text(
-                text,
-                Path::new(&spec.sde),
-                &ov,
-                device,
-            )?))
-        } else if is_user_file(&spec.sde) {
-            bail!(
+        match (&spec.sde, &spec.toml) {
+            (SdeSource::Path(p), Some(text)) => {
+                Ok(Self::User(UserTarget::from_text(text, p, &ov, device)?))
+            }
+            (SdeSource::Path(p), None) => bail!(
                 "SDE file {} was not embedded in the configuration",
-                spec.sde
-            )
-        } else {
-            Ok(Self::Builtin(Builtin::new(&spec.sde, &ov, device)?))
+                p.display()
+            ),
+            (SdeSource::Builtin(kind), _) => {
+                Ok(Self::Builtin(Builtin::new(&kind.to_string(), &ov, device)?))
+            }
         }
     }
 
