@@ -101,6 +101,20 @@ fn nlm_run_exports_a_burn_module() {
     assert_eq!(to_vec_f32(&nlm.b).unwrap(), array(&ck, "b"));
     assert_eq!(nlm.num_params(), 49 * 49 + 49);
     assert_eq!(ids(&nlm), vec![param_id("nlm.J"), param_id("nlm.b")]);
+    // `attractor export --format burnpack` writes the same module elsewhere.
+    let out = t.join("out");
+    ok(&[
+        "--quiet",
+        "export",
+        "--run-dir",
+        r,
+        "--format",
+        "burnpack",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let again: Nlm = attractor::load_model(&out, &common::cpu()).unwrap();
+    assert_eq!(to_vec_f32(&again.j).unwrap(), array(&ck, "J"));
     // The wrong family is refused naming both.
     let err = attractor::load_model::<CtRnn>(&run, &common::cpu())
         .unwrap_err()

@@ -3,6 +3,7 @@
 //! [`help`] holds the worked examples of every command, shell completions and the generator of
 //! `docs/cli.md`; [`logging`] routes diagnostics through `log` (`RUST_LOG`).
 
+pub mod family;
 pub mod help;
 pub mod logging;
 
@@ -13,12 +14,10 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::analysis::ddm as ana;
 use crate::checkpoint;
-use crate::config;
 use crate::device::{self, DeviceChoice, Selected};
-use crate::models::ddm::{DdmConfig, DdmTrainer, load_network};
 use crate::run::RunDir;
 use crate::sde::builtin::catalogue;
-use crate::train::{self, DriverOptions, Outcome};
+use crate::train::{self, Outcome};
 
 /// Train, run and inspect stochastic recurrent networks.
 #[derive(Parser, Debug)]
@@ -273,9 +272,10 @@ pub struct ExportArgs {
     /// Run directory.
     #[arg(long)]
     pub run_dir: PathBuf,
-    /// npy (one file per tensor) or safetensors (one file).
-    #[arg(long, default_value = "npy")]
-    pub format: String,
+    /// npy (one file per tensor), safetensors (one file) or burnpack (Burn's record of the
+    /// network, `model.bpk` + `model.json`).
+    #[arg(long, value_enum, default_value_t = family::ExportFormat::Npy)]
+    pub format: family::ExportFormat,
     /// Output directory (default: DIR/export).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -434,134 +434,8 @@ fn flags(pairs: &[(&str, Option<serde_json::Value>)]) -> Vec<serde_json::Value> 
         .collect()
 }
 
-fn driver_options(cfg: &DdmConfig, until: Option<u64>, quiet: bool) -> DriverOptions {
-    DriverOptions {
-        total_steps: cfg.iters,
-        until,
-        checkpoint_every: cfg.checkpoint_every,
-        log_every: cfg.log_every,
-        keep: cfg.keep_checkpoints,
-        quiet,
-        milestones: Vec::new(),
-        milestone_dir: "milestones",
-    }
-}
-
-fn fep_driver_options(
-    cfg: &crate::models::fep::FepConfig,
-    until: Option<u64>,
-    quiet: bool,
-) -> DriverOptions {
-    DriverOptions {
-        total_steps: cfg.epochs,
-        until,
-        checkpoint_every: cfg.checkpoint_every,
-        log_every: cfg.log_every,
-        keep: cfg.keep_checkpoints,
-        quiet,
-        milestones: Vec::new(),
-        milestone_dir: "milestones",
-    }
-}
-
-fn nlm_driver_options(
-    cfg: &crate::models::nlm::NlmConfig,
-    until: Option<u64>,
-    quiet: bool,
-) -> DriverOptions {
-    DriverOptions {
-        total_steps: cfg.updates,
-        until,
-        checkpoint_every: cfg.checkpoint_every,
-        log_every: cfg.log_every,
-        keep: cfg.keep_checkpoints,
-        quiet,
-        milestones: if cfg.tage_snapshots {
-            crate::models::nlm::tage_schedule(cfg.updates)
-        } else {
-            Vec::new()
-        },
-        milestone_dir: "tage",
-    }
-}
-
-/// Builds the trainer of an NLM configuration (loading its images); returns it with the
-/// training images.
-fn nlm_trainer(
-    cfg: &crate::models::nlm::NlmConfig,
-    device: &burn::tensor::Device,
-    quiet: bool,
-) -> Result<(
-    crate::models::nlm::NlmTrainer,
-    crate::data::images::ImageSet,
-)> {
-    let mut data = crate::analysis::nlm::prepare(cfg)?;
-    for w in &data.warnings {
-        log::warn!("{w}");
-    }
-    if !quiet {
-        log::info!(
-            "data: {} training images of {}×{} ({} held out) from {}",
-            data.train.len(),
-            data.train.rows,
-            data.train.cols,
-            data.held_out.len(),
-            data.train.source
-        );
-    }
-    let x = std::mem::take(&mut data.x_train);
-    let trainer = crate::models::nlm::NlmTrainer::new(cfg, x, data.train.dim(), device)?;
-    Ok((trainer, data.train))
-}
-
-/// The polarity check once an NLM run has done all its updates (`polarity_chains` fresh
-/// chains; not after an interruption or a `resume --until` short of the end): writes
-/// `polarity.json` and warns (even with `--quiet`) when the samples' mean pixel or inverted
-/// fraction departs from the data's.
-fn nlm_polarity(
-    trainer: &crate::models::nlm::NlmTrainer,
-    train: &crate::data::images::ImageSet,
-    rd: &RunDir,
-    outcome: &Outcome,
-    quiet: bool,
-) -> Result<()> {
-    let cfg = &trainer.cfg;
-    let done = matches!(outcome, Outcome::Finished(s) if *s >= cfg.updates);
-    if !done || cfg.polarity_chains == 0 {
-        return Ok(());
-    }
-    let bar = crate::progress::scope(cfg.polarity_steps as u64, "polarity check", quiet);
-    let v = crate::analysis::nlm::polarity_check(
-        &trainer.nlm,
-        &crate::data::images::signed(&train.pixels),
-        cfg.polarity_chains,
-        cfg.polarity_steps,
-        cfg.dt,
-        cfg.seed,
-        &trainer.chains.device(),
-    )?;
-    drop(bar);
-    crate::checkpoint::atomic_write(
-        &rd.file("polarity.json"),
-        serde_json::to_string_pretty(&v)?.as_bytes(),
-    )?;
-    match v["warning"].as_str() {
-        Some(w) => log::warn!("{w}"),
-        None if !quiet => log::info!(
-            "polarity check: {} fresh samples, mean pixel {:.3} (data {:.3}), {:.1} % inverted",
-            cfg.polarity_chains,
-            v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
-            v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
-            100.0 * v["inverted_frac"].as_f64().unwrap_or(f64::NAN)
-        ),
-        None => {}
-    }
-    Ok(())
-}
-
 fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
     use crate::analysis::nlm as an;
-    use crate::models::nlm::NlmConfig;
     match cmd {
         NlmCmd::Train {
             data,
@@ -593,27 +467,7 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
                 ("pool", pool.map(Into::into)),
                 ("seed", cli.seed.map(Into::into)),
             ]);
-            let cfg: NlmConfig =
-                config::build(&NlmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
-            cfg.validate()?;
-            let sel = select_device(cli)?;
-            let (mut trainer, train_set) = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
-            let rd = crate::run::start_run(
-                run.run_dir.as_deref(),
-                "nlm",
-                "nlm",
-                cfg.seed,
-                run.overwrite,
-                &cfg,
-            )?;
-            if !cli.quiet {
-                log::info!("run directory: {}", rd.path().display());
-            }
-            train::install_ctrlc_handler();
-            let opts = nlm_driver_options(&cfg, None, cli.quiet);
-            let out = train::run(&mut trainer, &rd, 0, &opts)?;
-            nlm_polarity(&trainer, &train_set, &rd, &out, cli.quiet)?;
-            Ok(finish(out, &rd, cli.quiet))
+            family::train::<family::NlmFamily>(cli, run, &extra)
         }
         NlmCmd::Generate(a) => {
             let sel = select_device(cli)?;
@@ -687,30 +541,7 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
                 ("init", init.map(|v| v.to_string().into())),
                 ("seed", cli.seed.map(Into::into)),
             ]);
-            let mut cfg: DdmConfig =
-                config::build(&DdmConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
-            let spec = crate::sde::target::TargetSpec::new(&cfg.sde, &cfg.params)?;
-            if spec.toml.is_some() {
-                cfg.sde_toml = spec.toml;
-            }
-            cfg.validate()?;
-            let sel = select_device(cli)?;
-            // Build (and so validate) everything before creating the run directory.
-            let mut trainer = DdmTrainer::new(&cfg, &sel.device)?;
-            let rd = crate::run::start_run(
-                run.run_dir.as_deref(),
-                "ddm",
-                "ddm",
-                cfg.seed,
-                run.overwrite,
-                &cfg,
-            )?;
-            if !cli.quiet {
-                log::info!("run directory: {}", rd.path().display());
-            }
-            train::install_ctrlc_handler();
-            let out = train::run(&mut trainer, &rd, 0, &driver_options(&cfg, None, cli.quiet))?;
-            Ok(finish(out, &rd, cli.quiet))
+            family::train::<family::DdmFamily>(cli, run, &extra)
         }
         DdmCmd::Simulate(a) => {
             let sel = select_device(cli)?;
@@ -732,7 +563,6 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
 
 fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
     use crate::analysis::fep::cmd as fc;
-    use crate::models::fep::{FepConfig, FepTrainer};
     match cmd {
         FepCmd::Train {
             patterns,
@@ -758,45 +588,7 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
                 ("networks", networks.map(Into::into)),
                 ("seed", cli.seed.map(Into::into)),
             ]);
-            let cfg: FepConfig =
-                config::build(&FepConfig::new(), run.config.as_deref(), &run.sets, &extra)?;
-            cfg.validate()?;
-            let (pats, _) = fc::resolve_patterns(&cfg)?;
-            for w in &pats.warnings {
-                log::warn!("{w}");
-            }
-            let sel = select_device(cli)?;
-            let mut trainer = FepTrainer::new(&cfg, pats.data.clone(), pats.n, &sel.device)?;
-            if let Some(src) = &cfg.init_from {
-                let ck = checkpoint::load_latest(Path::new(src))?
-                    .with_context(|| format!("--init-from {src}: no checkpoint there"))?;
-                trainer
-                    .init_from(&ck)
-                    .with_context(|| format!("--init-from {src}"))?;
-            }
-            let rd = crate::run::start_run(
-                run.run_dir.as_deref(),
-                "fep",
-                "fep",
-                cfg.seed,
-                run.overwrite,
-                &cfg,
-            )?;
-            if !cli.quiet {
-                log::info!(
-                    "run directory: {} ({} patterns of N = {}, {} network(s), {} engine)",
-                    rd.path().display(),
-                    pats.len(),
-                    pats.n,
-                    cfg.networks,
-                    trainer.engine()
-                );
-            }
-            train::install_ctrlc_handler();
-            let opts = fep_driver_options(&cfg, None, cli.quiet);
-            let out = train::run(&mut trainer, &rd, 0, &opts)?;
-            fc::plot_couplings(&trainer, &rd.file("couplings.png"))?;
-            Ok(finish(out, &rd, cli.quiet))
+            family::train::<family::FepFamily>(cli, run, &extra)
         }
         FepCmd::Attractors(a) => {
             let sel = select_device(cli)?;
@@ -876,174 +668,30 @@ fn verify(a: &VerifyArgs) -> Result<i32> {
 
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
     let rd = RunDir::open(&a.run_dir)?;
-    let meta = rd.meta()?;
-    match meta.model.as_str() {
-        "ddm" => {
-            let cfg: DdmConfig = rd.config_or(&DdmConfig::new())?;
-            cfg.validate().with_context(|| {
-                format!(
-                    "invalid configuration in {}",
-                    rd.file("config.json").display()
-                )
-            })?;
-            let sel = select_device(cli)?;
-            // A run killed before its first checkpoint restarts from its configuration.
-            let fresh = checkpoint::list(rd.path())?.is_empty();
-            let mut trainer = if fresh {
-                DdmTrainer::new(&cfg, &sel.device)?
-            } else {
-                DdmTrainer::for_resume(&cfg, &sel.device)?
-            };
-            let start = train::restore_latest(&mut trainer, &rd)?;
-            if !cli.quiet {
-                log::info!("resuming {} from step {start}", rd.path().display());
-            }
-            train::install_ctrlc_handler();
-            let out = train::run(
-                &mut trainer,
-                &rd,
-                start,
-                &driver_options(&cfg, a.until, cli.quiet),
-            )?;
-            Ok(finish(out, &rd, cli.quiet))
+    let kind = rd.meta()?.model;
+    struct Resume<'a>(&'a Cli, &'a RunDir, Option<u64>);
+    impl family::Visit for Resume<'_> {
+        type Out = Result<i32>;
+        fn visit<F: family::Family>(self) -> Result<i32> {
+            family::resume::<F>(self.0, self.1, self.2)
         }
-        "fep" => {
-            use crate::models::fep::{FepConfig, FepTrainer};
-            let cfg: FepConfig = rd.config_or(&FepConfig::new())?;
-            cfg.validate().with_context(|| {
-                format!(
-                    "invalid configuration in {}",
-                    rd.file("config.json").display()
-                )
-            })?;
-            let sel = select_device(cli)?;
-            // The run's own patterns (as trained on) come from its checkpoint when there is one.
-            let (pats, n) = match checkpoint::load_latest(rd.path())? {
-                Some(ck) => {
-                    let arr = ck.array("patterns")?;
-                    let n = *arr
-                        .shape
-                        .get(1)
-                        .context("bad patterns array in checkpoint")?;
-                    (arr.data.iter().map(|&x| x as f64).collect::<Vec<f64>>(), n)
-                }
-                None => {
-                    let (p, _) = crate::analysis::fep::cmd::resolve_patterns(&cfg)?;
-                    (p.data, p.n)
-                }
-            };
-            let mut trainer = FepTrainer::new(&cfg, pats, n, &sel.device)?;
-            let start = train::restore_latest(&mut trainer, &rd)?;
-            if !cli.quiet {
-                log::info!("resuming {} from epoch {start}", rd.path().display());
-            }
-            train::install_ctrlc_handler();
-            let opts = fep_driver_options(&cfg, a.until, cli.quiet);
-            let out = train::run(&mut trainer, &rd, start, &opts)?;
-            Ok(finish(out, &rd, cli.quiet))
-        }
-        "nlm" => {
-            use crate::models::nlm::NlmConfig;
-            let cfg: NlmConfig = rd.config_or(&NlmConfig::legacy())?;
-            cfg.validate().with_context(|| {
-                format!(
-                    "invalid configuration in {}",
-                    rd.file("config.json").display()
-                )
-            })?;
-            let sel = select_device(cli)?;
-            let (mut trainer, train_set) = nlm_trainer(&cfg, &sel.device, cli.quiet)?;
-            let start = train::restore_latest(&mut trainer, &rd)?;
-            if !cli.quiet {
-                log::info!("resuming {} from update {start}", rd.path().display());
-            }
-            train::install_ctrlc_handler();
-            let opts = nlm_driver_options(&cfg, a.until, cli.quiet);
-            let out = train::run(&mut trainer, &rd, start, &opts)?;
-            nlm_polarity(&trainer, &train_set, &rd, &out, cli.quiet)?;
-            Ok(finish(out, &rd, cli.quiet))
-        }
-        other => bail!(
-            "resume: unknown model `{other}` in {}",
-            rd.file("config.json").display()
-        ),
     }
+    family::dispatch(&kind, Resume(cli, &rd, a.until))
+        .with_context(|| format!("resume: {}", rd.file("config.json").display()))?
 }
 
 fn export(a: &ExportArgs) -> Result<i32> {
     let rd = RunDir::open(&a.run_dir)?;
     let out = a.out.clone().unwrap_or_else(|| rd.file("export"));
-    let fmt = a.format.as_str();
-    if !matches!(fmt, "npy" | "safetensors") {
-        bail!("--format must be npy or safetensors, got `{fmt}`");
+    let kind = rd.meta()?.model;
+    struct Export<'a>(&'a RunDir, family::ExportFormat, &'a Path);
+    impl family::Visit for Export<'_> {
+        type Out = Result<String>;
+        fn visit<F: family::Family>(self) -> Result<String> {
+            family::export::<F>(self.0, self.1, self.2)
+        }
     }
-    let meta = rd.meta()?;
-    let tensors = match meta.model.as_str() {
-        "ddm" => {
-            let cfg: DdmConfig = rd.config_or(&DdmConfig::new())?;
-            let ck = checkpoint::load_latest(rd.path())?
-                .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
-            let dev = device::select(DeviceChoice::Flex)
-                .or_else(|_| device::select(DeviceChoice::Auto))?;
-            let ddm = load_network(&cfg, &ck, &dev.device)?;
-            ana::export_tensors(&ddm)?
-        }
-        "nlm" => {
-            let ck = checkpoint::load_latest(rd.path())?
-                .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
-            ["J", "b", "chains"]
-                .iter()
-                .map(|n| {
-                    ck.array(n)
-                        .map(|a| (n.to_string(), a.shape.clone(), a.data.clone()))
-                })
-                .collect::<Result<Vec<_>>>()?
-        }
-        "fep" => {
-            let ck = checkpoint::load_latest(rd.path())?
-                .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
-            ["J", "state", "patterns"]
-                .iter()
-                .map(|n| {
-                    ck.array(n)
-                        .map(|a| (n.to_string(), a.shape.clone(), a.data.clone()))
-                })
-                .collect::<Result<Vec<_>>>()?
-        }
-        other => bail!("export: unknown model `{other}`"),
-    };
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_export(&out, fmt, &tensors)?;
-    println!("wrote {} tensors to {}", tensors.len(), out.display());
+    let said = family::dispatch(&kind, Export(&rd, a.format, &out)).context("export")??;
+    println!("{said}");
     Ok(0)
-}
-
-/// Writes named f32 tensors as `.npy` files or one `model.safetensors`.
-pub fn write_export(
-    out: &Path,
-    fmt: &str,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
-) -> Result<()> {
-    if fmt == "npy" {
-        for (name, shape, data) in tensors {
-            crate::npy::write_npy_f32(&out.join(format!("{name}.npy")), shape, data)?;
-        }
-        return Ok(());
-    }
-    let raw: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect())
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .zip(&raw)
-        .map(|((n, s, _), bytes)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytes)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| anyhow::anyhow!("tensor {n}: {e}"))
-        })
-        .collect::<Result<_>>()?;
-    let bytes =
-        safetensors::serialize(views, &None).map_err(|e| anyhow::anyhow!("safetensors: {e}"))?;
-    checkpoint::atomic_write(&out.join("model.safetensors"), &bytes)
 }

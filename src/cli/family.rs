@@ -1,0 +1,520 @@
+//! The model families as the command line sees them: one trait ([`Family`]) that each family
+//! implements once — its configuration, trainer, Burn module, driver settings, what happens
+//! around a run, what `export` writes — and one registration line each in [`dispatch`]. The
+//! CLI then has one train path ([`train`]), one resume path ([`resume`]) and one export path
+//! ([`export`]); a fourth family is its folder under `src/models/`, an `impl Family` here and a
+//! line in [`dispatch`].
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Cli, RunArgs, finish, select_device};
+use crate::checkpoint;
+use crate::config;
+use crate::models::export::TrainedModel;
+use crate::run::RunDir;
+use crate::train::{self, DriverOptions, Outcome, Trainable};
+
+/// Named f32 tensors (name, shape, row-major values) that `export` writes.
+pub type NamedTensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+/// One model family.
+pub trait Family {
+    /// Its name in run directories (`config.json`'s `meta.model`) and checkpoints.
+    const KIND: &'static str;
+    /// What one training step is called in messages (`iteration`, `epoch`, `update`).
+    const STEP: &'static str;
+    /// Every hyperparameter of a run (`config.json`'s `config`).
+    type Config: Serialize + DeserializeOwned + Clone;
+    /// The training state the driver steps.
+    type Trainer: Trainable;
+    /// The network as a Burn module (`model.bpk`).
+    type Model: TrainedModel;
+
+    /// The configuration of a new run before the user's file, `--set`s and flags.
+    fn defaults() -> Self::Config;
+    /// The defaults an existing run's `config.json` is read against (keys added since the
+    /// first release take the values runs written before them used).
+    fn legacy_defaults() -> Self::Config {
+        Self::defaults()
+    }
+    /// The seed of every random stream of a run.
+    fn seed(cfg: &Self::Config) -> u64;
+    /// Checks a configuration.
+    fn validate(cfg: &Self::Config) -> Result<()>;
+    /// Completes and checks a new run's configuration (e.g. embeds a user SDE file's text).
+    fn prepare(cfg: &mut Self::Config) -> Result<()> {
+        Self::validate(cfg)
+    }
+    /// A fresh trainer (everything is built, and so checked, before the run directory exists).
+    fn trainer(cfg: &Self::Config, device: &Device, quiet: bool) -> Result<Self::Trainer>;
+    /// The skeleton of a trainer whose state comes from `run`'s newest checkpoint.
+    fn resume_trainer(
+        cfg: &Self::Config,
+        run: &RunDir,
+        device: &Device,
+        quiet: bool,
+    ) -> Result<Self::Trainer>;
+    /// The driver's loop settings.
+    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions;
+    /// What to say once the run directory exists.
+    fn started(trainer: &Self::Trainer, run: &RunDir) -> String {
+        let _ = trainer;
+        format!("run directory: {}", run.path().display())
+    }
+    /// Work after the driver returns (a final check, a figure).
+    fn finished(
+        trainer: &Self::Trainer,
+        run: &RunDir,
+        outcome: &Outcome,
+        quiet: bool,
+    ) -> Result<()> {
+        let _ = (trainer, run, outcome, quiet);
+        Ok(())
+    }
+    /// The tensors `export --format npy|safetensors` writes, from the run's newest checkpoint.
+    fn tensors(run: &RunDir, device: &Device) -> Result<NamedTensors>;
+}
+
+/// Something done with a family chosen by its name (see [`dispatch`]).
+pub trait Visit {
+    /// The result.
+    type Out;
+    /// Does it with family `F`.
+    fn visit<F: Family>(self) -> Self::Out;
+}
+
+/// Runs `v` with the family called `kind` — the registry: one line per family.
+pub fn dispatch<V: Visit>(kind: &str, v: V) -> Result<V::Out> {
+    match kind {
+        DdmFamily::KIND => Ok(v.visit::<DdmFamily>()),
+        NlmFamily::KIND => Ok(v.visit::<NlmFamily>()),
+        FepFamily::KIND => Ok(v.visit::<FepFamily>()),
+        other => bail!("unknown model family `{other}` (known: ddm, nlm, fep)"),
+    }
+}
+
+/// `<family> train`: builds the configuration (defaults, file, `--set`s, then the explicit
+/// flags in `extra`), the trainer, the run directory, and runs the driver.
+pub fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -> Result<i32> {
+    let mut cfg: F::Config =
+        config::build(&F::defaults(), run.config.as_deref(), &run.sets, extra)?;
+    F::prepare(&mut cfg)?;
+    let sel = select_device(cli)?;
+    let mut trainer = F::trainer(&cfg, &sel.device, cli.quiet)?;
+    let rd = crate::run::start_run(
+        run.run_dir.as_deref(),
+        F::KIND,
+        F::KIND,
+        F::seed(&cfg),
+        run.overwrite,
+        &cfg,
+    )?;
+    if !cli.quiet {
+        log::info!("{}", F::started(&trainer, &rd));
+    }
+    train::install_ctrlc_handler();
+    let out = train::run(
+        &mut trainer,
+        &rd,
+        0,
+        &F::driver_options(&cfg, None, cli.quiet),
+    )?;
+    F::finished(&trainer, &rd, &out, cli.quiet)?;
+    Ok(finish(out, &rd, cli.quiet))
+}
+
+/// `resume`: continues `rd` from its newest checkpoint (from its configuration when it has
+/// none yet), up to `until`.
+pub fn resume<F: Family>(cli: &Cli, rd: &RunDir, until: Option<u64>) -> Result<i32> {
+    let cfg: F::Config = rd.config_or(&F::legacy_defaults())?;
+    F::validate(&cfg).with_context(|| {
+        format!(
+            "invalid configuration in {}",
+            rd.file("config.json").display()
+        )
+    })?;
+    let sel = select_device(cli)?;
+    let mut trainer = F::resume_trainer(&cfg, rd, &sel.device, cli.quiet)?;
+    let start = train::restore_latest(&mut trainer, rd)?;
+    if !cli.quiet {
+        log::info!("resuming {} from {} {start}", rd.path().display(), F::STEP);
+    }
+    train::install_ctrlc_handler();
+    let out = train::run(
+        &mut trainer,
+        rd,
+        start,
+        &F::driver_options(&cfg, until, cli.quiet),
+    )?;
+    F::finished(&trainer, rd, &out, cli.quiet)?;
+    Ok(finish(out, rd, cli.quiet))
+}
+
+/// What `export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One `.npy` file per tensor.
+    Npy,
+    /// One `model.safetensors`.
+    Safetensors,
+    /// Burn's record of the network (`model.bpk`) with its configuration (`model.json`), as
+    /// `attractor::load_model` and any Burn program read it.
+    Burnpack,
+}
+
+/// `export`: the newest checkpoint's tensors of `rd` written to `out`; returns what it wrote.
+pub fn export<F: Family>(rd: &RunDir, format: ExportFormat, out: &Path) -> Result<String> {
+    let dev = crate::device::select(crate::device::DeviceChoice::Flex)
+        .or_else(|_| crate::device::select(crate::device::DeviceChoice::Auto))?
+        .device;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if format == ExportFormat::Burnpack {
+        let model: F::Model = crate::models::export::load_model(rd.path(), &dev)?;
+        crate::models::export::export(&model, out)?;
+        return Ok(format!(
+            "wrote {} and {} ({} parameters) to {}",
+            crate::models::export::RECORD_FILE,
+            crate::models::export::CONFIG_FILE,
+            burn::module::Module::num_params(&model),
+            out.display()
+        ));
+    }
+    let tensors = F::tensors(rd, &dev)?;
+    write_tensors(out, format, &tensors)?;
+    Ok(format!(
+        "wrote {} tensors to {}",
+        tensors.len(),
+        out.display()
+    ))
+}
+
+/// Writes named f32 tensors as `.npy` files or one `model.safetensors`.
+pub fn write_tensors(out: &Path, format: ExportFormat, tensors: &NamedTensors) -> Result<()> {
+    if format == ExportFormat::Npy {
+        for (name, shape, data) in tensors {
+            crate::npy::write_npy_f32(&out.join(format!("{name}.npy")), shape, data)?;
+        }
+        return Ok(());
+    }
+    let raw: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .zip(&raw)
+        .map(|((n, s, _), bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| anyhow::anyhow!("tensor {n}: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    let bytes =
+        safetensors::serialize(views, &None).map_err(|e| anyhow::anyhow!("safetensors: {e}"))?;
+    checkpoint::atomic_write(&out.join("model.safetensors"), &bytes)
+}
+
+/// The named arrays of `rd`'s newest checkpoint.
+fn checkpoint_arrays(rd: &RunDir, names: &[&str]) -> Result<NamedTensors> {
+    let ck = checkpoint::load_latest(rd.path())?
+        .with_context(|| format!("{} has no checkpoint", rd.path().display()))?;
+    names
+        .iter()
+        .map(|n| {
+            ck.array(n)
+                .map(|a| (n.to_string(), a.shape.clone(), a.data.clone()))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// DDM
+// ---------------------------------------------------------------------------------------------
+
+/// Continuous-time RNNs trained by drift–diffusion matching.
+pub struct DdmFamily;
+
+impl Family for DdmFamily {
+    const KIND: &'static str = "ddm";
+    const STEP: &'static str = "iteration";
+    type Config = crate::models::ddm::DdmConfig;
+    type Trainer = crate::models::ddm::DdmTrainer;
+    type Model = crate::models::ctrnn::CtRnn;
+
+    fn defaults() -> Self::Config {
+        Self::Config::new()
+    }
+    fn seed(cfg: &Self::Config) -> u64 {
+        cfg.seed
+    }
+    fn validate(cfg: &Self::Config) -> Result<()> {
+        cfg.validate()
+    }
+    fn prepare(cfg: &mut Self::Config) -> Result<()> {
+        // A user SDE file's text goes into config.json: the run is self-contained.
+        let spec = crate::sde::target::TargetSpec::new(&cfg.sde, &cfg.params)?;
+        if spec.toml.is_some() {
+            cfg.sde_toml = spec.toml;
+        }
+        cfg.validate()
+    }
+    fn trainer(cfg: &Self::Config, device: &Device, _: bool) -> Result<Self::Trainer> {
+        Self::Trainer::new(cfg, device)
+    }
+    fn resume_trainer(
+        cfg: &Self::Config,
+        run: &RunDir,
+        device: &Device,
+        _: bool,
+    ) -> Result<Self::Trainer> {
+        // A run killed before its first checkpoint restarts from its configuration.
+        if checkpoint::list(run.path())?.is_empty() {
+            Self::Trainer::new(cfg, device)
+        } else {
+            Self::Trainer::for_resume(cfg, device)
+        }
+    }
+    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
+        DriverOptions {
+            total_steps: cfg.iters,
+            until,
+            checkpoint_every: cfg.checkpoint_every,
+            log_every: cfg.log_every,
+            keep: cfg.keep_checkpoints,
+            quiet,
+            milestones: Vec::new(),
+            milestone_dir: "milestones",
+        }
+    }
+    fn tensors(run: &RunDir, device: &Device) -> Result<NamedTensors> {
+        let cfg: Self::Config = run.config_or(&Self::defaults())?;
+        let ck = checkpoint::load_latest(run.path())?
+            .with_context(|| format!("{} has no checkpoint", run.path().display()))?;
+        let ddm = crate::models::ddm::load_network(&cfg, &ck, device)?;
+        crate::analysis::ddm::export_tensors(&ddm)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// NLM
+// ---------------------------------------------------------------------------------------------
+
+/// Neural Langevin machines.
+pub struct NlmFamily;
+
+impl NlmFamily {
+    /// The trainer of `cfg` with its training images loaded (warnings logged).
+    fn build(
+        cfg: &crate::models::nlm::NlmConfig,
+        device: &Device,
+        quiet: bool,
+    ) -> Result<crate::models::nlm::NlmTrainer> {
+        let mut data = crate::analysis::nlm::prepare(cfg)?;
+        for w in &data.warnings {
+            log::warn!("{w}");
+        }
+        if !quiet {
+            log::info!(
+                "data: {} training images of {}×{} ({} held out) from {}",
+                data.train.len(),
+                data.train.rows,
+                data.train.cols,
+                data.held_out.len(),
+                data.train.source
+            );
+        }
+        let x = std::mem::take(&mut data.x_train);
+        crate::models::nlm::NlmTrainer::new(cfg, x, data.train.dim(), device)
+    }
+}
+
+impl Family for NlmFamily {
+    const KIND: &'static str = "nlm";
+    const STEP: &'static str = "update";
+    type Config = crate::models::nlm::NlmConfig;
+    type Trainer = crate::models::nlm::NlmTrainer;
+    type Model = crate::models::nlm::Nlm;
+
+    fn defaults() -> Self::Config {
+        Self::Config::new()
+    }
+    fn legacy_defaults() -> Self::Config {
+        Self::Config::legacy()
+    }
+    fn seed(cfg: &Self::Config) -> u64 {
+        cfg.seed
+    }
+    fn validate(cfg: &Self::Config) -> Result<()> {
+        cfg.validate()
+    }
+    fn trainer(cfg: &Self::Config, device: &Device, quiet: bool) -> Result<Self::Trainer> {
+        Self::build(cfg, device, quiet)
+    }
+    fn resume_trainer(
+        cfg: &Self::Config,
+        _: &RunDir,
+        device: &Device,
+        quiet: bool,
+    ) -> Result<Self::Trainer> {
+        Self::build(cfg, device, quiet)
+    }
+    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
+        DriverOptions {
+            total_steps: cfg.updates,
+            until,
+            checkpoint_every: cfg.checkpoint_every,
+            log_every: cfg.log_every,
+            keep: cfg.keep_checkpoints,
+            quiet,
+            milestones: if cfg.tage_snapshots {
+                crate::models::nlm::tage_schedule(cfg.updates)
+            } else {
+                Vec::new()
+            },
+            milestone_dir: "tage",
+        }
+    }
+    /// The polarity check once a run has done all its updates (`polarity_chains` fresh chains;
+    /// not after an interruption or a `resume --until` short of the end): writes
+    /// `polarity.json` and warns (even with `--quiet`) when the samples' mean pixel or
+    /// inverted fraction departs from the data's.
+    fn finished(
+        trainer: &Self::Trainer,
+        run: &RunDir,
+        outcome: &Outcome,
+        quiet: bool,
+    ) -> Result<()> {
+        let cfg = &trainer.cfg;
+        let done = matches!(outcome, Outcome::Finished(s) if *s >= cfg.updates);
+        if !done || cfg.polarity_chains == 0 {
+            return Ok(());
+        }
+        let train = crate::analysis::nlm::prepare(cfg)?.train;
+        let bar = crate::progress::scope(cfg.polarity_steps as u64, "polarity check", quiet);
+        let v = crate::analysis::nlm::polarity_check(
+            &trainer.nlm,
+            &crate::data::images::signed(&train.pixels),
+            cfg.polarity_chains,
+            cfg.polarity_steps,
+            cfg.dt,
+            cfg.seed,
+            &trainer.chains.device(),
+        )?;
+        drop(bar);
+        checkpoint::atomic_write(
+            &run.file("polarity.json"),
+            serde_json::to_string_pretty(&v)?.as_bytes(),
+        )?;
+        match v["warning"].as_str() {
+            Some(w) => log::warn!("{w}"),
+            None if !quiet => log::info!(
+                "polarity check: {} fresh samples, mean pixel {:.3} (data {:.3}), {:.1} % inverted",
+                cfg.polarity_chains,
+                v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
+                v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
+                100.0 * v["inverted_frac"].as_f64().unwrap_or(f64::NAN)
+            ),
+            None => {}
+        }
+        Ok(())
+    }
+    fn tensors(run: &RunDir, _: &Device) -> Result<NamedTensors> {
+        checkpoint_arrays(run, &["J", "b", "chains"])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FEP
+// ---------------------------------------------------------------------------------------------
+
+/// Self-orthogonalising attractor networks.
+pub struct FepFamily;
+
+impl Family for FepFamily {
+    const KIND: &'static str = "fep";
+    const STEP: &'static str = "epoch";
+    type Config = crate::models::fep::FepConfig;
+    type Trainer = crate::models::fep::FepTrainer;
+    type Model = crate::models::fep::FepNetworks;
+
+    fn defaults() -> Self::Config {
+        Self::Config::new()
+    }
+    fn seed(cfg: &Self::Config) -> u64 {
+        cfg.seed
+    }
+    fn validate(cfg: &Self::Config) -> Result<()> {
+        cfg.validate()
+    }
+    fn trainer(cfg: &Self::Config, device: &Device, _: bool) -> Result<Self::Trainer> {
+        let (pats, _) = crate::analysis::fep::cmd::resolve_patterns(cfg)?;
+        for w in &pats.warnings {
+            log::warn!("{w}");
+        }
+        let mut trainer = Self::Trainer::new(cfg, pats.data.clone(), pats.n, device)?;
+        if let Some(src) = &cfg.init_from {
+            let ck = checkpoint::load_latest(Path::new(src))?
+                .with_context(|| format!("--init-from {src}: no checkpoint there"))?;
+            trainer
+                .init_from(&ck)
+                .with_context(|| format!("--init-from {src}"))?;
+        }
+        Ok(trainer)
+    }
+    fn resume_trainer(
+        cfg: &Self::Config,
+        run: &RunDir,
+        device: &Device,
+        _: bool,
+    ) -> Result<Self::Trainer> {
+        // The run's own patterns (as trained on) come from its checkpoint when there is one.
+        let (pats, n) = match checkpoint::load_latest(run.path())? {
+            Some(ck) => {
+                let arr = ck.array("patterns")?;
+                let n = *arr
+                    .shape
+                    .get(1)
+                    .context("bad patterns array in checkpoint")?;
+                (arr.data.iter().map(|&x| x as f64).collect::<Vec<f64>>(), n)
+            }
+            None => {
+                let (p, _) = crate::analysis::fep::cmd::resolve_patterns(cfg)?;
+                (p.data, p.n)
+            }
+        };
+        Self::Trainer::new(cfg, pats, n, device)
+    }
+    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
+        DriverOptions {
+            total_steps: cfg.epochs,
+            until,
+            checkpoint_every: cfg.checkpoint_every,
+            log_every: cfg.log_every,
+            keep: cfg.keep_checkpoints,
+            quiet,
+            milestones: Vec::new(),
+            milestone_dir: "milestones",
+        }
+    }
+    fn started(trainer: &Self::Trainer, run: &RunDir) -> String {
+        format!(
+            "run directory: {} ({} patterns of N = {}, {} network(s), {} engine)",
+            run.path().display(),
+            trainer.n_patterns(),
+            trainer.n,
+            trainer.g,
+            trainer.engine()
+        )
+    }
+    fn finished(trainer: &Self::Trainer, run: &RunDir, _: &Outcome, _: bool) -> Result<()> {
+        crate::analysis::fep::cmd::plot_couplings(trainer, &run.file("couplings.png"))
+    }
+    fn tensors(run: &RunDir, _: &Device) -> Result<NamedTensors> {
+        checkpoint_arrays(run, &["J", "state", "patterns"])
+    }
+}
