@@ -32,7 +32,7 @@ use burn::tensor::Device;
 
 use crate::atomic::atomic_write;
 use crate::checkpoint::{self, Checkpoint};
-use crate::models::ctrnn::{CtRnn, CtRnnConfig};
+use crate::models::ddm::ctrnn::{CtRnn, CtRnnConfig};
 use crate::models::fep::{FepNetworks, FepNetworksConfig};
 use crate::models::nlm::{Nlm, NlmModelConfig, load_nlm};
 
@@ -84,9 +84,11 @@ impl TrainedModel for CtRnn {
         let (u, a, m) = (dims("U")?, dims("A")?, dims("M")?);
         let (n, d) = (u[0], u[1]);
         let conn = match dims("read")?.as_slice() {
-            [r, c] if *r == n && *c == n && n != d => crate::models::ctrnn::Connectivity::FullRank,
-            [r, _] if *r == d && d != n => crate::models::ctrnn::Connectivity::Symmetric,
-            _ => crate::models::ctrnn::Connectivity::LowRank,
+            [r, c] if *r == n && *c == n && n != d => {
+                crate::models::ddm::ctrnn::Connectivity::FullRank
+            }
+            [r, _] if *r == d && d != n => crate::models::ddm::ctrnn::Connectivity::Symmetric,
+            _ => crate::models::ddm::ctrnn::Connectivity::LowRank,
         };
         let mut net = CtRnnConfig::new(n, d, a[1])
             .with_inputs(m[1])

@@ -1,13 +1,14 @@
 //! Model families. Models know nothing of files, the CLI or printing.
 
-pub mod cb;
-pub mod ctrnn;
 pub mod ddm;
 pub mod export;
 pub mod fep;
-pub mod fep_host;
 pub mod nlm;
-pub mod nlm_host;
+
+// The short paths of earlier releases (`models::ctrnn`, `models::nlm_host`, …).
+pub use ddm::ctrnn;
+pub use fep::{cb, kernel as fep_host};
+pub use nlm::kernel as nlm_host;
 
 use burn::module::{Param, ParamId};
 use burn::tensor::Tensor;

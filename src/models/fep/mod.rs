@@ -11,13 +11,16 @@
 //! updates deferred and folded every 16 steps), and the fused CPU loop of
 //! [`super::fep_host`].
 
+pub mod cb;
+pub mod kernel;
+
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::cb::{langevin_t, log_partition_t, sample_t};
+use self::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::data::patterns::{PatternSet, PatternSource};
 use crate::models::param;
@@ -782,7 +785,7 @@ impl FepTrainer {
     /// One epoch on the host engine; networks are shared out over the CPU cores in contiguous
     /// blocks (each network's numbers do not depend on the split).
     fn host_epoch(&mut self, bias: &[f32], streams: &mut [Rng]) -> Result<(f64, f64)> {
-        use super::fep_host::{EpochStats, Net, Scratch, Settings, network_epoch};
+        use crate::models::fep::kernel::{EpochStats, Net, Scratch, Settings, network_epoch};
         let (g, n) = (self.g, self.n);
         let set = Settings {
             rule: self.cfg.rule,

@@ -10,16 +10,18 @@
 //! same average over Langevin samples, applied with Adam; [`NlmTrainer`] runs it through the
 //! shared training driver.
 
+pub mod kernel;
+
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use self::kernel::NlmHostDrift;
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::data::images::{BuiltinImages, ImageSource};
 use crate::device::fast;
-use crate::models::nlm_host::NlmHostDrift;
 use crate::models::param;
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;

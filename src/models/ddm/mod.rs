@@ -2,12 +2,14 @@
 //! and diffusion onto a target SDE, with Adam on autodiff gradients. No back-propagation
 //! through time.
 
+pub mod ctrnn;
+
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::ctrnn::{Connectivity, CtRnn, CtRnnConfig, Shape};
+use self::ctrnn::{Connectivity, CtRnn, CtRnnConfig, Shape};
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::optim::{Adam, AdamState, Schedule};
 use crate::rng::Rng;
@@ -21,7 +23,7 @@ use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 /// RNG stream labels (derived from the seed) so that each purpose has its own numbers.
 pub mod streams {
     /// Network initialisation.
-    pub const INIT: u64 = crate::models::ctrnn::INIT_STREAM;
+    pub const INIT: u64 = super::ctrnn::INIT_STREAM;
     /// Stationary pool of training points.
     pub const POOL: u64 = 2;
     /// Training batches.

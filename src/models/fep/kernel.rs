@@ -14,7 +14,7 @@
 
 use crate::rng::Rng;
 
-pub use super::fep::Rule;
+pub use super::Rule;
 
 /// Settings shared by every network of one epoch.
 #[derive(Clone, Copy, Debug)]
@@ -420,7 +420,7 @@ fn epoch_slices(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::cb;
+    use crate::models::fep::cb;
 
     #[test]
     fn f32_functions_follow_the_f64_reference() {
