@@ -169,6 +169,15 @@ pub struct DriverOptions {
     pub milestone_dir: &'static str,
 }
 
+impl DriverOptions {
+    /// The same settings, stopping at `until` (default: the total) and quiet or not.
+    pub fn until(mut self, until: Option<u64>, quiet: bool) -> Self {
+        self.until = until;
+        self.quiet = quiet;
+        self
+    }
+}
+
 /// How a training run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

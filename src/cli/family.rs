@@ -219,6 +219,20 @@ pub fn write_tensors(out: &Path, format: ExportFormat, tensors: &NamedTensors) -
     checkpoint::atomic_write(&out.join("model.safetensors"), &bytes)
 }
 
+/// Loop settings of a run of `total` steps (no milestones; see [`DriverOptions::until`]).
+fn loop_options(total: u64, checkpoint_every: u64, log_every: u64, keep: usize) -> DriverOptions {
+    DriverOptions {
+        total_steps: total,
+        until: None,
+        checkpoint_every,
+        log_every,
+        keep,
+        quiet: false,
+        milestones: Vec::new(),
+        milestone_dir: "milestones",
+    }
+}
+
 /// The named arrays of `rd`'s newest checkpoint.
 fn checkpoint_arrays(rd: &RunDir, names: &[&str]) -> Result<NamedTensors> {
     let ck = checkpoint::load_latest(rd.path())?
@@ -280,16 +294,13 @@ impl Family for DdmFamily {
         }
     }
     fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
-        DriverOptions {
-            total_steps: cfg.iters,
-            until,
-            checkpoint_every: cfg.checkpoint_every,
-            log_every: cfg.log_every,
-            keep: cfg.keep_checkpoints,
-            quiet,
-            milestones: Vec::new(),
-            milestone_dir: "milestones",
-        }
+        loop_options(
+            cfg.iters,
+            cfg.checkpoint_every,
+            cfg.log_every,
+            cfg.keep_checkpoints,
+        )
+        .until(until, quiet)
     }
     fn tensors(run: &RunDir, device: &Device) -> Result<NamedTensors> {
         let cfg: Self::Config = run.config_or(&Self::defaults())?;
@@ -364,20 +375,18 @@ impl Family for NlmFamily {
         Self::build(cfg, device, quiet)
     }
     fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
-        DriverOptions {
-            total_steps: cfg.updates,
-            until,
-            checkpoint_every: cfg.checkpoint_every,
-            log_every: cfg.log_every,
-            keep: cfg.keep_checkpoints,
-            quiet,
-            milestones: if cfg.tage_snapshots {
-                crate::models::nlm::tage_schedule(cfg.updates)
-            } else {
-                Vec::new()
-            },
-            milestone_dir: "tage",
+        let mut opts = loop_options(
+            cfg.updates,
+            cfg.checkpoint_every,
+            cfg.log_every,
+            cfg.keep_checkpoints,
+        )
+        .until(until, quiet);
+        if cfg.tage_snapshots {
+            opts.milestones = crate::models::nlm::tage_schedule(cfg.updates);
+            opts.milestone_dir = "tage";
         }
+        opts
     }
     /// The polarity check once a run has done all its updates (`polarity_chains` fresh chains;
     /// not after an interruption or a `resume --until` short of the end): writes
@@ -490,16 +499,13 @@ impl Family for FepFamily {
         Self::Trainer::new(cfg, pats, n, device)
     }
     fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
-        DriverOptions {
-            total_steps: cfg.epochs,
-            until,
-            checkpoint_every: cfg.checkpoint_every,
-            log_every: cfg.log_every,
-            keep: cfg.keep_checkpoints,
-            quiet,
-            milestones: Vec::new(),
-            milestone_dir: "milestones",
-        }
+        loop_options(
+            cfg.epochs,
+            cfg.checkpoint_every,
+            cfg.log_every,
+            cfg.keep_checkpoints,
+        )
+        .until(until, quiet)
     }
     fn started(trainer: &Self::Trainer, run: &RunDir) -> String {
         format!(
