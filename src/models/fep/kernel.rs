@@ -12,6 +12,9 @@
 //!
 //! Pure computation on host slices: no files, no devices.
 
+use burn::tensor::Device;
+
+use super::{EpochInput, EpochOut, FepNetworks, Networks, UpdateOrder, host_bias, streams_of};
 use crate::rng::Rng;
 
 pub use super::Rule;
@@ -415,6 +418,181 @@ fn epoch_slices(
         sigma.copy_from_slice(s);
     }
     stats
+}
+
+/// The host engine: couplings and states in host memory, epochs by [`network_epoch`] on the
+/// CPU cores; `jt` holds each network's J transposed
+/// (`[G, N, N]`, `jt[k][c][r] = J_rc`, see `fep_host`), `state` is `[G, N]`.
+pub(crate) struct HostNetworks {
+    g: usize,
+    n: usize,
+    /// Where [`Networks::module`] puts the module.
+    device: Device,
+    jt: Vec<f32>,
+    state: Vec<f32>,
+    /// Fields Jσ `[G, N]` left by the last epoch (see `fep_host::Net::field`).
+    field: Vec<f32>,
+    field_valid: bool,
+}
+
+/// Transposes each of the `[N, N]` matrices in a `[G, N, N]` array.
+fn transpose_each(a: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    for (src, dst) in a.chunks(n * n).zip(out.chunks_mut(n * n)) {
+        for r in 0..n {
+            for c in 0..n {
+                dst[c * n + r] = src[r * n + c];
+            }
+        }
+    }
+    out
+}
+
+impl HostNetworks {
+    /// G fresh networks of N units (J = 0, σ = 0); `device` is where [`Networks::module`]
+    /// builds the module.
+    pub(crate) fn new(g: usize, n: usize, device: &Device) -> Self {
+        Self {
+            g,
+            n,
+            device: device.clone(),
+            jt: vec![0.0; g * n * n],
+            state: vec![0.0; g * n],
+            field: vec![0.0; g * n],
+            field_valid: false,
+        }
+    }
+
+    /// One epoch on the host engine; networks are shared out over the CPU cores in contiguous
+    /// blocks (each network's numbers do not depend on the split).
+    fn host_epoch(&mut self, cx: &EpochInput<'_>) -> (f64, f64) {
+        let (g, n) = (self.g, self.n);
+        let bias = &host_bias(cx, g, n);
+        let streams = &mut streams_of(cx, g);
+        let set = Settings {
+            rule: cx.cfg.rule,
+            precision_weighting: cx.cfg.precision_weighting,
+            sequential: cx.cfg.schedule == UpdateOrder::Sequential,
+            lr: cx.cfg.lr as f32,
+            steps: cx.cfg.steps_per_epoch,
+        };
+        let reset = cx.cfg.reset_state;
+        let betas: Vec<f32> = cx.betas.iter().map(|&x| x as f32).collect();
+        let h = self;
+        let field_valid = h.field_valid && !reset;
+        let mut stats = vec![EpochStats::default(); g];
+        // One worker's contiguous block of networks.
+        struct Part<'a> {
+            jt: &'a mut [f32],
+            state: &'a mut [f32],
+            field: &'a mut [f32],
+            bias: &'a [f32],
+            betas: &'a [f32],
+            streams: &'a mut [Rng],
+            stats: &'a mut [EpochStats],
+        }
+        let work = |p: Part<'_>| {
+            let mut w = Scratch::default();
+            for k in 0..p.betas.len() {
+                let sigma = &mut p.state[k * n..(k + 1) * n];
+                if reset {
+                    sigma.fill(0.0);
+                }
+                let net = Net {
+                    jt: &mut p.jt[k * n * n..(k + 1) * n * n],
+                    sigma,
+                    field: &mut p.field[k * n..(k + 1) * n],
+                    field_valid,
+                };
+                p.stats[k] = network_epoch(
+                    net,
+                    &p.bias[k * n..(k + 1) * n],
+                    p.betas[k],
+                    &set,
+                    &mut p.streams[k],
+                    &mut w,
+                );
+            }
+        };
+        let per = g.div_ceil(crate::device::cpu_threads().min(g).max(1));
+        let parts =
+            h.jt.chunks_mut(per * n * n)
+                .zip(h.state.chunks_mut(per * n))
+                .zip(h.field.chunks_mut(per * n))
+                .zip(bias.chunks(per * n))
+                .zip(betas.chunks(per))
+                .zip(streams.chunks_mut(per))
+                .zip(stats.chunks_mut(per))
+                .map(
+                    |((((((jt, state), field), bias), betas), streams), stats)| Part {
+                        jt,
+                        state,
+                        field,
+                        bias,
+                        betas,
+                        streams,
+                        stats,
+                    },
+                );
+        if per >= g {
+            parts.for_each(work);
+        } else {
+            std::thread::scope(|s| {
+                for p in parts {
+                    let work = &work;
+                    s.spawn(move || work(p));
+                }
+            });
+        }
+        // The synchronous sweep leaves Jσ computed for the next epoch.
+        h.field_valid = !set.sequential;
+        let dj: f64 = stats.iter().map(|s| s.dj_sq).sum();
+        let vfe: f64 = stats.iter().map(|s| s.vfe).sum();
+        (dj / g as f64, vfe / g as f64)
+    }
+}
+
+impl Networks for HostNetworks {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+    fn epoch(&mut self, cx: &EpochInput<'_>) -> anyhow::Result<EpochOut> {
+        let (dj, vfe) = self.host_epoch(cx);
+        Ok(EpochOut::Host(dj, vfe))
+    }
+    fn couplings(&self) -> anyhow::Result<Vec<f32>> {
+        Ok(transpose_each(&self.jt, self.n))
+    }
+    fn coupling(&self, k: usize) -> anyhow::Result<Vec<f32>> {
+        let nn = self.n * self.n;
+        Ok(transpose_each(&self.jt[k * nn..(k + 1) * nn], self.n))
+    }
+    fn states(&self) -> anyhow::Result<Vec<f32>> {
+        Ok(self.state.clone())
+    }
+    fn state(&self, k: usize) -> anyhow::Result<Vec<f32>> {
+        Ok(self.state[k * self.n..(k + 1) * self.n].to_vec())
+    }
+    fn load(&mut self, j: &[f32], state: &[f32]) {
+        self.jt = transpose_each(j, self.n);
+        self.field_valid = false;
+        self.state.copy_from_slice(state);
+    }
+    fn scale(&mut self, factors: &[f64]) {
+        let nn = self.n * self.n;
+        self.field_valid = false;
+        for (jk, &f) in self.jt.chunks_mut(nn).zip(factors) {
+            jk.iter_mut().for_each(|x| *x *= f as f32);
+        }
+    }
+    fn module(&self) -> FepNetworks {
+        let (g, n) = (self.g, self.n);
+        let j = crate::transfer::tensor2_f32(transpose_each(&self.jt, n), g * n, n, &self.device);
+        FepNetworks::from_tensors(
+            j.reshape([g, n, n]),
+            crate::transfer::tensor2_f32(self.state.clone(), g, n, &self.device),
+        )
+    }
 }
 
 #[cfg(test)]

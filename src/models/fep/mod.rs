@@ -13,6 +13,7 @@
 
 pub mod cb;
 pub mod kernel;
+pub mod tensor;
 
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
@@ -20,13 +21,11 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use self::cb::{langevin_t, log_partition_t, sample_t};
 use crate::checkpoint::{Checkpoint, NamedArray};
 use crate::data::patterns::{PatternSet, PatternSource};
 use crate::models::param;
 use crate::rng::Rng;
 use crate::train::{StepOutput, Trainable};
-use crate::transfer::{tensor2_f32, to_vec_f32};
 
 /// RNG streams of FEP runs.
 pub mod streams {
@@ -257,114 +256,86 @@ pub struct FepTrainer {
     pub n: usize,
     /// Networks G.
     pub g: usize,
-    /// Couplings `[G, N, N]` and states `[G, N]` (tensor engine; empty with the host engine,
-    /// see [`FepTrainer::networks`]).
-    nets: FepNetworks,
-    /// Couplings and states on the host (host engine).
-    host: Option<HostNets>,
+    /// The engine holding couplings and states.
+    nets: Box<dyn Networks>,
     /// Precision β of each network (default: `cfg.beta` for all).
     pub betas: Vec<f64>,
     /// Evidence level of each network (default: `cfg.evidence` for all).
     pub evidences: Vec<f64>,
     rng: Rng,
-    offdiag: Tensor<3>,
-    device: Device,
     /// Pattern presented in the last epoch, per network.
     pub last_pattern: Vec<usize>,
-    /// Rank-1 updates not yet added to `j` (see [`FepTrainer::fold`]).
-    pending: Option<Pending>,
-    /// Fold after this many pending updates (1: add every update at once).
-    max_pending: usize,
-    /// Patterns, β and evidence on a non-host device (tensor engine), uploaded when they change.
-    consts: DeviceConsts,
-}
-
-/// Host values mirrored on the device: each is uploaded again only when its host copy changed
-/// (a comparison on the host, no copy), so an epoch on a GPU uploads nothing.
-#[derive(Default)]
-struct DeviceConsts {
-    patterns: Option<(Vec<f64>, Tensor<2>)>,
-    betas: Option<(Vec<f64>, Tensor<2>)>,
-    evidences: Option<(Vec<f64>, Tensor<2>)>,
-}
-
-/// `v` as a `[rows, cols]` device tensor, from `slot` when `v` has not changed since.
-fn mirrored(
-    slot: &mut Option<(Vec<f64>, Tensor<2>)>,
-    v: &[f64],
-    rows: usize,
-    cols: usize,
-    device: &Device,
-) -> Tensor<2> {
-    if let Some((host, t)) = slot
-        && host.as_slice() == v
-    {
-        return t.clone();
-    }
-    let t = crate::transfer::tensor2(v, rows, cols, device);
-    *slot = Some((v.to_vec(), t.clone()));
-    t
-}
-
-/// `acc += x` for a running device sum that starts empty.
-fn add_to(acc: &mut Option<Tensor<1>>, x: Tensor<1>) {
-    *acc = Some(match acc.take() {
-        Some(a) => a + x,
-        None => x,
-    });
 }
 
 /// What an epoch reports: (‖ΔJ‖², VFE) per network, on the host or still on the device.
 #[allow(clippy::large_enum_variant)] // one per epoch, moved once
-enum EpochOut {
+pub(crate) enum EpochOut {
     Host(f64, f64),
     /// `[2]`: the same two values, not read back.
     Device(Tensor<1>),
 }
 
-/// Deferred coupling updates: the effective couplings are `j + U Vᵀ − diag(d)`, with the K
-/// pending updates ΔJ_k = u_k v_kᵀ as the columns of U and V and d = Σ_k u_k ⊙ v_k their
-/// diagonal (ΔJ has a zero diagonal). Each step then reads J once (the product Jσ) instead of
-/// three to four times (outer product, mask, add); every [`MAX_PENDING`] steps and at the end of
-/// every epoch the updates are folded into J with one batched matmul. Same updates, same order
-/// at every fold; only float rounding differs from adding each one at once.
-struct Pending {
-    /// `[G, N, K]`.
-    u: Tensor<3>,
-    /// `[G, N, K]`.
-    v: Tensor<3>,
-    /// `[G, N]`.
-    d: Tensor<2>,
-    k: usize,
-}
-
-/// Most updates kept pending before they are folded into J.
-const MAX_PENDING: usize = 16;
-
 /// Largest N the `auto` engine runs on the host (J of one network ≤ 1 MB, in cache).
 pub const HOST_MAX_N: usize = 512;
 
-/// Couplings and states of the host engine: `jt` holds each network's J transposed
-/// (`[G, N, N]`, `jt[k][c][r] = J_rc`, see `fep_host`), `state` is `[G, N]`.
-struct HostNets {
-    jt: Vec<f32>,
-    state: Vec<f32>,
-    /// Fields Jσ `[G, N]` left by the last epoch (see `fep_host::Net::field`).
-    field: Vec<f32>,
-    field_valid: bool,
+/// What an engine needs for one epoch.
+pub(crate) struct EpochInput<'a> {
+    pub(crate) cfg: &'a FepConfig,
+    /// `[P, N]`.
+    pub(crate) patterns: &'a [f64],
+    /// The pattern each network sees this epoch.
+    pub(crate) last_pattern: &'a [usize],
+    pub(crate) evidences: &'a [f64],
+    pub(crate) betas: &'a [f64],
+    /// Seed of the epoch's random numbers: network k's uniforms come from stream k of it.
+    pub(crate) base: u64,
 }
 
-/// Transposes each of the `[N, N]` matrices in a `[G, N, N]` array.
-fn transpose_each(a: &[f32], n: usize) -> Vec<f32> {
-    let mut out = vec![0f32; a.len()];
-    for (src, dst) in a.chunks(n * n).zip(out.chunks_mut(n * n)) {
-        for r in 0..n {
-            for c in 0..n {
-                dst[c * n + r] = src[r * n + c];
+/// Input biases on the host `[G, N]`: evidence × the presented pattern (0 with `input = none`).
+pub(crate) fn host_bias(cx: &EpochInput<'_>, g: usize, n: usize) -> Vec<f32> {
+    let mut bias = vec![0f32; g * n];
+    if cx.cfg.input == Input::Patterns {
+        for k in 0..g {
+            let idx = cx.last_pattern[k];
+            for i in 0..n {
+                bias[k * n + i] = (cx.evidences[k] * cx.patterns[idx * n + i]) as f32;
             }
         }
     }
-    out
+    bias
+}
+
+/// Each network's stream of this epoch: the same numbers whichever engine runs it and however
+/// the networks are shared out.
+pub(crate) fn streams_of(cx: &EpochInput<'_>, g: usize) -> Vec<Rng> {
+    (0..g as u64).map(|k| Rng::substream(cx.base, k)).collect()
+}
+
+/// What runs the G networks: the host engine ([`kernel::HostNetworks`], the fused CPU loop)
+/// or the tensor engine ([`tensor::TensorNetworks`], Burn tensors on any device). Both compute
+/// the same update from the same random numbers; the trainer never asks which it holds.
+pub(crate) trait Networks: Send + Sync {
+    /// `host` or `tensor`.
+    fn name(&self) -> &'static str;
+    /// One epoch of `cx.cfg.steps_per_epoch` steps; J has every update added when it returns.
+    fn epoch(&mut self, cx: &EpochInput<'_>) -> Result<EpochOut>;
+    /// Couplings of every network, row-major `[G, N, N]` (one read-back).
+    fn couplings(&self) -> Result<Vec<f32>>;
+    /// Couplings of network `k`, `[N, N]`.
+    fn coupling(&self, k: usize) -> Result<Vec<f32>>;
+    /// States `[G, N]`.
+    fn states(&self) -> Result<Vec<f32>>;
+    /// State of network `k`.
+    fn state(&self, k: usize) -> Result<Vec<f32>>;
+    /// Replaces couplings (`[G, N, N]`) and states (`[G, N]`).
+    fn load(&mut self, j: &[f32], state: &[f32]);
+    /// Multiplies network k's couplings by `factors[k]`.
+    fn scale(&mut self, factors: &[f64]);
+    /// The networks as a Burn module.
+    fn module(&self) -> FepNetworks;
+    /// Fold deferred updates after `k` (tensor engine; tests).
+    #[cfg(test)]
+    fn set_max_pending(&mut self, _k: usize) {}
 }
 
 impl FepTrainer {
@@ -386,12 +357,7 @@ impl FepTrainer {
             &format!("{g} FEP networks of {n} units"),
             4.0 * g as f64 * (4.0 * nf * nf + 8.0 * nf) + 8.0 * patterns.len() as f64,
         )?;
-        let mut mask = vec![1f32; n * n];
-        for i in 0..n {
-            mask[i * n + i] = 0.0;
-        }
-        let offdiag = tensor2_f32(mask, n, n, device).reshape([1, n, n]);
-        let use_host = match cfg.engine {
+        let nets: Box<dyn Networks> = match cfg.engine {
             Engine::Host => {
                 if !crate::device::is_host(device) {
                     log::warn!(
@@ -399,28 +365,12 @@ impl FepTrainer {
                          a GPU; use engine = auto or tensor to run them on the GPU"
                     );
                 }
-                true
+                Box::new(kernel::HostNetworks::new(g, n, device))
             }
-            Engine::Tensor => false,
-            Engine::Auto => crate::device::is_host(device) && n <= HOST_MAX_N,
-        };
-        let (j, state, host) = if use_host {
-            (
-                Tensor::empty([0, 0, 0], device),
-                Tensor::empty([0, 0], device),
-                Some(HostNets {
-                    jt: vec![0.0; g * n * n],
-                    state: vec![0.0; g * n],
-                    field: vec![0.0; g * n],
-                    field_valid: false,
-                }),
-            )
-        } else {
-            (
-                Tensor::zeros([g, n, n], device),
-                Tensor::zeros([g, n], device),
-                None,
-            )
+            Engine::Auto if crate::device::is_host(device) && n <= HOST_MAX_N => {
+                Box::new(kernel::HostNetworks::new(g, n, device))
+            }
+            Engine::Auto | Engine::Tensor => Box::new(tensor::TensorNetworks::new(g, n, device)),
         };
         Ok(Self {
             cfg: cfg.clone(),
@@ -429,17 +379,11 @@ impl FepTrainer {
             patterns: patterns.iter().map(|&x| x as f32 as f64).collect(),
             n,
             g,
-            nets: FepNetworks::from_tensors(j, state),
-            host,
+            nets,
             betas: vec![cfg.beta; g],
             evidences: vec![cfg.evidence; g],
             rng: Rng::derived(cfg.seed, streams::TRAIN),
-            offdiag,
-            device: device.clone(),
             last_pattern: vec![0; g],
-            pending: None,
-            max_pending: MAX_PENDING,
-            consts: DeviceConsts::default(),
         })
     }
 
@@ -460,22 +404,7 @@ impl FepTrainer {
         if factors.len() != self.g {
             bail!("{} scale factors for {} networks", factors.len(), self.g);
         }
-        if let Some(h) = &mut self.host {
-            let nn = self.n * self.n;
-            h.field_valid = false;
-            for (jk, &f) in h.jt.chunks_mut(nn).zip(factors) {
-                jk.iter_mut().for_each(|x| *x *= f as f32);
-            }
-            return Ok(());
-        }
-        let f = tensor2_f32(
-            factors.iter().map(|&x| x as f32).collect(),
-            self.g,
-            1,
-            &self.device,
-        )
-        .reshape([self.g, 1, 1]);
-        self.nets.set_j(self.nets.j.val() * f);
+        self.nets.scale(factors);
         Ok(())
     }
 
@@ -486,179 +415,40 @@ impl FepTrainer {
 
     /// Which engine runs the networks: `host` or `tensor`.
     pub fn engine(&self) -> &'static str {
-        if self.host.is_some() {
-            "host"
-        } else {
-            "tensor"
-        }
+        self.nets.name()
     }
 
     /// Couplings of network `k` as row-major f64 `[N, N]`.
     pub fn j_host(&self, k: usize) -> Result<Vec<f64>> {
-        let n = self.n;
-        let v = match &self.host {
-            Some(h) => transpose_each(&h.jt[k * n * n..(k + 1) * n * n], n),
-            None => to_vec_f32(&self.nets.j.val().narrow(0, k, 1).reshape([n, n]))?,
-        };
-        Ok(v.into_iter().map(|x| x as f64).collect())
+        Ok(self.nets.coupling(k)?.into_iter().map(f64::from).collect())
     }
 
     /// Couplings of every network as row-major f64 `[N, N]` each (one read-back).
     pub fn j_host_all(&self) -> Result<Vec<Vec<f64>>> {
         let nn = self.n * self.n;
-        if self.host.is_some() {
-            return (0..self.g).map(|k| self.j_host(k)).collect();
-        }
-        let v = to_vec_f32(&self.nets.j)?;
-        Ok(v.chunks(nn)
-            .map(|c| c.iter().map(|&x| x as f64).collect())
+        Ok(self
+            .nets
+            .couplings()?
+            .chunks(nn)
+            .map(|c| c.iter().map(|&x| f64::from(x)).collect())
             .collect())
     }
 
     /// The networks as a Burn module on the trainer's device (with the host engine, built from
     /// its couplings and states: one upload).
     pub fn networks(&self) -> FepNetworks {
-        match &self.host {
-            Some(h) => {
-                let (g, n) = (self.g, self.n);
-                let j =
-                    crate::transfer::tensor2_f32(transpose_each(&h.jt, n), g * n, n, &self.device);
-                FepNetworks::from_tensors(
-                    j.reshape([g, n, n]),
-                    crate::transfer::tensor2_f32(h.state.clone(), g, n, &self.device),
-                )
-            }
-            None => self.nets.clone(),
-        }
+        self.nets.module()
     }
 
     /// State of network `k`.
     pub fn state_host(&self, k: usize) -> Result<Vec<f64>> {
-        let n = self.n;
-        let v = match &self.host {
-            Some(h) => h.state[k * n..(k + 1) * n].to_vec(),
-            None => to_vec_f32(&self.nets.state.val().narrow(0, k, 1))?,
-        };
-        Ok(v.into_iter().map(|x| x as f64).collect())
-    }
-
-    /// The next step's uniforms `[G, N]`: network k's N values from its own stream.
-    fn uniforms(&self, streams: &mut [Rng]) -> Tensor<2> {
-        let (g, n) = (self.g, self.n);
-        let mut v = vec![0f32; g * n];
-        for (chunk, r) in v.chunks_mut(n).zip(streams.iter_mut()) {
-            r.fill_uniform_f32(chunk);
-        }
-        tensor2_f32(v, g, n, &self.device)
-    }
-
-    /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed and
-    /// the VFE proxy Σ_i ψ(θ_i) − θ_i σ_i (the negative log-likelihood of the new state under
-    /// its CB posterior; spec §1.6, JAX form), summed over networks.
-    fn learn_step(
-        &mut self,
-        b: &Tensor<2>,
-        beta: &Tensor<2>,
-        u: Tensor<2>,
-    ) -> (Tensor<1>, Tensor<1>) {
-        let (g, n) = (self.g, self.n);
-        let prev = self.nets.state.val();
-        // h = J σ_prev (row form: σ_prev Jᵀ per network).
-        let (h, s) = if self.cfg.schedule == UpdateOrder::Sequential {
-            self.fold();
-            // Node by node: unit i sees the units already updated in this sweep.
-            let mut cur = prev;
-            let mut hs = Vec::with_capacity(n);
-            for i in 0..n {
-                let row = self.nets.j.val().narrow(1, i, 1); // [G, 1, N]
-                let hi = row.matmul(cur.clone().reshape([g, n, 1])).reshape([g, 1]);
-                let th = (b.clone().narrow(1, i, 1) + hi.clone()) * beta.clone();
-                let si = sample_t(th, u.clone().narrow(1, i, 1));
-                cur = cur.slice_assign([0..g, i..i + 1], si);
-                hs.push(hi);
-            }
-            (Tensor::cat(hs, 1), cur)
-        } else {
-            let row = prev.clone().reshape([g, 1, n]);
-            let mut h = row
-                .clone()
-                .matmul(self.nets.j.val().swap_dims(1, 2))
-                .reshape([g, n]);
-            if let Some(p) = &self.pending {
-                // (U Vᵀ − diag d) σ = U (Vᵀσ) − d ⊙ σ
-                let c = row.matmul(p.v.clone()); // [G, 1, K]
-                let lowrank = c.matmul(p.u.clone().swap_dims(1, 2)).reshape([g, n]);
-                h = h + lowrank - p.d.clone() * prev;
-            }
-            let theta = (b.clone() + h.clone()) * beta.clone();
-            let s = sample_t(theta, u);
-            (h, s)
-        };
-        let theta = (b.clone() + h.clone()) * beta.clone();
-        let vfe = (log_partition_t(theta.clone()) - theta.clone() * s.clone()).sum();
-        let mut eps = match self.cfg.rule {
-            Rule::Hebbian => s.clone(),
-            Rule::Paper => s.clone() - langevin_t(theta.clone()),
-            Rule::Code => s.clone() - langevin_t(h.clone()),
-        };
-        if self.cfg.precision_weighting && self.cfg.rule != Rule::Hebbian {
-            let bh = h * beta.clone();
-            // L'(x) = 1/x² − 1/sinh²(x); use 1 − L² − 2L/x ≡ L'(x) (stable for moderate x).
-            let l = langevin_t(bh.clone());
-            let safe = bh.clone().mask_fill(bh.clone().abs().lower_elem(1e-3), 1.0);
-            let lp = l.clone().powi_scalar(2).neg().add_scalar(1.0) - l.mul_scalar(2.0).div(safe);
-            let lp = lp
-                .mask_fill(bh.abs().lower_elem(1e-3), 1.0 / 3.0)
-                .clamp_min(1e-8);
-            eps = eps.div(lp);
-        }
-        // ΔJ = α ε σᵀ off the diagonal. Its squared norm factorises:
-        // ‖ΔJ‖² = α² (‖ε‖²‖σ‖² − Σ_i ε_i² σ_i²) per network — no pass over the N×N matrices.
-        let eps = eps.mul_scalar(self.cfg.lr);
-        let e2 = eps.clone().powi_scalar(2);
-        let s2 = s.clone().powi_scalar(2);
-        let norm = (e2.clone().sum_dim(1) * s2.clone().sum_dim(1) - (e2 * s2).sum_dim(1)).sum();
-        let du = eps.clone() * s.clone();
-        let (u, v) = (eps.reshape([g, n, 1]), s.clone().reshape([g, n, 1]));
-        self.pending = Some(match self.pending.take() {
-            None => Pending { u, v, d: du, k: 1 },
-            Some(p) => Pending {
-                u: Tensor::cat(vec![p.u, u], 2),
-                v: Tensor::cat(vec![p.v, v], 2),
-                d: p.d + du,
-                k: p.k + 1,
-            },
-        });
-        if self.cfg.schedule == UpdateOrder::Sequential
-            || self
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.k >= self.max_pending)
-        {
-            self.fold();
-        }
-        self.nets.set_state(s);
-        (norm, vfe)
-    }
-
-    /// Adds the pending updates to J: J ← (J + U Vᵀ) ⊙ offdiag.
-    fn fold(&mut self) {
-        if let Some(p) = self.pending.take() {
-            let dj = p.u.matmul(p.v.swap_dims(1, 2));
-            // Take J out of `self` so the adds can reuse its buffer (no second handle alive).
-            let j = std::mem::replace(
-                &mut self.nets.j,
-                param("fep.J", Tensor::empty([0, 0, 0], &self.device)),
-            )
-            .into_value();
-            self.nets.set_j((j + dj) * self.offdiag.clone());
-        }
+        Ok(self.nets.state(k)?.into_iter().map(f64::from).collect())
     }
 
     /// One epoch: pick a pattern per network, present it as bias for `steps_per_epoch` steps.
     /// Returns (‖ΔJ‖² summed over the epoch, VFE proxy at its last step), means over networks.
     fn epoch(&mut self, epoch: u64) -> Result<EpochOut> {
-        let (g, n, p) = (self.g, self.n, self.n_patterns());
+        let (g, p) = (self.g, self.n_patterns());
         for k in 0..g {
             self.last_pattern[k] = if self.cfg.order == Order::Sequential {
                 (epoch as usize) % p
@@ -669,207 +459,15 @@ impl FepTrainer {
         // Each network draws its uniforms from its own stream, seeded once per epoch: the same
         // numbers whichever engine runs it and however the networks are shared out.
         let base = self.rng.next_u64();
-        if self.host.is_none() && !crate::device::is_host(&self.device) {
-            return Ok(self.device_epoch(base));
-        }
-        let mut bias = vec![0f32; g * n];
-        if self.cfg.input == Input::Patterns {
-            for k in 0..g {
-                let idx = self.last_pattern[k];
-                for i in 0..n {
-                    bias[k * n + i] = (self.evidences[k] * self.patterns[idx * n + i]) as f32;
-                }
-            }
-        }
-        let mut streams: Vec<Rng> = (0..g as u64).map(|k| Rng::substream(base, k)).collect();
-        if self.host.is_some() {
-            let (dj, vfe) = self.host_epoch(&bias, &mut streams)?;
-            return Ok(EpochOut::Host(dj, vfe));
-        }
-        if self.cfg.reset_state {
-            self.nets.set_state(Tensor::zeros([g, n], &self.device));
-        }
-        let b = tensor2_f32(bias, g, n, &self.device);
-        // Per-network precision [G, 1], uploaded once per epoch rather than once per step.
-        let beta = tensor2_f32(
-            self.betas.iter().map(|&x| x as f32).collect(),
-            g,
-            1,
-            &self.device,
-        );
-        let mut norm = None;
-        let mut vfe = None;
-        for _ in 0..self.cfg.steps_per_epoch {
-            let u = self.uniforms(&mut streams);
-            let (x, f) = self.learn_step(&b, &beta, u);
-            add_to(&mut norm, x);
-            vfe = Some(f);
-        }
-        // Epoch boundaries (checkpoints, analysis) always see J with every update added.
-        self.fold();
-        let (v, f) = match (norm, vfe) {
-            (Some(t), Some(f)) => {
-                let both = to_vec_f32(&Tensor::cat(vec![t, f], 0))?;
-                (both[0] as f64, both[1] as f64)
-            }
-            _ => (0.0, 0.0),
+        let cx = EpochInput {
+            cfg: &self.cfg,
+            patterns: &self.patterns,
+            last_pattern: &self.last_pattern,
+            evidences: &self.evidences,
+            betas: &self.betas,
+            base,
         };
-        Ok(EpochOut::Host(v / g as f64, f / g as f64))
-    }
-
-    /// The tensor engine's epoch on a GPU: no copy either way. Patterns, β and evidence are
-    /// mirrored on the device ([`mirrored`]); each network's bias is its pattern's row
-    /// (`narrow`, with the index known on the host); the uniforms of all steps are drawn on the
-    /// device from the epoch's seed (a block of steps per draw); the two monitors stay device
-    /// scalars. Same seed, same device → same numbers; the values differ from the CPU's, whose
-    /// uniforms come from per-network host streams.
-    fn device_epoch(&mut self, base: u64) -> EpochOut {
-        let (g, n, p) = (self.g, self.n, self.n_patterns());
-        let dev = self.device.clone();
-        let b = if self.cfg.input == Input::Patterns {
-            let pt = mirrored(&mut self.consts.patterns, &self.patterns, p, n, &dev);
-            let ev = mirrored(&mut self.consts.evidences, &self.evidences, g, 1, &dev);
-            let first = self.last_pattern[0];
-            let rows = if self.last_pattern.iter().all(|&i| i == first) {
-                pt.narrow(0, first, 1).repeat_dim(0, g)
-            } else {
-                let rows = self
-                    .last_pattern
-                    .iter()
-                    .map(|&i| pt.clone().narrow(0, i, 1))
-                    .collect();
-                Tensor::cat(rows, 0)
-            };
-            rows * ev
-        } else {
-            Tensor::zeros([g, n], &dev)
-        };
-        let beta = mirrored(&mut self.consts.betas, &self.betas, g, 1, &dev);
-        if self.cfg.reset_state {
-            self.nets.set_state(Tensor::zeros([g, n], &dev));
-        }
-        let steps = self.cfg.steps_per_epoch;
-        let block = crate::device::draw_block(g * n, steps);
-        let mut rng = Rng::new(base);
-        let mut uniforms: Option<Tensor<2>> = None;
-        let mut norm = None;
-        let mut vfe = None;
-        for s in 0..steps {
-            let j = s % block;
-            if j == 0 {
-                let len = block.min(steps - s);
-                uniforms = Some(crate::device::device_random(
-                    &mut rng,
-                    [len * g, n],
-                    burn::tensor::Distribution::Uniform(0.0, 1.0),
-                    &dev,
-                ));
-            }
-            let u = match &uniforms {
-                Some(all) => all.clone().narrow(0, j * g, g),
-                None => Tensor::zeros([g, n], &dev),
-            };
-            let (x, f) = self.learn_step(&b, &beta, u);
-            add_to(&mut norm, x);
-            vfe = Some(f);
-        }
-        self.fold();
-        match (norm, vfe) {
-            (Some(t), Some(f)) => EpochOut::Device(Tensor::cat(vec![t, f], 0).div_scalar(g as f64)),
-            _ => EpochOut::Host(0.0, 0.0),
-        }
-    }
-}
-
-impl FepTrainer {
-    /// One epoch on the host engine; networks are shared out over the CPU cores in contiguous
-    /// blocks (each network's numbers do not depend on the split).
-    fn host_epoch(&mut self, bias: &[f32], streams: &mut [Rng]) -> Result<(f64, f64)> {
-        use crate::models::fep::kernel::{EpochStats, Net, Scratch, Settings, network_epoch};
-        let (g, n) = (self.g, self.n);
-        let set = Settings {
-            rule: self.cfg.rule,
-            precision_weighting: self.cfg.precision_weighting,
-            sequential: self.cfg.schedule == UpdateOrder::Sequential,
-            lr: self.cfg.lr as f32,
-            steps: self.cfg.steps_per_epoch,
-        };
-        let reset = self.cfg.reset_state;
-        let betas: Vec<f32> = self.betas.iter().map(|&x| x as f32).collect();
-        let h = self
-            .host
-            .as_mut()
-            .context("host engine without host state")?;
-        let field_valid = h.field_valid && !reset;
-        let mut stats = vec![EpochStats::default(); g];
-        // One worker's contiguous block of networks.
-        struct Part<'a> {
-            jt: &'a mut [f32],
-            state: &'a mut [f32],
-            field: &'a mut [f32],
-            bias: &'a [f32],
-            betas: &'a [f32],
-            streams: &'a mut [Rng],
-            stats: &'a mut [EpochStats],
-        }
-        let work = |p: Part<'_>| {
-            let mut w = Scratch::default();
-            for k in 0..p.betas.len() {
-                let sigma = &mut p.state[k * n..(k + 1) * n];
-                if reset {
-                    sigma.fill(0.0);
-                }
-                let net = Net {
-                    jt: &mut p.jt[k * n * n..(k + 1) * n * n],
-                    sigma,
-                    field: &mut p.field[k * n..(k + 1) * n],
-                    field_valid,
-                };
-                p.stats[k] = network_epoch(
-                    net,
-                    &p.bias[k * n..(k + 1) * n],
-                    p.betas[k],
-                    &set,
-                    &mut p.streams[k],
-                    &mut w,
-                );
-            }
-        };
-        let per = g.div_ceil(crate::device::cpu_threads().min(g).max(1));
-        let parts =
-            h.jt.chunks_mut(per * n * n)
-                .zip(h.state.chunks_mut(per * n))
-                .zip(h.field.chunks_mut(per * n))
-                .zip(bias.chunks(per * n))
-                .zip(betas.chunks(per))
-                .zip(streams.chunks_mut(per))
-                .zip(stats.chunks_mut(per))
-                .map(
-                    |((((((jt, state), field), bias), betas), streams), stats)| Part {
-                        jt,
-                        state,
-                        field,
-                        bias,
-                        betas,
-                        streams,
-                        stats,
-                    },
-                );
-        if per >= g {
-            parts.for_each(work);
-        } else {
-            std::thread::scope(|s| {
-                for p in parts {
-                    let work = &work;
-                    s.spawn(move || work(p));
-                }
-            });
-        }
-        // The synchronous sweep leaves Jσ computed for the next epoch.
-        h.field_valid = !set.sequential;
-        let dj: f64 = stats.iter().map(|s| s.dj_sq).sum();
-        let vfe: f64 = stats.iter().map(|s| s.vfe).sum();
-        Ok((dj / g as f64, vfe / g as f64))
+        self.nets.epoch(&cx)
     }
 }
 
@@ -905,18 +503,12 @@ impl Trainable for FepTrainer {
                 NamedArray {
                     name: "J".into(),
                     shape: vec![g, n, n],
-                    data: match &self.host {
-                        Some(h) => transpose_each(&h.jt, n),
-                        None => to_vec_f32(&self.nets.j)?,
-                    },
+                    data: self.nets.couplings()?,
                 },
                 NamedArray {
                     name: "state".into(),
                     shape: vec![g, n],
-                    data: match &self.host {
-                        Some(h) => h.state.clone(),
-                        None => to_vec_f32(&self.nets.state)?,
-                    },
+                    data: self.nets.states()?,
                 },
                 NamedArray {
                     name: "patterns".into(),
@@ -940,17 +532,7 @@ impl Trainable for FepTrainer {
         if j.data.iter().chain(&s.data).any(|x| !x.is_finite()) {
             bail!("checkpoint contains NaN or infinite couplings");
         }
-        if let Some(h) = &mut self.host {
-            h.jt = transpose_each(&j.data, n);
-            h.field_valid = false;
-            h.state.copy_from_slice(&s.data);
-        } else {
-            self.nets
-                .set_j(tensor2_f32(j.data.clone(), g * n, n, &self.device).reshape([g, n, n]));
-            self.nets
-                .set_state(tensor2_f32(s.data.clone(), g, n, &self.device));
-        }
-        self.pending = None;
+        self.nets.load(&j.data, &s.data);
         self.rng = Rng::from_json(ck.extra.get("rng").context("checkpoint has no RNG state")?)?;
         if let Some(v) = ck.extra.get("betas") {
             self.betas = serde_json::from_value(v.clone())?;
@@ -1032,7 +614,7 @@ mod tests {
                 .with_engine(Engine::Tensor);
             let mut a = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
             let mut b = FepTrainer::new(&cfg, pats.clone(), n, &dev).unwrap();
-            b.max_pending = 1;
+            b.nets.set_max_pending(1);
             for e in 0..6 {
                 a.step(e).unwrap();
                 b.step(e).unwrap();
