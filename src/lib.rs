@@ -7,14 +7,17 @@
 //!   contrastive rule; fused CPU kernel in [`models::nlm_host`]) and [`models::fep`]
 //!   (self-orthogonalising attractor networks; host engine in [`models::fep_host`],
 //!   continuous-Bernoulli units in [`models::cb`]);
-//! - [`analysis`]: what the analysis commands measure (evaluation, sampling, denoising,
-//!   decompositions, sweeps) and the benchmarks;
+//! - [`analysis`]: the pure measurements the analysis commands call (metrics, samplers,
+//!   denoising, decompositions, estimators; no argument parsing, output files or printing), shared
+//!   statistics and the benchmarks;
 //! - shared infrastructure: [`device`] (the only backend-aware module), [`sde`] (SDE trait and
 //!   the one solver), [`train`] (the one training driver), [`checkpoint`] (atomic whole-state
 //!   checkpoints), [`run`] (run directories), [`config`] (configuration overrides), [`data`]
 //!   (IDX, PNG and pattern readers), [`rng`] (serialisable random streams), [`optim`] (Adam),
 //!   [`plot`] and [`npy`] (outputs), [`progress`] (progress bars), [`transfer`] (the one door for host↔device copies), [`error`] (exit codes);
-//! - [`cli`]: the command line (argument structs, dispatch, examples, completions, logging).
+//! - [`cli`]: the command line: argument structs and the command handlers that load runs, write
+//!   files and figures and print ([`cli::ddm`], [`cli::nlm`], [`cli::fep`]: each family's
+//!   analysis commands), dispatch, examples, completions, logging.
 //!
 //! `docs/design.md` in the repository is the longer map.
 
