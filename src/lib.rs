@@ -1,20 +1,32 @@
 //! `attractor`: training, simulating and inspecting stochastic recurrent networks on Burn.
 //!
 //! Where to start:
-//! - the three model families in [`models`]: [`models::ddm`] (continuous-time RNNs trained by
-//!   drift–diffusion matching to embed a target SDE in a latent subspace; network in
-//!   [`models::ctrnn`]), [`models::nlm`] (neural Langevin machines trained on images by a local
-//!   contrastive rule; fused CPU kernel in [`models::nlm_host`]) and [`models::fep`]
-//!   (self-orthogonalising attractor networks; host engine in [`models::fep_host`],
-//!   continuous-Bernoulli units in [`models::cb`]);
-//! - [`analysis`]: what the analysis commands measure (evaluation, sampling, denoising,
-//!   decompositions, sweeps) and the benchmarks;
-//! - shared infrastructure: [`device`] (the only backend-aware module), [`sde`] (SDE trait and
-//!   the one solver), [`train`] (the one training driver), [`checkpoint`] (atomic whole-state
-//!   checkpoints), [`run`] (run directories), [`config`] (configuration overrides), [`data`]
-//!   (IDX, PNG and pattern readers), [`rng`] (serialisable random streams), [`optim`] (Adam),
-//!   [`plot`] and [`npy`] (outputs), [`progress`] (progress bars), [`transfer`] (the one door for host↔device copies), [`error`] (exit codes);
-//! - [`cli`]: the command line (argument structs, dispatch, examples, completions, logging).
+//! - a trained run as a Burn module: [`load_model`] (`model.bpk` + `model.json` in every run
+//!   directory, see [`models::export`]); the programs in `examples/` (a DDM on an SDE written
+//!   in Rust, an NLM trained and sampled, a run loaded as a Burn module);
+//! - the three model families, one folder each in [`models`] (model = a Burn `Module` built
+//!   from its `Config`, trainer, host kernel): [`models::ddm`] (continuous-time RNNs trained
+//!   by drift–diffusion matching to embed a target SDE in a latent subspace; the network
+//!   [`models::ddm::ctrnn::CtRnn`]), [`models::nlm`] (neural Langevin machines trained on
+//!   images by a local contrastive rule; [`models::nlm::Nlm`], fused CPU kernel in
+//!   [`models::nlm::kernel`]) and [`models::fep`] (self-orthogonalising attractor networks;
+//!   [`models::fep::FepNetworks`], the host engine in [`models::fep::kernel`], the tensor
+//!   engine in [`models::fep::tensor`], continuous-Bernoulli units in [`models::fep::cb`]);
+//! - [`analysis`]: the pure measurements the analysis commands call (metrics, samplers,
+//!   denoising, decompositions, estimators; no argument parsing, output files or printing),
+//!   shared statistics and the benchmarks;
+//! - shared infrastructure: [`device`] (the only backend-aware module: `--device` → `Device`),
+//!   [`sde`] (SDE trait, built-in and user targets, the one Euler–Maruyama solver), [`train`]
+//!   (the one training driver), [`checkpoint`] (whole-state checkpoints) and [`atomic`] (the
+//!   one atomic writer), [`run`] (run directories), [`config`] (configuration overrides,
+//!   built-in-or-path [`config::Source`]), [`data`] (IDX, PNG and pattern readers), [`rng`]
+//!   (serialisable random streams), [`optim`] (Adam, schedules), [`plot`] and [`npy`]
+//!   (outputs), [`progress`] (progress bars), [`transfer`] (the one door for host↔device
+//!   copies), [`error`] (exit codes);
+//! - [`cli`]: the command line: the family registry ([`cli::family`]: one train, resume and
+//!   export path for every family), argument structs and the command handlers that load runs,
+//!   write files and figures and print ([`cli::ddm`], [`cli::nlm`], [`cli::fep`]), dispatch,
+//!   examples, completions, logging.
 //!
 //! `docs/design.md` in the repository is the longer map.
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use attractor::analysis::ddm::{EvalArgs, evaluate};
+use attractor::cli::ddm::{EvalArgs, evaluate};
 use attractor::models::ddm::{DdmConfig, DdmTrainer};
 use attractor::train::Trainable;
 

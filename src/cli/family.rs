@@ -1,7 +1,7 @@
 //! The model families as the command line sees them: one trait ([`Family`]) that each family
 //! implements once — its configuration, trainer, Burn module, driver settings, what happens
 //! around a run, what `export` writes — and one registration line each in [`dispatch`]. The
-//! CLI then has one train path ([`train`]), one resume path ([`resume`]) and one export path
+//! CLI then has one train path ([`train()`]), one resume path ([`resume`]) and one export path
 //! ([`export`]); a fourth family is its folder under `src/models/`, an `impl Family` here and a
 //! line in [`dispatch`].
 
@@ -461,7 +461,7 @@ impl Family for FepFamily {
         cfg.validate()
     }
     fn trainer(cfg: &Self::Config, device: &Device, _: bool) -> Result<Self::Trainer> {
-        let (pats, _) = crate::analysis::fep::cmd::resolve_patterns(cfg)?;
+        let (pats, _) = crate::cli::fep::resolve_patterns(cfg)?;
         for w in &pats.warnings {
             log::warn!("{w}");
         }
@@ -492,7 +492,7 @@ impl Family for FepFamily {
                 (arr.data.iter().map(|&x| x as f64).collect::<Vec<f64>>(), n)
             }
             None => {
-                let (p, _) = crate::analysis::fep::cmd::resolve_patterns(cfg)?;
+                let (p, _) = crate::cli::fep::resolve_patterns(cfg)?;
                 (p.data, p.n)
             }
         };
@@ -518,7 +518,7 @@ impl Family for FepFamily {
         )
     }
     fn finished(trainer: &Self::Trainer, run: &RunDir, _: &Outcome, _: bool) -> Result<()> {
-        crate::analysis::fep::cmd::plot_couplings(trainer, &run.file("couplings.png"))
+        crate::cli::fep::plot_couplings(trainer, &run.file("couplings.png"))
     }
     fn tensors(run: &RunDir, _: &Device) -> Result<NamedTensors> {
         checkpoint_arrays(run, &["J", "state", "patterns"])

@@ -1,18 +1,23 @@
 //! Command-line interface (thin: parses arguments, calls the library, prints results).
 //!
-//! [`help`] holds the worked examples of every command, shell completions and the generator of
-//! `docs/cli.md`; [`logging`] routes diagnostics through `log` (`RUST_LOG`).
+//! [`ddm`], [`fep`] and [`nlm`] hold each family's analysis commands (argument structs and
+//! handlers: loading runs, writing files and figures, printing; the measurements are in
+//! [`crate::analysis`]); [`help`] holds the worked examples of every command, shell completions
+//! and the generator of `docs/cli.md`; [`logging`] routes diagnostics through `log`
+//! (`RUST_LOG`).
 
+pub mod ddm;
 pub mod family;
+pub mod fep;
 pub mod help;
 pub mod logging;
+pub mod nlm;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
-use crate::analysis::ddm as ana;
 use crate::checkpoint;
 use crate::device::{self, DeviceChoice, Selected};
 use crate::run::RunDir;
@@ -141,11 +146,11 @@ pub enum DdmCmd {
         run: RunArgs,
     },
     /// Simulates the trained network (or the target) and writes trajectories and a plot.
-    Simulate(ana::SimulateArgs),
+    Simulate(ddm::SimulateArgs),
     /// Measures how well the network reproduces the target: DIR/eval.json.
-    Eval(ana::EvalArgs),
+    Eval(ddm::EvalArgs),
     /// Symmetric/antisymmetric and reversible/irreversible decompositions: PNGs, decompose.json.
-    Decompose(ana::DecomposeArgs),
+    Decompose(ddm::DecomposeArgs),
 }
 
 /// `attractor fep …`
@@ -185,15 +190,15 @@ pub enum FepCmd {
         run: RunArgs,
     },
     /// Distinct deterministic attractors: attractors.npy and a PNG beside the patterns.
-    Attractors(crate::analysis::fep::cmd::AttractorsArgs),
+    Attractors(fep::AttractorsArgs),
     /// Attractor count, orthogonality, retrieval and generalisation ΔR², asymmetry: eval.json.
-    Eval(crate::analysis::fep::cmd::EvalArgs),
+    Eval(fep::EvalArgs),
     /// Free-running replay with zero input: states.npy, raster PNG, forward-transition fraction.
-    RunFree(crate::analysis::fep::free::RunFreeArgs),
+    RunFree(fep::RunFreeArgs),
     /// The regime grid (evidence × precision × seeds) as one batched run: sweep.json, heat maps.
-    Sweep(crate::analysis::fep::sweep::SweepArgs),
+    Sweep(fep::SweepArgs),
     /// Reconstruction from noisy cues held as input bias: recall.npy, PNG, recall.json.
-    Recall(crate::analysis::fep::recall::RecallArgs),
+    Recall(fep::RecallArgs),
 }
 
 /// `attractor nlm …`
@@ -236,15 +241,15 @@ pub enum NlmCmd {
         run: RunArgs,
     },
     /// Generates images from fresh chains: grid PNG (and .npy, snapshots).
-    Generate(crate::analysis::nlm::GenerateArgs),
+    Generate(nlm::GenerateArgs),
     /// One long chain: snapshots and its trajectory over the data's principal components.
-    Explore(crate::analysis::nlm::ExploreArgs),
+    Explore(nlm::ExploreArgs),
     /// Corrupts images and restores them by noise-free relaxation: PNGs and denoise.json.
-    Denoise(crate::analysis::nlm::DenoiseArgs),
+    Denoise(nlm::DenoiseArgs),
     /// E_AAI, Acc_S, Acc_T, E², mean pixel against training and held-out images: eval.json.
-    Eval(crate::analysis::nlm::EvalArgs),
+    Eval(nlm::EvalArgs),
     /// Plots several eval.json files against data size or t_age (sweeps, out-of-equilibrium).
-    Summarize(crate::analysis::nlm::SummarizeArgs),
+    Summarize(nlm::SummarizeArgs),
 }
 
 /// `attractor resume`
@@ -435,7 +440,7 @@ fn flags(pairs: &[(&str, Option<serde_json::Value>)]) -> Vec<serde_json::Value> 
 }
 
 fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
-    use crate::analysis::nlm as an;
+    use self::nlm as an;
     match cmd {
         NlmCmd::Train {
             data,
@@ -545,24 +550,24 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
         }
         DdmCmd::Simulate(a) => {
             let sel = select_device(cli)?;
-            ana::simulate_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            ddm::simulate_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
         DdmCmd::Eval(a) => {
             let sel = select_device(cli)?;
-            ana::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            ddm::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
         DdmCmd::Decompose(a) => {
             let sel = select_device(cli)?;
-            ana::decompose_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            ddm::decompose_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
     }
 }
 
 fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
-    use crate::analysis::fep::cmd as fc;
+    use self::fep as fc;
     match cmd {
         FepCmd::Train {
             patterns,
@@ -602,18 +607,18 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
         }
         FepCmd::Recall(a) => {
             let sel = select_device(cli)?;
-            crate::analysis::fep::recall::recall_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::recall_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
         FepCmd::Sweep(a) => {
             let sel = select_device(cli)?;
             train::install_ctrlc_handler();
-            crate::analysis::fep::sweep::sweep_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::sweep_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
         FepCmd::RunFree(a) => {
             let sel = select_device(cli)?;
-            crate::analysis::fep::free::run_free_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::run_free_cmd(a, &sel.device, cli.seed, cli.quiet)?;
             Ok(0)
         }
     }

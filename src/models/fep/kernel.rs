@@ -2,7 +2,7 @@
 //! couplings, which stay in cache (N ≤ 512: at most 1 MB), with the networks of a batch shared
 //! out over the CPU cores.
 //!
-//! It computes the same update as the tensor engine in [`super::fep`] from the same uniforms,
+//! It computes the same update as the tensor engine in [`super::tensor`] from the same uniforms,
 //! with the same branches of the continuous-Bernoulli functions (in f32; the sampler in an
 //! equivalent closed form with two transcendentals). Only float rounding differs: the rank-1
 //! coupling update is added at once here, and the next step's field is computed in the same

@@ -1,7 +1,6 @@
 //! The tensor engine of FEP networks: Burn tensor operations batched over the G networks, on
-//! any device. The rank-1 updates of a step are deferred and folded into J every
-//! [`MAX_PENDING`] steps and at every epoch end ([`Pending`]); on a GPU an epoch makes no copy
-//! either way ([`TensorNetworks::device_epoch`]).
+//! any device. The rank-1 updates of a step are deferred and folded into J every 16 steps and
+//! at every epoch end; on a GPU an epoch makes no copy either way.
 
 use anyhow::Result;
 use burn::tensor::{Device, Tensor};

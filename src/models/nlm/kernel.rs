@@ -1,7 +1,7 @@
 //! Fused CPU kernel for the NLM's drift (the Langevin force `F = e − φ'(x) ⊙ (e J)` with
 //! `e = φ(x)Jᵀ + b − x`, or the plain RNN speed `e`), on row-major host buffers.
 //!
-//! The tensor form in [`super::nlm`] runs every elementwise operation as its own pass with its
+//! The tensor form in [`super`] runs every elementwise operation as its own pass with its
 //! own allocation (tanh, its derivative, `+ b`, `− x`, the product and difference of the
 //! Onsager term, then the solver's update), which on a CPU added about 40 % to the time of the
 //! two GEMMs (1000 chains × 784 neurons). Here one pass computes `φ`, `φ'` and `b − x`, the
