@@ -2,7 +2,7 @@
 //!
 //! Every module below is the main crate's own source file, included with `#[path]` and arranged
 //! in the same tree (`crate::npy`, `crate::data::{idx, images, patterns}`, `crate::sde::expr`,
-//! `crate::checkpoint`, `crate::config`) so that their `crate::…` and `super::…` paths resolve
+//! `crate::atomic`, `crate::checkpoint`, `crate::config`) so that their `crate::…` and `super::…` paths resolve
 //! unchanged. If one of them ever pulls in Burn, this crate stops compiling: the mirror doubles
 //! as the guarantee that the parsers stay Burn-free.
 //!
@@ -11,6 +11,8 @@
 // Functions of the mirrored modules that only the rest of the main crate calls.
 #![allow(dead_code)]
 
+#[path = "../../src/atomic.rs"]
+pub mod atomic;
 #[path = "../../src/checkpoint.rs"]
 pub mod checkpoint;
 #[path = "../../src/config.rs"]

@@ -4,5 +4,5 @@
 pub mod idx;
 #[path = "../../../src/data/images.rs"]
 pub mod images;
-#[path = "../../../src/data/patterns.rs"]
+#[path = "../../../src/data/patterns/mod.rs"]
 pub mod patterns;
