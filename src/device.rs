@@ -354,22 +354,10 @@ pub fn chunk_len(len: usize, n: usize, threads: usize) -> usize {
     rows.div_ceil(parts) * n
 }
 
-/// Runs `f` on each item, the first on the calling thread and the others on scoped threads.
-pub fn par_each<T: Send, F: Fn(T) + Sync>(items: Vec<T>, f: F) {
-    let mut it = items.into_iter();
-    let Some(first) = it.next() else { return };
-    let rest: Vec<T> = it.collect();
-    if rest.is_empty() {
-        f(first);
-        return;
-    }
-    std::thread::scope(|s| {
-        let f = &f;
-        for item in rest {
-            s.spawn(move || f(item));
-        }
-        f(first);
-    });
+/// Runs `f` on each item in parallel (rayon's pool).
+pub fn par_each<T: Send, F: Fn(T) + Sync + Send>(items: Vec<T>, f: F) {
+    use rayon::prelude::*;
+    items.into_par_iter().for_each(f);
 }
 
 /// Whether `device` is the flex backend (cheap host readback and upload).
@@ -482,6 +470,7 @@ pub fn is_host(device: &Device) -> bool {
 /// from Burn ops (differentiable, exact ±1 limits). GPU backends use Burn's own kernels.
 pub mod fast {
     use burn::tensor::Tensor;
+    use rayon::prelude::*;
 
     /// Rational approximation of tanh on [-7.9, 7.9] (clamped outside, where tanh is ±1 in
     /// f32); max abs error below 5e-7 (tested).
@@ -548,18 +537,15 @@ pub mod fast {
         f + y + e * 0.693_359_4
     }
 
-    fn map_parallel<F: Fn(f32) -> f32 + Copy + Send>(v: &mut [f32], f: F) {
+    fn map_parallel<F: Fn(f32) -> f32 + Copy + Send + Sync>(v: &mut [f32], f: F) {
         let threads = crate::device::cpu_threads();
         if v.len() < 64 * 1024 || threads == 1 {
             v.iter_mut().for_each(|x| *x = f(*x));
             return;
         }
         let chunk = v.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            for c in v.chunks_mut(chunk) {
-                s.spawn(move || c.iter_mut().for_each(|x| *x = f(*x)));
-            }
-        });
+        v.par_chunks_mut(chunk)
+            .for_each(|c| c.iter_mut().for_each(|x| *x = f(*x)));
     }
 
     /// `tanh(x)` elementwise.
@@ -596,17 +582,15 @@ pub mod fast {
                 let mut d = vec![0f32; v.len()];
                 let threads = crate::device::cpu_threads();
                 let chunk = v.len().div_ceil(threads).max(16 * 1024);
-                std::thread::scope(|s| {
-                    for (a, b) in v.chunks_mut(chunk).zip(d.chunks_mut(chunk)) {
-                        s.spawn(move || {
-                            for (x, dx) in a.iter_mut().zip(b.iter_mut()) {
-                                let t = tanh_f32(*x);
-                                *x = t;
-                                *dx = 1.0 - t * t;
-                            }
-                        });
-                    }
-                });
+                v.par_chunks_mut(chunk)
+                    .zip(d.par_chunks_mut(chunk))
+                    .for_each(|(a, b)| {
+                        for (x, dx) in a.iter_mut().zip(b.iter_mut()) {
+                            let t = tanh_f32(*x);
+                            *x = t;
+                            *dx = 1.0 - t * t;
+                        }
+                    });
                 return (
                     crate::transfer::upload(v, shape.clone(), &dev),
                     crate::transfer::upload(d, shape, &dev),

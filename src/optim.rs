@@ -1,7 +1,20 @@
-//! Adam on plain tensors, with a serialisable state, and learning-rate schedules.
+//! Adam on the models' named parameters, with a serialisable state, and learning-rate
+//! schedules.
 //!
-//! Gradients come from Burn's autodiff (DDM) or from explicit statistics (NLM, FEP); the update
-//! is the same. The moments are ordinary tensors, so they go into checkpoints like parameters.
+//! Gradients come from Burn's autodiff (DDM) or from explicit statistics (the NLM's local
+//! contrastive rule); the update is the same. The moments are ordinary tensors keyed by the
+//! parameter's name (`adam.m.read`, …), so they go into checkpoints like parameters.
+//!
+//! Why not `burn::optim::Adam` (0.22.1): its state is keyed by `ParamId` and rebuilt on
+//! `Device::default()` by `load_record` (this project never uses the default device: a GPU run
+//! would move its moments to another device on resume), its record's order follows a randomly
+//! seeded `HashMap` (the checkpoint would differ run to run), `step` wraps the parameters in
+//! autodiff (the NLM's and FEP's local rules have no graph), and it keeps f32
+//! hyperparameters where the runs' configurations are f64. Bit-exact resume on the CPU — the
+//! kill drills check it — and the checkpoints of earlier releases (moments named by parameter)
+//! hold with this one Adam; it reads and writes the modules' `Param`s through their names
+//! ([`crate::models::ctrnn::CtRnn::get`]/`set`, `Nlm::set_j`/`set_b`), which keep each
+//! parameter's id.
 
 use anyhow::{Result, bail};
 use burn::tensor::Tensor;

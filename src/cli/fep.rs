@@ -741,62 +741,52 @@ pub fn sweep_cmd(
     let n = t.n;
     let p = t.n_patterns();
     let js: Vec<Vec<f64>> = t.j_host_all()?;
-    let threads = crate::device::cpu_threads().max(1);
     let mut results = vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); g];
     let seed0 = cfg.seed;
     let scoring = crate::progress::bar(g as u64, "sweep: scoring", quiet);
-    std::thread::scope(|s| {
-        for (c, chunk) in results.chunks_mut(g.div_ceil(threads)).enumerate() {
-            let scoring = &scoring;
-            let js = &js;
-            let t = &t;
-            let test = &test;
-            s.spawn(move || {
-                let base = c * g.div_ceil(threads);
-                for (i, out) in chunk.iter_mut().enumerate() {
-                    let k = base + i;
-                    let mut rng = Rng::derived(seed0.wrapping_add(k as u64), streams::EVAL);
-                    let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.evidences[k]).collect();
-                    let (_, distinct) =
-                        attractors(&js[k], n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
-                    let (orth, _) = orthogonality(&distinct, true);
-                    let retr = reconstruction_dr2(
+    {
+        use rayon::prelude::*;
+        let (js, t, test, scoring) = (&js, &t, &test, &scoring);
+        results.par_iter_mut().enumerate().for_each(|(k, out)| {
+            let mut rng = Rng::derived(seed0.wrapping_add(k as u64), streams::EVAL);
+            let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.evidences[k]).collect();
+            let (_, distinct) = attractors(&js[k], n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
+            let (orth, _) = orthogonality(&distinct, true);
+            let retr = reconstruction_dr2(
+                &js[k],
+                n,
+                &scaled,
+                &mut |i, _| i % p,
+                0.1,
+                1.0,
+                a.trials,
+                100,
+                1.0,
+                &mut rng,
+            );
+            let gen_ = match test {
+                Some(ts) if !ts.is_empty() => {
+                    let sc: Vec<f64> = ts.data.iter().map(|x| x * t.evidences[k]).collect();
+                    let np = ts.len();
+                    reconstruction_dr2(
                         &js[k],
                         n,
-                        &scaled,
-                        &mut |i, _| i % p,
+                        &sc,
+                        &mut |_, r| r.index(np),
                         0.1,
                         1.0,
                         a.trials,
                         100,
                         1.0,
                         &mut rng,
-                    );
-                    let gen_ = match test {
-                        Some(ts) if !ts.is_empty() => {
-                            let sc: Vec<f64> = ts.data.iter().map(|x| x * t.evidences[k]).collect();
-                            let np = ts.len();
-                            reconstruction_dr2(
-                                &js[k],
-                                n,
-                                &sc,
-                                &mut |_, r| r.index(np),
-                                0.1,
-                                1.0,
-                                a.trials,
-                                100,
-                                1.0,
-                                &mut rng,
-                            )
-                        }
-                        _ => f64::NAN,
-                    };
-                    *out = (retr, gen_, distinct.len() as f64, orth);
-                    scoring.inc(1);
+                    )
                 }
-            });
-        }
-    });
+                _ => f64::NAN,
+            };
+            *out = (retr, gen_, distinct.len() as f64, orth);
+            scoring.inc(1);
+        });
+    }
     scoring.finish_and_clear();
     let eval_s = t1.elapsed().as_secs_f64();
     // Medians over seeds per cell: grid[e][b].

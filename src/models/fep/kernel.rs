@@ -537,12 +537,8 @@ impl HostNetworks {
         if per >= g {
             parts.for_each(work);
         } else {
-            std::thread::scope(|s| {
-                for p in parts {
-                    let work = &work;
-                    s.spawn(move || work(p));
-                }
-            });
+            use rayon::prelude::*;
+            parts.collect::<Vec<_>>().into_par_iter().for_each(work);
         }
         // The synchronous sweep leaves Jσ computed for the next epoch.
         h.field_valid = !set.sequential;
