@@ -467,11 +467,11 @@ impl Family for FepFamily {
         }
         let mut trainer = Self::Trainer::new(cfg, pats.data.clone(), pats.n, device)?;
         if let Some(src) = &cfg.init_from {
-            let ck = checkpoint::load_latest(Path::new(src))?
-                .with_context(|| format!("--init-from {src}: no checkpoint there"))?;
+            let ck = checkpoint::load_latest(src)?
+                .with_context(|| format!("init_from = {}: no checkpoint there", src.display()))?;
             trainer
                 .init_from(&ck)
-                .with_context(|| format!("--init-from {src}"))?;
+                .with_context(|| format!("init_from = {}", src.display()))?;
         }
         Ok(trainer)
     }

@@ -103,7 +103,7 @@ pub struct FepConfig {
     #[config(default = "Input::Patterns")]
     pub input: Input,
     /// Start from the couplings and states of another run's newest checkpoint (run directory).
-    pub init_from: Option<String>,
+    pub init_from: Option<std::path::PathBuf>,
     /// Train on these pattern indices only (empty: all), e.g. `[1, 2, 3]` for Sim 3.
     #[config(default = "Vec::new()")]
     pub subset: Vec<usize>,
