@@ -383,12 +383,12 @@ pub fn is_flex(device: &Device) -> bool {
 /// A counter-based generator written as a CubeCL kernel would avoid the stall; this uses what
 /// Burn has. The CPU backends never come here: they keep their host streams and fused kernels.
 pub fn device_normal<const D: usize>(
-    rng: &mut crate::rng::Rng,
+    seed: u64,
     shape: [usize; D],
     device: &Device,
 ) -> burn::tensor::Tensor<D> {
     device_random(
-        rng,
+        seed,
         shape,
         burn::tensor::Distribution::Normal(0.0, 1.0),
         device,
@@ -406,24 +406,24 @@ pub fn draw_block(per_step: usize, steps: usize) -> usize {
         .min(steps.max(1))
 }
 
-/// Values of `distribution` drawn on a non-host device, from one seed taken from `rng`.
+/// Values of `distribution` drawn on a non-host device from `seed` (the next value of a run's
+/// random stream).
 pub fn device_random<const D: usize>(
-    rng: &mut crate::rng::Rng,
+    seed: u64,
     shape: [usize; D],
     distribution: burn::tensor::Distribution,
     device: &Device,
 ) -> burn::tensor::Tensor<D> {
-    seeded(rng, device, || {
+    seeded(seed, device, || {
         burn::tensor::Tensor::<D>::random(shape, distribution, device)
     })
 }
 
 /// Runs `draw` (any number of `Tensor::random` calls on `device`) with the device generator
-/// seeded from `rng`, under the process-wide lock, and synchronises before releasing it (see
+/// seeded with `seed`, under the process-wide lock, and synchronises before releasing it (see
 /// [`device_normal`] for why). Several draws in one call cost one seed and one stall.
-pub fn seeded<T>(rng: &mut crate::rng::Rng, device: &Device, draw: impl FnOnce() -> T) -> T {
+pub fn seeded<T>(seed: u64, device: &Device, draw: impl FnOnce() -> T) -> T {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let seed = rng.next_u64();
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     device.seed(seed);
     let out = draw();

@@ -302,7 +302,7 @@ fn device_noise_is_standard_normal_and_seeded(gpu: &Device) -> Result<(), Failed
     let draw = |seed| -> Result<Vec<f32>, Failed> {
         let mut rng = Rng::new(seed);
         Ok(to_vec_f32(&attractor::device::device_normal(
-            &mut rng,
+            rng.next_u64(),
             [400, 500],
             gpu,
         ))?)

@@ -32,9 +32,6 @@ use burn::tensor::Device;
 
 use crate::atomic::atomic_write;
 use crate::checkpoint::{self, Checkpoint};
-use crate::models::ddm::ctrnn::{CtRnn, CtRnnConfig};
-use crate::models::fep::{FepNetworks, FepNetworksConfig};
-use crate::models::nlm::{Nlm, NlmModelConfig, load_nlm};
 
 /// File of the module's record in a run directory.
 pub const RECORD_FILE: &str = "model.bpk";
@@ -58,83 +55,6 @@ pub trait TrainedModel: Module + Sized {
         run_config: &serde_json::Value,
         device: &Device,
     ) -> Result<Self>;
-}
-
-impl TrainedModel for CtRnn {
-    type Config = CtRnnConfig;
-    const KIND: &'static str = "ddm";
-    fn model_config(&self) -> CtRnnConfig {
-        let s = &self.shape;
-        CtRnnConfig::new(s.n, s.d, s.m)
-            .with_inputs(s.p)
-            .with_tau(s.tau)
-            .with_connectivity(s.conn)
-    }
-    fn from_config(cfg: &CtRnnConfig, device: &Device) -> Result<Self> {
-        cfg.init(device)
-    }
-    fn from_checkpoint(
-        ck: &Checkpoint,
-        run_config: &serde_json::Value,
-        device: &Device,
-    ) -> Result<Self> {
-        // The shape is in the tensors: U [N, d], A [d, m], M [d, p], and `read`'s shape tells
-        // the connectivity; τ comes from the run's configuration.
-        let dims = |name: &str| -> Result<Vec<usize>> { Ok(ck.array(name)?.shape.clone()) };
-        let (u, a, m) = (dims("U")?, dims("A")?, dims("M")?);
-        let (n, d) = (u[0], u[1]);
-        let conn = match dims("read")?.as_slice() {
-            [r, c] if *r == n && *c == n && n != d => {
-                crate::models::ddm::ctrnn::Connectivity::FullRank
-            }
-            [r, _] if *r == d && d != n => crate::models::ddm::ctrnn::Connectivity::Symmetric,
-            _ => crate::models::ddm::ctrnn::Connectivity::LowRank,
-        };
-        let mut net = CtRnnConfig::new(n, d, a[1])
-            .with_inputs(m[1])
-            .with_connectivity(conn)
-            .with_tau(run_config["tau"].as_f64().unwrap_or(1.0))
-            .init(device)?;
-        net.load_from(ck)?;
-        Ok(net)
-    }
-}
-
-impl TrainedModel for Nlm {
-    type Config = NlmModelConfig;
-    const KIND: &'static str = "nlm";
-    fn model_config(&self) -> NlmModelConfig {
-        NlmModelConfig::new(self.n()).with_temperature(self.temperature)
-    }
-    fn from_config(cfg: &NlmModelConfig, device: &Device) -> Result<Self> {
-        Ok(cfg.init(device))
-    }
-    fn from_checkpoint(ck: &Checkpoint, _: &serde_json::Value, device: &Device) -> Result<Self> {
-        load_nlm(ck, device)
-    }
-}
-
-impl TrainedModel for FepNetworks {
-    type Config = FepNetworksConfig;
-    const KIND: &'static str = "fep";
-    fn model_config(&self) -> FepNetworksConfig {
-        FepNetworksConfig::new(self.networks(), self.neurons())
-    }
-    fn from_config(cfg: &FepNetworksConfig, device: &Device) -> Result<Self> {
-        Ok(cfg.init(device))
-    }
-    fn from_checkpoint(ck: &Checkpoint, _: &serde_json::Value, device: &Device) -> Result<Self> {
-        let j = ck.array("J")?;
-        let [g, n, _] = j.shape[..] else {
-            bail!("checkpoint tensor `J` is not [G, N, N]");
-        };
-        let j = ck.array_shaped("J", &[g, n, n])?;
-        let s = ck.array_shaped("state", &[g, n])?;
-        Ok(FepNetworks::from_tensors(
-            crate::transfer::tensor2_f32(j.data.clone(), g * n, n, device).reshape([g, n, n]),
-            crate::transfer::tensor2_f32(s.data.clone(), g, n, device),
-        ))
-    }
 }
 
 /// Writes `model` to `dir` as [`RECORD_FILE`] and [`CONFIG_FILE`] (each atomically).

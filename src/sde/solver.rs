@@ -53,7 +53,11 @@ impl Noise {
         }
         if self.buf.is_none() || self.j == self.block {
             let len = self.block.min(self.left + 1);
-            let w = crate::device::device_normal(rng, [len * self.rows, self.m], &self.device);
+            let w = crate::device::device_normal(
+                rng.next_u64(),
+                [len * self.rows, self.m],
+                &self.device,
+            );
             let s = (self.em.dt.sqrt() * self.em.noise_scale) as f32;
             self.buf = Some(if s != 1.0 { w.mul_scalar(s) } else { w });
             self.block = len.max(1);
@@ -99,7 +103,7 @@ impl EulerMaruyama {
     pub fn increments(&self, rng: &mut Rng, batch: usize, m: usize, device: &Device) -> Tensor<2> {
         let s = (self.dt.sqrt() * self.noise_scale) as f32;
         if !crate::device::is_host(device) {
-            let w = crate::device::device_normal(rng, [batch, m], device);
+            let w = crate::device::device_normal(rng.next_u64(), [batch, m], device);
             return if s != 1.0 { w.mul_scalar(s) } else { w };
         }
         let mut v = vec![0f32; batch * m];

@@ -422,6 +422,45 @@ impl CtRnn {
     }
 }
 
+/// Exported as `model.bpk` + `model.json` (see [`crate::models::export`]).
+impl crate::models::export::TrainedModel for CtRnn {
+    type Config = CtRnnConfig;
+    const KIND: &'static str = "ddm";
+    fn model_config(&self) -> CtRnnConfig {
+        let s = &self.shape;
+        CtRnnConfig::new(s.n, s.d, s.m)
+            .with_inputs(s.p)
+            .with_tau(s.tau)
+            .with_connectivity(s.conn)
+    }
+    fn from_config(cfg: &CtRnnConfig, device: &Device) -> Result<Self> {
+        cfg.init(device)
+    }
+    fn from_checkpoint(
+        ck: &crate::checkpoint::Checkpoint,
+        run_config: &serde_json::Value,
+        device: &Device,
+    ) -> Result<Self> {
+        // The shape is in the tensors: U [N, d], A [d, m], M [d, p], and `read`'s shape tells
+        // the connectivity; τ comes from the run's configuration.
+        let dims = |name: &str| -> Result<Vec<usize>> { Ok(ck.array(name)?.shape.clone()) };
+        let (u, a, m) = (dims("U")?, dims("A")?, dims("M")?);
+        let (n, d) = (u[0], u[1]);
+        let conn = match dims("read")?.as_slice() {
+            [r, c] if *r == n && *c == n && n != d => Connectivity::FullRank,
+            [r, _] if *r == d && d != n => Connectivity::Symmetric,
+            _ => Connectivity::LowRank,
+        };
+        let mut net = CtRnnConfig::new(n, d, a[1])
+            .with_inputs(m[1])
+            .with_connectivity(conn)
+            .with_tau(run_config["tau"].as_f64().unwrap_or(1.0))
+            .init(device)?;
+        net.load_from(ck)?;
+        Ok(net)
+    }
+}
+
 /// The full N-dimensional network as an SDE.
 pub struct NetworkSde<'a>(pub &'a CtRnn);
 

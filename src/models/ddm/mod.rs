@@ -639,7 +639,7 @@ impl DdmTrainer {
         let draw =
             |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Uniform(0.0, 1.0), dev);
         let with_inputs = dp.channels.is_some();
-        let (u_pool, u_box, u_in) = crate::device::seeded(rng, dev, || {
+        let (u_pool, u_box, u_in) = crate::device::seeded(rng.next_u64(), dev, || {
             (
                 (ns > 0).then(|| draw([ns, 1])),
                 (b > ns).then(|| draw([b - ns, d])),

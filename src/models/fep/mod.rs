@@ -547,6 +547,30 @@ impl Trainable for FepTrainer {
     }
 }
 
+/// Exported as `model.bpk` + `model.json` (see [`crate::models::export`]).
+impl crate::models::export::TrainedModel for FepNetworks {
+    type Config = FepNetworksConfig;
+    const KIND: &'static str = "fep";
+    fn model_config(&self) -> FepNetworksConfig {
+        FepNetworksConfig::new(self.networks(), self.neurons())
+    }
+    fn from_config(cfg: &FepNetworksConfig, device: &Device) -> Result<Self> {
+        Ok(cfg.init(device))
+    }
+    fn from_checkpoint(ck: &Checkpoint, _: &serde_json::Value, device: &Device) -> Result<Self> {
+        let j = ck.array("J")?;
+        let [g, n, _] = j.shape[..] else {
+            bail!("checkpoint tensor `J` is not [G, N, N]");
+        };
+        let j = ck.array_shaped("J", &[g, n, n])?;
+        let s = ck.array_shaped("state", &[g, n])?;
+        Ok(FepNetworks::from_tensors(
+            crate::transfer::tensor2_f32(j.data.clone(), g * n, n, device).reshape([g, n, n]),
+            crate::transfer::tensor2_f32(s.data.clone(), g, n, device),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,7 +298,7 @@ impl TensorNetworks {
             if j == 0 {
                 let len = block.min(steps - s);
                 uniforms = Some(crate::device::device_random(
-                    &mut rng,
+                    rng.next_u64(),
                     [len * g, n],
                     burn::tensor::Distribution::Uniform(0.0, 1.0),
                     &dev,

@@ -653,7 +653,7 @@ impl NlmTrainer {
                 return (x.clone(), p.clone());
             }
             let keys = crate::device::device_random(
-                &mut self.batch_rng,
+                self.batch_rng.next_u64(),
                 [1, nd],
                 burn::tensor::Distribution::Uniform(0.0, 1.0),
                 &self.device,
@@ -854,7 +854,7 @@ pub fn gaussian(rng: &mut Rng, rows: usize, cols: usize, sd: f32, device: &Devic
     if !crate::device::is_host(device) {
         // On a GPU drawn there (one seed from `rng`): the `restart` sampler's fresh chains
         // every update, and generation's start states, cross no bus.
-        let w = crate::device::device_normal(rng, [rows, cols], device);
+        let w = crate::device::device_normal(rng.next_u64(), [rows, cols], device);
         return if sd != 1.0 { w.mul_scalar(sd) } else { w };
     }
     let mut v = vec![0f32; rows * cols];
@@ -1016,6 +1016,21 @@ pub fn load_nlm(ck: &Checkpoint, device: &Device) -> Result<Nlm> {
         tensor2_f32(b.data.clone(), 1, n, device),
         temperature,
     ))
+}
+
+/// Exported as `model.bpk` + `model.json` (see [`crate::models::export`]).
+impl crate::models::export::TrainedModel for Nlm {
+    type Config = NlmModelConfig;
+    const KIND: &'static str = "nlm";
+    fn model_config(&self) -> NlmModelConfig {
+        NlmModelConfig::new(self.n()).with_temperature(self.temperature)
+    }
+    fn from_config(cfg: &NlmModelConfig, device: &Device) -> Result<Self> {
+        Ok(cfg.init(device))
+    }
+    fn from_checkpoint(ck: &Checkpoint, _: &serde_json::Value, device: &Device) -> Result<Self> {
+        load_nlm(ck, device)
+    }
 }
 
 #[cfg(test)]
