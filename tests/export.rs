@@ -142,8 +142,12 @@ fn ddm_run_exports_a_burn_module() {
     }
     let counted: usize = names.iter().map(|n| ck.array(n).unwrap().data.len()).sum();
     assert_eq!(net.num_params(), counted);
-    // The embedding is frozen, the read-out trainable.
-    assert!(!net.u.is_require_grad() && !net.bp.is_require_grad());
+    // Parameter ids are fixed by name (the record of one process loads in another).
+    let want: Vec<u64> = ["U", "h", "B_perp", "read", "c", "A", "M"]
+        .iter()
+        .map(|n| param_id(&format!("ctrnn.{n}")))
+        .collect();
+    assert_eq!(ids(&net), want);
 }
 
 #[test]
