@@ -29,26 +29,20 @@ pub trait Family {
     /// What one training step is called in messages (`iteration`, `epoch`, `update`).
     const STEP: &'static str;
     /// Every hyperparameter of a run (`config.json`'s `config`).
-    type Config: Serialize + DeserializeOwned + Clone;
+    type Config: RunConfig;
     /// The training state the driver steps.
     type Trainer: Trainable;
     /// The network as a Burn module (`model.bpk`).
     type Model: TrainedModel;
 
-    /// The configuration of a new run before the user's file, `--set`s and flags.
-    fn defaults() -> Self::Config;
     /// The defaults an existing run's `config.json` is read against (keys added since the
     /// first release take the values runs written before them used).
     fn legacy_defaults() -> Self::Config {
-        Self::defaults()
+        Self::Config::defaults()
     }
-    /// The seed of every random stream of a run.
-    fn seed(cfg: &Self::Config) -> u64;
-    /// Checks a configuration.
-    fn validate(cfg: &Self::Config) -> Result<()>;
     /// Completes and checks a new run's configuration (e.g. embeds a user SDE file's text).
     fn prepare(cfg: &mut Self::Config) -> Result<()> {
-        Self::validate(cfg)
+        cfg.check()
     }
     /// A fresh trainer (everything is built, and so checked, before the run directory exists).
     fn trainer(cfg: &Self::Config, device: &Device, quiet: bool) -> Result<Self::Trainer>;
@@ -80,6 +74,38 @@ pub trait Family {
     fn tensors(run: &RunDir, device: &Device) -> Result<NamedTensors>;
 }
 
+/// What the driver needs of a family's configuration.
+pub trait RunConfig: Serialize + DeserializeOwned + Clone {
+    /// The configuration of a new run before the user's file, `--set`s and flags.
+    fn defaults() -> Self;
+    /// The seed of every random stream of a run.
+    fn seed(&self) -> u64;
+    /// Checks the configuration.
+    fn check(&self) -> Result<()>;
+}
+
+macro_rules! run_config {
+    ($($t:ty),*) => {$(
+        impl RunConfig for $t {
+            fn defaults() -> Self {
+                Self::new()
+            }
+            fn seed(&self) -> u64 {
+                self.seed
+            }
+            fn check(&self) -> Result<()> {
+                self.validate()
+            }
+        }
+    )*};
+}
+
+run_config!(
+    crate::models::ddm::DdmConfig,
+    crate::models::nlm::NlmConfig,
+    crate::models::fep::FepConfig
+);
+
 /// Something done with a family chosen by its name (see [`dispatch`]).
 pub trait Visit {
     /// The result.
@@ -101,8 +127,12 @@ pub fn dispatch<V: Visit>(kind: &str, v: V) -> Result<V::Out> {
 /// `<family> train`: builds the configuration (defaults, file, `--set`s, then the explicit
 /// flags in `extra`), the trainer, the run directory, and runs the driver.
 pub fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -> Result<i32> {
-    let mut cfg: F::Config =
-        config::build(&F::defaults(), run.config.as_deref(), &run.sets, extra)?;
+    let mut cfg: F::Config = config::build(
+        &F::Config::defaults(),
+        run.config.as_deref(),
+        &run.sets,
+        extra,
+    )?;
     F::prepare(&mut cfg)?;
     let sel = select_device(cli)?;
     let mut trainer = F::trainer(&cfg, &sel.device, cli.quiet)?;
@@ -110,7 +140,7 @@ pub fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -
         run.run_dir.as_deref(),
         F::KIND,
         F::KIND,
-        F::seed(&cfg),
+        cfg.seed(),
         run.overwrite,
         &cfg,
     )?;
@@ -132,7 +162,7 @@ pub fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -
 /// none yet), up to `until`.
 pub fn resume<F: Family>(cli: &Cli, rd: &RunDir, until: Option<u64>) -> Result<i32> {
     let cfg: F::Config = rd.config_or(&F::legacy_defaults())?;
-    F::validate(&cfg).with_context(|| {
+    cfg.check().with_context(|| {
         format!(
             "invalid configuration in {}",
             rd.file("config.json").display()
@@ -260,15 +290,6 @@ impl Family for DdmFamily {
     type Trainer = crate::models::ddm::DdmTrainer;
     type Model = crate::models::ctrnn::CtRnn;
 
-    fn defaults() -> Self::Config {
-        Self::Config::new()
-    }
-    fn seed(cfg: &Self::Config) -> u64 {
-        cfg.seed
-    }
-    fn validate(cfg: &Self::Config) -> Result<()> {
-        cfg.validate()
-    }
     fn prepare(cfg: &mut Self::Config) -> Result<()> {
         // A user SDE file's text goes into config.json: the run is self-contained.
         let spec = crate::sde::target::TargetSpec::new(&cfg.sde, &cfg.params)?;
@@ -303,7 +324,7 @@ impl Family for DdmFamily {
         .until(until, quiet)
     }
     fn tensors(run: &RunDir, device: &Device) -> Result<NamedTensors> {
-        let cfg: Self::Config = run.config_or(&Self::defaults())?;
+        let cfg: Self::Config = run.config_or(&Self::Config::defaults())?;
         let ck = checkpoint::load_latest(run.path())?
             .with_context(|| format!("{} has no checkpoint", run.path().display()))?;
         let ddm = crate::models::ddm::load_network(&cfg, &ck, device)?;
@@ -351,17 +372,8 @@ impl Family for NlmFamily {
     type Trainer = crate::models::nlm::NlmTrainer;
     type Model = crate::models::nlm::Nlm;
 
-    fn defaults() -> Self::Config {
-        Self::Config::new()
-    }
     fn legacy_defaults() -> Self::Config {
         Self::Config::legacy()
-    }
-    fn seed(cfg: &Self::Config) -> u64 {
-        cfg.seed
-    }
-    fn validate(cfg: &Self::Config) -> Result<()> {
-        cfg.validate()
     }
     fn trainer(cfg: &Self::Config, device: &Device, quiet: bool) -> Result<Self::Trainer> {
         Self::build(cfg, device, quiet)
@@ -451,15 +463,6 @@ impl Family for FepFamily {
     type Trainer = crate::models::fep::FepTrainer;
     type Model = crate::models::fep::FepNetworks;
 
-    fn defaults() -> Self::Config {
-        Self::Config::new()
-    }
-    fn seed(cfg: &Self::Config) -> u64 {
-        cfg.seed
-    }
-    fn validate(cfg: &Self::Config) -> Result<()> {
-        cfg.validate()
-    }
     fn trainer(cfg: &Self::Config, device: &Device, _: bool) -> Result<Self::Trainer> {
         let (pats, _) = crate::cli::fep::resolve_patterns(cfg)?;
         for w in &pats.warnings {
