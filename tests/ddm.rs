@@ -46,7 +46,10 @@ fn adam_reaches_the_ridge_optimum() {
     let f = tr.ddm.target.drift(z.clone(), None);
     let ggt = tr.target_ggt(&z);
     let names = ["read", "c"];
-    let mut adam = AdamState::new(&[("read", tr.ddm.net.get("read")), ("c", tr.ddm.net.get("c"))]);
+    let mut adam = AdamState::new(&[
+        ("read", tr.ddm.net.param("read")),
+        ("c", tr.ddm.net.param("c")),
+    ]);
     let acfg = cfg.adam();
     let iters = 10000u64;
     let mut last = f64::NAN;
@@ -56,13 +59,17 @@ fn adam_reaches_the_ridge_optimum() {
         let l = objective(&tracked, &cfg, z.clone(), None, f.clone(), &ggt, 1.0);
         let grads = l.total.backward();
         last = to_vec_f32(&l.total.clone().inner()).unwrap()[0] as f64;
-        adam.tick();
-        for n in names {
-            let g = tracked.get(n).grad(&grads).unwrap();
-            let p = tr.ddm.net.get(n).clone();
-            let next = adam.update(&acfg, n, p, g, lr);
-            tr.ddm.net.set(n, next);
-        }
+        let grads = names
+            .iter()
+            .map(|n| {
+                (
+                    tracked.param(n).id,
+                    tracked.get(n).grad(&grads).unwrap(),
+                    &acfg,
+                )
+            })
+            .collect();
+        tr.ddm.net = adam.step(tr.ddm.net.clone(), grads, lr).unwrap();
     }
     // The closed-form optimum evaluated by the same f32 loss code.
     let at_opt = objective(&opt_ddm.net, &cfg, z.clone(), None, f, &ggt, 1.0);

@@ -533,11 +533,14 @@ fn nlm_update_profile(t: &mut crate::models::nlm::NlmTrainer, desc: &str) -> Res
     })?;
     let g = grads(&t.nlm);
     time("Adam (J and b)", &mut || {
-        adam.tick();
-        let j = adam.update(&opt_j, "J", t.nlm.j.val(), g.grad_j.clone(), 1e-6) * offdiag.clone();
-        let b = adam.update(&opt_b, "b", t.nlm.b.val(), g.grad_b.clone(), 1e-6);
+        let grads = vec![
+            (t.nlm.j.id, g.grad_j.clone(), &opt_j),
+            (t.nlm.b.id, g.grad_b.clone(), &opt_b),
+        ];
+        let nlm = adam.step(t.nlm.clone(), grads, 1e-6)?;
+        let j = nlm.j.val() * offdiag.clone();
         let _ = to_vec_f32(&j.slice([0..1, 0..1]))?;
-        let _ = to_vec_f32(&b)?;
+        let _ = to_vec_f32(&nlm.b)?;
         Ok(())
     })?;
     time("one whole update", &mut || t.step(0).map(|_| ()))?;

@@ -233,6 +233,11 @@ impl CtRnn {
 
     /// The tensor called `name` (see [`TENSORS`]).
     pub fn get(&self, name: &str) -> &Tensor<2> {
+        self.param(name)
+    }
+
+    /// The parameter called `name` (see [`TENSORS`]).
+    pub fn param(&self, name: &str) -> &Param<Tensor<2>> {
         match name {
             "U" => &self.u,
             "h" => &self.h,

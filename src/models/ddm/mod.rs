@@ -540,7 +540,7 @@ impl DdmTrainer {
         if cfg.train_bias {
             names.push("h");
         }
-        let params: Vec<(&str, &Tensor<2>)> = names.iter().map(|n| (*n, ddm.net.get(n))).collect();
+        let params: Vec<_> = names.iter().map(|n| (*n, ddm.net.param(n))).collect();
         let adam = AdamState::new(&params);
         let mut t = Self {
             adam,
@@ -882,6 +882,7 @@ impl Trainable for DdmTrainer {
             let g = g
                 .into_iter()
                 .filter(|(n, _)| self.names.contains(n))
+                .map(|(n, g)| (self.ddm.net.param(n).id, g))
                 .collect();
             (Tensor::cat(vec![l.total, l.drift, l.diff], 0), g)
         } else {
@@ -903,16 +904,15 @@ impl Trainable for DdmTrainer {
                     .get(name)
                     .grad(&g)
                     .with_context(|| format!("no gradient for `{name}`"))?;
-                out.push((*name, gr));
+                out.push((tracked.param(name).id, gr));
             }
             (vals, out)
         };
-        self.adam.tick();
-        for (name, g) in grads {
-            let p = self.ddm.net.get(name).clone();
-            let next = self.adam.update(&self.adam_cfg, name, p, g, lr);
-            self.ddm.net.set(name, next);
-        }
+        let grads = grads
+            .into_iter()
+            .map(|(id, g)| (id, g, &self.adam_cfg))
+            .collect();
+        self.ddm.net = self.adam.step(self.ddm.net.clone(), grads, lr)?;
         let mut out = StepOutput::device(vals, &["loss", "loss_drift", "loss_diff"]);
         out.host.push(("lr".into(), lr));
         Ok(out)

@@ -751,21 +751,17 @@ impl NlmTrainer {
         let (grad_j, grad_b, e_data, e_model) = (g.grad_j, g.grad_b, g.energy_data, g.energy_model);
         let gsq = grad_j.clone().powi_scalar(2).mean();
         let pix = phim.mean();
-        self.adam.tick();
         let lr = self
             .schedule
             .lr(self.cfg.lr, self.cfg.lr_final, step, self.cfg.updates);
-        let j = self
-            .adam
-            .update(&self.adam_j, "J", self.nlm.j.val(), grad_j, lr)
-            * self.offdiag.clone();
-        self.nlm.set_j(j);
+        // Weight decay (adam_j) on J only; b is trained when `bias` is on.
+        let mut grads = vec![(self.nlm.j.id, grad_j, &self.adam_j)];
         if self.cfg.bias {
-            let b = self
-                .adam
-                .update(&self.adam_b, "b", self.nlm.b.val(), grad_b, lr);
-            self.nlm.set_b(b);
+            grads.push((self.nlm.b.id, grad_b, &self.adam_b));
         }
+        self.nlm = self.adam.step(self.nlm.clone(), grads, lr)?;
+        // J keeps its zero diagonal.
+        self.nlm.set_j(self.nlm.j.val() * self.offdiag.clone());
         self.cap_stiffness();
         Ok(Tensor::cat(
             vec![
