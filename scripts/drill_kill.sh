@@ -30,11 +30,13 @@ fi
 RANDOM=$SEED
 mkdir -p "$OUT"
 
+# Each run is long enough for KILLS=20 to fit before it ends (a resume starts faster than the
+# reference's first start, so every kill cycle also advances the run by the difference).
 train_args() {
     case $1 in
     ddm) echo "ddm train --sde ou-rot --neurons 200 --batch 1024 --iters 6000 --set checkpoint_every=50 \
         --set pool_size=2000 --set pool_chains=100 --set burn_in=2.0 --set ridge_points=1000" ;;
-    nlm) echo "nlm train --pool 2 --n-data 1000 --chains 128 --batch 128 --updates 2500 \
+    nlm) echo "nlm train --pool 2 --n-data 1000 --chains 128 --batch 128 --updates 8000 \
         --set checkpoint_every=20 --set log_every=10" ;;
     fep) echo "fep train --epochs 400 --steps-per-epoch 200 --set networks=160 --set checkpoint_every=4" ;;
     esac
