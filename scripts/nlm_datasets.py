@@ -3,7 +3,7 @@
 
     python3 scripts/nlm_datasets.py OUT_DIR
 
-writes three datasets under OUT_DIR, each in a layout `attractor nlm train --data DIR` reads:
+writes four datasets under OUT_DIR, each in a layout `attractor nlm train --data DIR` reads:
 
 - `inverted/`: the bundled MNIST (both splits, with labels) with every pixel p -> 255 - p: white
   background, dark strokes, data mean pixel about +0.77 in tanh units (2p - 1).
@@ -13,6 +13,8 @@ writes three datasets under OUT_DIR, each in a layout `attractor nlm train --dat
   brightness 0.75-1.
 - `grey/`: 1200 28x28 PNGs with a mid-grey mean: a vertical brightness gradient (0.65 at the top
   to 0.35 at the bottom) with one or two soft Gaussian spots of random sign, size and place.
+- `grey-contrast/`: the same images with their contrast stretched 3x about mid-grey
+  (p -> 0.5 + 3 (p - 0.5), clipped): the same mean, the grey levels spread over the whole range.
 
 The same command always writes the same bytes (fixed seeds).
 """
@@ -149,11 +151,13 @@ def grey_image(rng):
     return im
 
 
-def grey(out):
+def grey(out, contrast=1.0):
+    """contrast > 1 stretches every image about mid-grey, p -> 0.5 + contrast * (p - 0.5)."""
     os.makedirs(out, exist_ok=True)
     rng = random.Random(7)
     for i in range(1200):
-        write_png(os.path.join(out, f"img{i:04d}.png"), grey_image(rng))
+        im = [min(1.0, max(0.0, 0.5 + contrast * (v - 0.5))) for v in grey_image(rng)]
+        write_png(os.path.join(out, f"img{i:04d}.png"), im)
 
 
 def main():
@@ -163,7 +167,8 @@ def main():
     inverted(os.path.join(out, "inverted"))
     shapes(os.path.join(out, "shapes"))
     grey(os.path.join(out, "grey"))
-    print(f"wrote {out}/inverted, {out}/shapes, {out}/grey")
+    grey(os.path.join(out, "grey-contrast"), contrast=3.0)
+    print(f"wrote {out}/inverted, {out}/shapes, {out}/grey, {out}/grey-contrast")
 
 
 if __name__ == "__main__":

@@ -4,22 +4,25 @@
 # steps → grid), `nlm eval` (1000 fresh chains × 5000 steps, its defaults) and `nlm denoise`
 # (100 held-out images, 25 % of the neurons replaced by U(−1, 1), 450 noise-free steps).
 # Prints a table (samples' mean pixel against the data's, inverted fraction, E², E_AAI,
-# denoising ratio, nearest-correct) with the checks: mean within ±0.15, < 5 % inverted,
-# restored/corrupted MSE ≤ 0.5, and ≥ 80 % nearest-correct on the digit sets. 10–12 minutes of
+# denoising ratio, that of restoring every image to the training images' mean (a baseline with no
+# memory of single images), nearest-correct) with the checks: mean within ±0.15, < 5 % inverted,
+# restored/corrupted MSE ≤ 0.5, and ≥ 80 % nearest-correct on the digit sets. 4–6 minutes of
 # training per dataset on 2 CPU cores, about 4 more for the rest.
 #
 # Datasets: all ten MNIST digits; digits 0, 2, 7; MNIST 1/3/6 with inverted polarity (white
 # background); simple shapes on black; a small grey set with a mid-grey mean (1200 PNGs, the
-# first 1000 trained on). The last three are built by scripts/nlm_datasets.py (seeded).
+# first 1000 trained on); and, to locate where the grey set fails, the same grey images with
+# their contrast stretched 3× about mid-grey. The last four are built by
+# scripts/nlm_datasets.py (seeded).
 # Environment: OUT (default checkpoints/nlm-datasets), DEVICE (default flex), DATASETS (a
-# space-separated subset of: digits-all digits-027 inverted shapes grey default), SKIP_TRAIN=1
+# space-separated subset of: digits-all digits-027 inverted shapes grey grey-contrast default), SKIP_TRAIN=1
 # (evaluate existing runs), BIN (a prebuilt binary instead of `cargo build`), DOCS=1 (copy the
 # grids to docs/img/nlm-datasets/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-datasets}
 DEVICE=${DEVICE:-flex}
-DATASETS=${DATASETS:-digits-all digits-027 inverted shapes grey}
+DATASETS=${DATASETS:-digits-all digits-027 inverted shapes grey grey-contrast}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
 if [ -z "${BIN:-}" ]; then
   cargo build --release -q
@@ -27,7 +30,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT"
-[ -d "$OUT/data/grey" ] || python3 scripts/nlm_datasets.py "$OUT/data"
+[ -d "$OUT/data/grey-contrast" ] || python3 scripts/nlm_datasets.py "$OUT/data"
 
 args_of() {
   case "$1" in
@@ -36,6 +39,7 @@ args_of() {
     inverted) echo "--data $OUT/data/inverted" ;;
     shapes) echo "--data $OUT/data/shapes" ;;
     grey) echo "--data $OUT/data/grey --n-data 1000" ;;
+    grey-contrast) echo "--data $OUT/data/grey-contrast --n-data 1000" ;;
     default) echo "" ;;
     *) echo "unknown dataset $1" >&2; exit 2 ;;
   esac
@@ -79,10 +83,11 @@ for name in names:
     fails += not ok
     rows.append((name, ev["n_data"], secs, f"{ev['mean_pixel']:.3f} / {ev['data_mean_pixel']:.3f}",
                  f"{100 * ev['inverted_frac']:.1f} %", f"{ev['e2']:.5f}", f"{ev['e_aai']:.3f}",
-                 f"{ev['nn_ratio']:.2f}", f"{dn['mse_ratio']:.3f}", f"{dn['nearest_correct_frac']:.2f}",
+                 f"{ev['nn_ratio']:.2f}", f"{dn['mse_ratio']:.3f}", f"{dn['mean_image_ratio']:.3f}",
+                 f"{dn['nearest_correct_frac']:.2f}",
                  "pass" if ok else "FAIL"))
 head = ("dataset", "images", "train s", "mean pixel (samples / data)", "inverted", "E²", "E_AAI",
-        "NN ratio", "denoise MSE ratio", "nearest correct", "result")
+        "NN ratio", "denoise MSE ratio", "mean-image ratio", "nearest correct", "result")
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for r in rows:

@@ -283,9 +283,46 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dn = json(&run.join("dn.json"));
-    for k in ["mse_corrupted", "mse_restored", "nearest_correct_frac"] {
+    for k in [
+        "mse_corrupted",
+        "mse_restored",
+        "nearest_correct_frac",
+        "mse_mean_image",
+        "mean_image_ratio",
+    ] {
         assert!(dn[k].is_number(), "denoise.json lacks {k}");
     }
+    // The mean-image baseline does not depend on the corruption; against every unit replaced
+    // by U(−1, 1) the mean digit is far closer to the clean digits than the corrupted input.
+    let o = attractor(&[
+        "--device",
+        "flex",
+        "--quiet",
+        "nlm",
+        "denoise",
+        "--run-dir",
+        r,
+        "--test-index",
+        "0,5",
+        "--steps",
+        "5",
+        "--corrupt",
+        "uniform:1",
+        "--out",
+        run.join("dn1.png").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dn1 = json(&run.join("dn1.json"));
+    let (mm, mc) = (
+        dn1["mse_mean_image"].as_f64().unwrap(),
+        dn1["mse_corrupted"].as_f64().unwrap(),
+    );
+    assert_eq!(dn["mse_mean_image"].as_f64(), Some(mm));
+    assert!(
+        mm > 0.0 && mm < 0.5 * mc,
+        "mean-image MSE {mm} vs corrupted {mc}"
+    );
+    assert!((dn1["mean_image_ratio"].as_f64().unwrap() - mm / mc).abs() < 1e-12);
     assert_eq!(dn["energy"].as_array().unwrap().len(), 31);
     assert!(run.join("dn-energy.png").is_file());
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::analysis::nlm::{
     Corruption, Init, NlmData, UNSTABLE_ENERGY, denoise, generate_from, knn_classes, langevin,
-    median, metrics_repeated, pca, polarity_warning, prepare, project,
+    mean_image, median, metrics_repeated, pca, polarity_warning, prepare, project,
 };
 use crate::analysis::stats::mean_sample_sd;
 use crate::checkpoint;
@@ -778,6 +778,22 @@ pub fn denoise_cmd(
     };
     let mc = mse_img(&d.corrupted, &d.clean);
     let mr = mse_img(&d.restored, &d.clean);
+    // The baseline a restorer with no memory of single images reaches: every image replaced by
+    // the training images' mean state (through the run's own pixel map). On images that vary
+    // little (low-contrast grey) it beats the corrupted input by itself.
+    let mut train_px = l.data.train.pixels.clone();
+    if l.cfg.binarize {
+        binarize_pixels(&mut train_px);
+    }
+    let train_state: Vec<f32> = atanh_map(&train_px, l.cfg.eps)
+        .iter()
+        .map(|v| v.tanh())
+        .collect();
+    let mean_state: Vec<f32> = mean_image(&train_state, dim)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let mm = mse_img(&mean_state.repeat(k), &d.clean);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let monotone = d
         .energy
@@ -827,6 +843,8 @@ pub fn denoise_cmd(
         "mse_corrupted": mean(&mc),
         "mse_restored": mean(&mr),
         "mse_ratio": mean(&mr) / mean(&mc),
+        "mse_mean_image": mean(&mm),
+        "mean_image_ratio": mean(&mm) / mean(&mc),
         "best_step": best_step,
         "best_mse": best_mse,
         "nearest_correct_frac": correct,
