@@ -36,6 +36,15 @@ fn nlm(args: &[&str]) -> std::process::Output {
     attractor(&all)
 }
 
+/// `nlm denoise` of held-out images 0 and 5 for `steps` steps, written to `out`.
+fn denoise_two(run: &str, out: &Path, steps: &str, extra: &[&str]) -> std::process::Output {
+    let out = out.to_str().unwrap();
+    let mut args = vec!["denoise", "--run-dir", run, "--test-index", "0,5"];
+    args.extend_from_slice(&["--steps", steps, "--out", out]);
+    args.extend_from_slice(extra);
+    nlm(&args)
+}
+
 fn json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -266,21 +275,7 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     );
 
     let out = run.join("dn.png");
-    let o = attractor(&[
-        "--device",
-        "flex",
-        "--quiet",
-        "nlm",
-        "denoise",
-        "--run-dir",
-        r,
-        "--test-index",
-        "0,5",
-        "--steps",
-        "30",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = denoise_two(r, &out, "30", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dn = json(&run.join("dn.json"));
     for k in [
@@ -294,23 +289,7 @@ fn nlm_commands_end_to_end_and_resume_is_exact() {
     }
     // The mean-image baseline does not depend on the corruption; against every unit replaced
     // by U(−1, 1) the mean digit is far closer to the clean digits than the corrupted input.
-    let o = attractor(&[
-        "--device",
-        "flex",
-        "--quiet",
-        "nlm",
-        "denoise",
-        "--run-dir",
-        r,
-        "--test-index",
-        "0,5",
-        "--steps",
-        "5",
-        "--corrupt",
-        "uniform:1",
-        "--out",
-        run.join("dn1.png").to_str().unwrap(),
-    ]);
+    let o = denoise_two(r, &run.join("dn1.png"), "5", &["--corrupt", "uniform:1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dn1 = json(&run.join("dn1.json"));
     let (mm, mc) = (
