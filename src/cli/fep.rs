@@ -752,34 +752,18 @@ pub fn sweep_cmd(
             let scaled: Vec<f64> = t.patterns.iter().map(|x| x * t.evidences[k]).collect();
             let (_, distinct) = attractors(&js[k], n, &scaled, &[0.0, 0.1, 0.2, 0.5], &mut rng);
             let (orth, _) = orthogonality(&distinct, true);
-            let retr = reconstruction_dr2(
-                &js[k],
-                n,
-                &scaled,
-                &mut |i, _| i % p,
-                0.1,
-                1.0,
-                a.trials,
-                100,
-                1.0,
-                &mut rng,
-            );
+            // Retrieval of the trained patterns and generalisation to the test set: the same
+            // cue (signal 0.1, SNR 1), 100 steps at β = 1.
+            let dr2 =
+                |pats: &[f64], pick: &mut dyn FnMut(usize, &mut Rng) -> usize, rng: &mut Rng| {
+                    reconstruction_dr2(&js[k], n, pats, pick, 0.1, 1.0, a.trials, 100, 1.0, rng)
+                };
+            let retr = dr2(&scaled, &mut |i, _| i % p, &mut rng);
             let gen_ = match test {
                 Some(ts) if !ts.is_empty() => {
                     let sc: Vec<f64> = ts.data.iter().map(|x| x * t.evidences[k]).collect();
                     let np = ts.len();
-                    reconstruction_dr2(
-                        &js[k],
-                        n,
-                        &sc,
-                        &mut |_, r| r.index(np),
-                        0.1,
-                        1.0,
-                        a.trials,
-                        100,
-                        1.0,
-                        &mut rng,
-                    )
+                    dr2(&sc, &mut |_, r| r.index(np), &mut rng)
                 }
                 _ => f64::NAN,
             };
