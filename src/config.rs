@@ -22,8 +22,7 @@ fn merge(base: &mut Value, overlay: &Value, path: &str) -> Result<()> {
                     format!("{path}.{k}")
                 };
                 let Some(slot) = b.get_mut(k) else {
-                    let known: Vec<&String> = b.keys().collect();
-                    bail!("unknown configuration key `{full}` (known keys: {known:?})");
+                    bail!("{}", unknown_key(&full, k, b.keys()));
                 };
                 if slot.is_object() && v.is_object() {
                     merge(slot, v, &full)?;
@@ -38,6 +37,63 @@ fn merge(base: &mut Value, overlay: &Value, path: &str) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The error for a key `full` (last part `k`) that is not among `known`: the closest known key
+/// when one is near, then every key.
+fn unknown_key<'a>(full: &str, k: &str, known: impl Iterator<Item = &'a String>) -> String {
+    let mut known: Vec<&String> = known.collect();
+    known.sort();
+    let near = known
+        .iter()
+        .map(|c| (strsim::jaro_winkler(k, c), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c);
+    let list = known
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match near {
+        Some(c) => {
+            format!("unknown configuration key `{full}`: did you mean `{c}`? (keys: {list})")
+        }
+        None => format!("unknown configuration key `{full}` (keys: {list})"),
+    }
+}
+
+/// The dotted paths of the leaves of an override object (`{"a": {"b": 1}}` → `a.b`).
+fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if x.is_object() {
+                    leaf_paths(x, &p, out);
+                } else {
+                    out.push((p, x.clone()));
+                }
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+/// Sets the dotted `path` of `v` to `x` (the path exists: overrides were merged already).
+fn set_path(v: &mut Value, path: &str, x: Value) {
+    let mut slot = v;
+    for part in path.split('.') {
+        match slot.get_mut(part) {
+            Some(next) => slot = next,
+            None => return,
+        }
+    }
+    *slot = x;
 }
 
 /// Most dotted parts a `--set` key may have (configurations nest far less deeply). Bounding it
@@ -92,7 +148,11 @@ pub fn build_from_text<C: Serialize + DeserializeOwned>(
     sets: &[String],
     extra: &[Value],
 ) -> Result<C> {
-    let mut v = serde_json::to_value(defaults)?;
+    let base = serde_json::to_value(defaults)?;
+    let mut v = base.clone();
+    // Every value given (file, --set, flags), in order, to name the key of a value of the
+    // wrong type: serde's message names only the type.
+    let mut given: Vec<(String, Value)> = Vec::new();
     if let Some((f, text)) = file {
         let mut o: Value = serde_json::from_str(text)
             .with_context(|| format!("config {} is not valid JSON", f.display()))?;
@@ -101,14 +161,26 @@ pub fn build_from_text<C: Serialize + DeserializeOwned>(
             o = inner;
         }
         merge(&mut v, &o, "").with_context(|| format!("in config file {}", f.display()))?;
+        leaf_paths(&o, "", &mut given);
     }
     for s in sets {
-        merge(&mut v, &parse_set(s)?, "")?;
+        let o = parse_set(s)?;
+        merge(&mut v, &o, "")?;
+        leaf_paths(&o, "", &mut given);
     }
     for e in extra {
         merge(&mut v, e, "")?;
+        leaf_paths(e, "", &mut given);
     }
-    serde_json::from_value(v.clone()).map_err(|e| {
+    serde_json::from_value::<C>(v.clone()).map_err(|e| {
+        // The first given value that alone breaks the defaults is the culprit.
+        for (path, x) in &given {
+            let mut one = base.clone();
+            set_path(&mut one, path, x.clone());
+            if let Err(e1) = serde_json::from_value::<C>(one) {
+                return anyhow::anyhow!("configuration key `{path}`: {e1}");
+            }
+        }
         // serde names the bad value, not its key: find the key for an unknown choice.
         let msg = e.to_string();
         let key = msg
@@ -280,7 +352,34 @@ mod tests {
         );
         let e = build::<C>(&d, None, &["zz=1".into()], &[]).unwrap_err();
         assert!(format!("{e:#}").contains("unknown configuration key `zz`"));
-        assert!(build::<C>(&d, None, &["a=notanumber".into()], &[]).is_err());
+        let e = build::<C>(&d, None, &["a=notanumber".into()], &[]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("configuration key `a`: invalid type: string"),
+            "{e:#}"
+        );
+        let e = build::<C>(&d, None, &["n.x=seven".into()], &[]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("configuration key `n.x`"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn mistyped_keys_get_the_closest_key() {
+        let d = C {
+            a: 1.0,
+            b: "q".into(),
+            n: Inner { x: 3 },
+        };
+        let mut v = serde_json::to_value(&d).unwrap();
+        if let Value::Object(m) = &mut v {
+            m.insert("updates".into(), 5.into());
+            m.insert("steps_per_update".into(), 5.into());
+        }
+        let e = merge(&mut v.clone(), &parse_set("udpates=3").unwrap(), "").unwrap_err();
+        assert!(e.to_string().contains("did you mean `updates`?"), "{e}");
+        let e = merge(&mut v, &parse_set("zzz=3").unwrap(), "").unwrap_err();
+        assert!(!e.to_string().contains("did you mean"), "{e}");
     }
 
     #[derive(Clone, Debug, PartialEq, clap::ValueEnum)]

@@ -90,6 +90,43 @@ impl Selected {
     }
 }
 
+/// Keeps libwayland from printing `error: XDG_RUNTIME_DIR is invalid or not set in the
+/// environment.` on a headless machine with a Vulkan driver.
+///
+/// Vulkan drivers and layers may ask a Wayland compositor which GPU is the default one whenever
+/// a program creates a Vulkan instance with the Wayland surface extension (wgpu does, even just
+/// to list adapters; Mesa's `VK_LAYER_MESA_device_select` is one such asker). Without a desktop
+/// session (`XDG_RUNTIME_DIR` unset or not an absolute path: ssh, containers, batch jobs)
+/// libwayland prints that error line, several times per command, and everything then works.
+/// There is no compositor to find on such a machine, so the process is given a private, empty
+/// runtime folder (`<tmp>/attractor-runtime-<uid>`, mode 0700): the question then finds no
+/// compositor quietly. A desktop session's own folder is left as it is.
+///
+/// Changes the process environment: call it at the start of `main`, before any thread exists
+/// (the command line does).
+pub fn quiet_headless_vulkan() {
+    #[cfg(all(unix, any(feature = "wgpu", feature = "cuda")))]
+    if needs_private_runtime_dir(std::env::var_os("XDG_RUNTIME_DIR").as_deref()) {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        // SAFETY: `getuid` has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("attractor-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a folder of our own (not one planted by another user of a shared /tmp).
+        if std::fs::metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid) {
+            // SAFETY: called at the start of `main`, before any other thread exists (see the
+            // function's documentation), so nothing reads the environment concurrently.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
+
+/// Whether `XDG_RUNTIME_DIR` (its value, if set) is one libwayland refuses: unset, empty or
+/// relative.
+pub fn needs_private_runtime_dir(xdg: Option<&std::ffi::OsStr>) -> bool {
+    !xdg.is_some_and(|d| std::path::Path::new(d).is_absolute())
+}
+
 /// Description of the first hardware GPU adapter wgpu sees, if any.
 #[cfg(feature = "wgpu")]
 pub fn hardware_gpu() -> Option<(burn::tensor::DeviceKind, String)> {
@@ -315,6 +352,17 @@ pub fn select(choice: DeviceChoice) -> Result<Selected> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_missing_or_relative_runtime_dir_is_replaced() {
+        use std::ffi::OsStr;
+        assert!(needs_private_runtime_dir(None));
+        assert!(needs_private_runtime_dir(Some(OsStr::new(""))));
+        assert!(needs_private_runtime_dir(Some(OsStr::new("run/user/0"))));
+        assert!(!needs_private_runtime_dir(Some(OsStr::new(
+            "/run/user/1000"
+        ))));
+    }
 
     #[test]
     fn parses_names() {

@@ -360,6 +360,8 @@ pub fn run(
             return Ok(Outcome::Interrupted(step));
         }
     }
-    pb.finish();
+    // Cleared rather than left drawn: the caller's closing line (what was done, where, what
+    // next) takes its place, instead of running into the bar's last frame on one line.
+    pb.finish_and_clear();
     Ok(Outcome::Finished(step))
 }

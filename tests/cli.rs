@@ -162,7 +162,7 @@ fn damaged_or_mismatched_checkpoints_are_refused_and_kept() {
             "resume",
             "--run-dir",
             rd,
-            "--until",
+            "--total",
             "30",
         ]),
         &["truncated or corrupt"],

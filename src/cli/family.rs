@@ -28,6 +28,10 @@ pub trait Family {
     const KIND: &'static str;
     /// What one training step is called in messages (`iteration`, `epoch`, `update`).
     const STEP: &'static str;
+    /// The configuration key of the run's length in steps (`iters`, `updates`, `epochs`).
+    const TOTAL_KEY: &'static str;
+    /// The command to try once a run has finished.
+    const NEXT: &'static str;
     /// Every hyperparameter of a run (`config.json`'s `config`).
     type Config: RunConfig;
     /// The training state the driver steps.
@@ -148,41 +152,112 @@ pub fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -
         log::info!("{}", F::started(&trainer, &rd));
     }
     train::install_ctrlc_handler();
+    let t0 = std::time::Instant::now();
     let out = train::run(
         &mut trainer,
         &rd,
         0,
         &F::driver_options(&cfg, None, cli.quiet),
     )?;
+    let took = t0.elapsed();
     F::finished(&trainer, &rd, &out, cli.quiet)?;
-    Ok(finish(out, &rd, cli.quiet))
+    Ok(finish::<F>(out, 0, took, &rd, cli.quiet))
+}
+
+/// The run length (`TOTAL_KEY`) of a configuration.
+fn total_of<F: Family>(cfg: &F::Config) -> Result<u64> {
+    serde_json::to_value(cfg)?
+        .get(F::TOTAL_KEY)
+        .and_then(|v| v.as_u64())
+        .with_context(|| format!("configuration has no `{}`", F::TOTAL_KEY))
+}
+
+/// `steps` steps in the family's word (`1 update`, `200 iterations`).
+pub fn steps<F: Family>(n: u64) -> String {
+    format!("{n} {}{}", F::STEP, if n == 1 { "" } else { "s" })
 }
 
 /// `resume`: continues `rd` from its newest checkpoint (from its configuration when it has
-/// none yet), up to `until`.
-pub fn resume<F: Family>(cli: &Cli, rd: &RunDir, until: Option<u64>) -> Result<i32> {
-    let cfg: F::Config = rd.config_or(&F::legacy_defaults())?;
+/// none yet), up to `until`; `total` first lengthens (or shortens) the run, rewriting
+/// `config.json`: schedules tied to the run's length (the NLM's cosine learning rate) are
+/// re-planned over the new total from the current step on.
+pub fn resume<F: Family>(
+    cli: &Cli,
+    rd: &RunDir,
+    until: Option<u64>,
+    total: Option<u64>,
+) -> Result<i32> {
+    let mut cfg: F::Config = rd.config_or(&F::legacy_defaults())?;
     cfg.check().with_context(|| {
         format!(
             "invalid configuration in {}",
             rd.file("config.json").display()
         )
     })?;
+    let dir = rd.path().display();
+    let planned = total_of::<F>(&cfg)?;
+    let longer = total.filter(|n| *n != planned);
+    if let Some(n) = longer {
+        let mut v = serde_json::to_value(&cfg)?;
+        v[F::TOTAL_KEY] = n.into();
+        cfg = serde_json::from_value(v)?;
+        cfg.check()?;
+    }
+    let total = total_of::<F>(&cfg)?;
+    if let Some(u) = until.filter(|u| *u > total) {
+        bail!(
+            "--until {u} is past the end of the run ({}); to train it longer: attractor resume \
+             --run-dir {dir} --total {u}",
+            steps::<F>(total)
+        );
+    }
     let sel = select_device(cli)?;
     let mut trainer = F::resume_trainer(&cfg, rd, &sel.device, cli.quiet)?;
+    // The checkpoint is read (and so checked against the configuration) before anything is
+    // changed: a damaged or mismatched run is refused with config.json untouched.
     let start = train::restore_latest(&mut trainer, rd)?;
+    if let Some(n) = longer {
+        if n < start {
+            bail!(
+                "--total {n}: the run has already done {}; the total can only be set at or \
+                 above that",
+                steps::<F>(start)
+            );
+        }
+        rd.write_config(&rd.meta()?, &cfg)?;
+        log::info!(
+            "{dir}: {} → {} ({} = {n} in config.json; schedules over the run's length are \
+             re-planned from {} {start})",
+            steps::<F>(planned),
+            steps::<F>(n),
+            F::TOTAL_KEY,
+            F::STEP
+        );
+    }
+    if start >= total {
+        // Said even with --quiet: it is the command's only result.
+        log::info!(
+            "{dir} is already complete ({} of {total}); nothing to do. To train it longer: \
+             attractor resume --run-dir {dir} --total N (N > {total}). Next: {} --run-dir {dir}",
+            steps::<F>(start),
+            F::NEXT
+        );
+        return Ok(0);
+    }
     if !cli.quiet {
         log::info!("resuming {} from {} {start}", rd.path().display(), F::STEP);
     }
     train::install_ctrlc_handler();
+    let t0 = std::time::Instant::now();
     let out = train::run(
         &mut trainer,
         rd,
         start,
         &F::driver_options(&cfg, until, cli.quiet),
     )?;
+    let took = t0.elapsed();
     F::finished(&trainer, rd, &out, cli.quiet)?;
-    Ok(finish(out, rd, cli.quiet))
+    Ok(finish::<F>(out, start, took, rd, cli.quiet))
 }
 
 /// What `export` writes.
@@ -286,6 +361,8 @@ pub struct DdmFamily;
 impl Family for DdmFamily {
     const KIND: &'static str = "ddm";
     const STEP: &'static str = "iteration";
+    const TOTAL_KEY: &'static str = "iters";
+    const NEXT: &'static str = "attractor ddm eval";
     type Config = crate::models::ddm::DdmConfig;
     type Trainer = crate::models::ddm::DdmTrainer;
     type Model = crate::models::ctrnn::CtRnn;
@@ -368,6 +445,8 @@ impl NlmFamily {
 impl Family for NlmFamily {
     const KIND: &'static str = "nlm";
     const STEP: &'static str = "update";
+    const TOTAL_KEY: &'static str = "updates";
+    const NEXT: &'static str = "attractor nlm generate";
     type Config = crate::models::nlm::NlmConfig;
     type Trainer = crate::models::nlm::NlmTrainer;
     type Model = crate::models::nlm::Nlm;
@@ -459,6 +538,8 @@ pub struct FepFamily;
 impl Family for FepFamily {
     const KIND: &'static str = "fep";
     const STEP: &'static str = "epoch";
+    const TOTAL_KEY: &'static str = "epochs";
+    const NEXT: &'static str = "attractor fep attractors";
     type Config = crate::models::fep::FepConfig;
     type Trainer = crate::models::fep::FepTrainer;
     type Model = crate::models::fep::FepNetworks;

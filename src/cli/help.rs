@@ -208,7 +208,7 @@ fn attach(cmd: Command, prefix: &str) -> Command {
         .get_subcommands()
         .map(|s| s.get_name().to_string())
         .collect();
-    let mut cmd = cmd;
+    let mut cmd = with_config_defaults(cmd, &path);
     for name in names {
         let child = if path.is_empty() {
             name.clone()
@@ -229,6 +229,47 @@ fn attach(cmd: Command, prefix: &str) -> Command {
         }
         None => cmd,
     }
+}
+
+/// The configuration defaults of the `train` command at `path`, if it is one.
+fn train_defaults(path: &str) -> Option<serde_json::Value> {
+    use super::family::{DdmFamily, Family, FepFamily, NlmFamily, RunConfig};
+    let v = match path {
+        "ddm train" => serde_json::to_value(<DdmFamily as Family>::Config::defaults()),
+        "nlm train" => serde_json::to_value(<NlmFamily as Family>::Config::defaults()),
+        "fep train" => serde_json::to_value(<FepFamily as Family>::Config::defaults()),
+        _ => return None,
+    };
+    v.ok()
+}
+
+/// A configuration value as a user types it (`1,3,6`, `cosine`, `0.001`).
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().map(shown).collect::<Vec<_>>().join(","),
+        serde_json::Value::Null => "none".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `train` options are optional (an absent one leaves the configuration's value), so clap
+/// shows no default of its own: the configuration's default is appended to each option's help.
+fn with_config_defaults(cmd: Command, path: &str) -> Command {
+    let Some(defaults) = train_defaults(path) else {
+        return cmd;
+    };
+    let ids: Vec<(String, String)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let key = a.get_id().as_str().to_string();
+            let v = defaults.get(&key)?;
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            Some((key, format!("{help} [default: {}]", shown(v))))
+        })
+        .collect();
+    ids.into_iter()
+        .fold(cmd, |c, (id, help)| c.mut_arg(id, |a| a.help(help)))
 }
 
 /// Every leaf command path (`"nlm generate"`), in the order `--help` lists them.
@@ -349,6 +390,23 @@ mod tests {
             help.contains("Examples:\n  attractor nlm generate"),
             "{help}"
         );
+    }
+
+    #[test]
+    fn train_options_show_the_configuration_defaults() {
+        let mut cmd = command();
+        cmd.build();
+        let nlm = cmd
+            .find_subcommand_mut("nlm")
+            .and_then(|c| c.find_subcommand_mut("train"))
+            .expect("nlm train");
+        let help = nlm.render_help().to_string();
+        let want = format!(
+            "[default: {}]",
+            crate::models::nlm::NlmConfig::new().updates
+        );
+        assert!(help.contains(&want), "{help}");
+        assert!(help.contains("Global options"), "{help}");
     }
 
     #[test]

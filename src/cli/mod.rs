@@ -24,18 +24,21 @@ use crate::run::RunDir;
 use crate::sde::builtin::catalogue;
 use crate::train::{self, Outcome};
 
+/// The help heading of the options every command takes (given before or after the command).
+const GLOBAL: &str = "Global options";
+
 /// Train, run and inspect stochastic recurrent networks.
 #[derive(Parser, Debug)]
 #[command(name = "attractor", version, about, long_about = None)]
 pub struct Cli {
     /// Backend: auto (hardware GPU if present, else CPU), flex, ndarray, wgpu, cuda.
-    #[arg(long, global = true, default_value = "auto")]
+    #[arg(long, global = true, default_value = "auto", help_heading = GLOBAL)]
     pub device: DeviceChoice,
     /// Seed of every random stream (training: stored in config.json; analysis: its own draws).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub seed: Option<u64>,
     /// No progress bars or chatter (results are still printed).
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -105,7 +108,8 @@ pub struct RunArgs {
     /// JSON file with configuration values (any subset of the keys of config.json).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Override any configuration key: --set key=value (repeatable).
+    /// Override any configuration key: --set key=value (repeatable). The keys are those of a
+    /// run's config.json, tabled with their defaults in docs/ddm.md, docs/nlm.md, docs/fep.md.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Replace an existing run in --run-dir.
@@ -128,7 +132,7 @@ pub enum DdmCmd {
         #[arg(long)]
         neurons: Option<usize>,
         /// Training iterations.
-        #[arg(long)]
+        #[arg(long, alias = "iterations")]
         iters: Option<u64>,
         /// Points per iteration.
         #[arg(long)]
@@ -258,9 +262,14 @@ pub struct ResumeArgs {
     /// Run directory.
     #[arg(long)]
     pub run_dir: PathBuf,
-    /// Stop at this step (default: the configured total).
+    /// Stop at this step (default: the run's total; it cannot go past it: see --total).
     #[arg(long)]
     pub until: Option<u64>,
+    /// Train the run to this total instead of its configured one (a finished run continues;
+    /// config.json is updated; a learning rate that decays over the run is re-planned over the
+    /// new total from the current step on, so the numbers differ from a run started with it).
+    #[arg(long, visible_aliases = ["updates", "iters", "epochs"])]
+    pub total: Option<u64>,
 }
 
 /// `attractor verify`
@@ -301,6 +310,7 @@ pub enum BenchCmd {
 
 /// Entry point: runs the CLI and returns the process exit code (see [`crate::error::exit`]).
 pub fn main() -> i32 {
+    device::quiet_headless_vulkan();
     let cli = match help::command()
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -361,7 +371,9 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Completions { shell } => {
-            help::completions(*shell, &mut std::io::stdout());
+            let mut script = Vec::new();
+            help::completions(*shell, &mut script);
+            write_stdout(&script)?;
             Ok(0)
         }
         Cmd::Devices => {
@@ -428,6 +440,19 @@ fn run(cli: Cli) -> Result<i32> {
             crate::analysis::bench::ddm(a, cli.quiet)?;
             Ok(0)
         }
+    }
+}
+
+/// Writes `bytes` to standard output. A reader that went away (`attractor completions bash |
+/// head`) is not an error: the output was wanted only in part.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
     }
 }
 
@@ -501,18 +526,33 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
     }
 }
 
-fn finish(outcome: Outcome, run: &RunDir, quiet: bool) -> i32 {
+/// The closing line of `train` and `resume`: what was done (this process trained from `start`
+/// in `took`), where it is, and what to run next.
+fn finish<F: family::Family>(
+    outcome: Outcome,
+    start: u64,
+    took: std::time::Duration,
+    run: &RunDir,
+    quiet: bool,
+) -> i32 {
+    let dir = run.path().display();
     match outcome {
         Outcome::Finished(s) => {
             if !quiet {
-                log::info!("finished {s} steps; run directory {}", run.path().display());
+                log::info!(
+                    "finished: {} done ({} in {:.1} s), run directory {dir}. Next: {} --run-dir {dir}",
+                    family::steps::<F>(s),
+                    s.saturating_sub(start),
+                    took.as_secs_f64(),
+                    F::NEXT
+                );
             }
             0
         }
         Outcome::Interrupted(s) => {
             log::info!(
-                "interrupted at step {s}; checkpoint saved. Continue with: attractor resume --run-dir {}",
-                run.path().display()
+                "interrupted at {} {s}; checkpoint saved. Continue with: attractor resume --run-dir {dir}",
+                F::STEP
             );
             crate::error::exit::INTERRUPTED
         }
@@ -674,14 +714,14 @@ fn verify(a: &VerifyArgs) -> Result<i32> {
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
     let rd = RunDir::open(&a.run_dir)?;
     let kind = rd.meta()?.model;
-    struct Resume<'a>(&'a Cli, &'a RunDir, Option<u64>);
+    struct Resume<'a>(&'a Cli, &'a RunDir, &'a ResumeArgs);
     impl family::Visit for Resume<'_> {
         type Out = Result<i32>;
         fn visit<F: family::Family>(self) -> Result<i32> {
-            family::resume::<F>(self.0, self.1, self.2)
+            family::resume::<F>(self.0, self.1, self.2.until, self.2.total)
         }
     }
-    family::dispatch(&kind, Resume(cli, &rd, a.until))
+    family::dispatch(&kind, Resume(cli, &rd, a))
         .with_context(|| format!("resume: {}", rd.file("config.json").display()))?
 }
 
