@@ -250,7 +250,13 @@ pub fn write_tensors(out: &Path, format: ExportFormat, tensors: &NamedTensors) -
 }
 
 /// Loop settings of a run of `total` steps (no milestones; see [`DriverOptions::until`]).
-fn loop_options(total: u64, checkpoint_every: u64, log_every: u64, keep: usize) -> DriverOptions {
+fn loop_options(
+    total: u64,
+    checkpoint_every: u64,
+    log_every: u64,
+    keep: usize,
+    tensorboard: bool,
+) -> DriverOptions {
     DriverOptions {
         total_steps: total,
         until: None,
@@ -260,6 +266,7 @@ fn loop_options(total: u64, checkpoint_every: u64, log_every: u64, keep: usize) 
         quiet: false,
         milestones: Vec::new(),
         milestone_dir: "milestones",
+        tensorboard,
     }
 }
 
@@ -320,6 +327,7 @@ impl Family for DdmFamily {
             cfg.checkpoint_every,
             cfg.log_every,
             cfg.keep_checkpoints,
+            cfg.tensorboard,
         )
         .until(until, quiet)
     }
@@ -392,6 +400,7 @@ impl Family for NlmFamily {
             cfg.checkpoint_every,
             cfg.log_every,
             cfg.keep_checkpoints,
+            cfg.tensorboard,
         )
         .until(until, quiet);
         if cfg.tage_snapshots {
@@ -507,6 +516,7 @@ impl Family for FepFamily {
             cfg.checkpoint_every,
             cfg.log_every,
             cfg.keep_checkpoints,
+            cfg.tensorboard,
         )
         .until(until, quiet)
     }

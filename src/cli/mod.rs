@@ -70,6 +70,9 @@ pub enum Cmd {
     Export(ExportArgs),
     /// Checks every checkpoint of a run directory (format and checksum) without changing it.
     Verify(VerifyArgs),
+    /// Lists the runs in a folder: family, steps done, state (running, finished, interrupted,
+    /// diverged), last loss, time since the last change.
+    Runs(RunsArgs),
     /// Benchmarks (throughput in steps/s and GFLOP/s).
     Bench {
         #[command(subcommand)]
@@ -271,6 +274,17 @@ pub struct VerifyArgs {
     pub run_dir: PathBuf,
 }
 
+/// `attractor runs`
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// Folder holding run directories (searched 4 levels deep); may be one run directory.
+    #[arg(default_value = crate::run::DEFAULT_ROOT)]
+    pub dir: PathBuf,
+    /// Print a JSON array (one object per run, every field) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `attractor export`
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -404,6 +418,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
         Cmd::Verify(a) => verify(a),
+        Cmd::Runs(a) => runs(a),
         Cmd::Bench {
             cmd: BenchCmd::Fep(a),
         } => {
@@ -669,6 +684,61 @@ fn verify(a: &VerifyArgs) -> Result<i32> {
     } else {
         crate::error::exit::BAD_INPUT
     })
+}
+
+/// Prints the runs of a folder as a table, or as JSON with `--json`.
+fn runs(a: &RunsArgs) -> Result<i32> {
+    let list = crate::run::list_runs(&a.dir)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    if list.is_empty() {
+        println!("no runs in {}", a.dir.display());
+        return Ok(0);
+    }
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|r| {
+            let name = r.path.strip_prefix(&a.dir).unwrap_or(&r.path);
+            let name = if name.as_os_str().is_empty() {
+                r.path.display().to_string()
+            } else {
+                name.display().to_string()
+            };
+            [
+                name,
+                r.family.clone(),
+                r.state.to_string(),
+                match r.total_steps {
+                    Some(t) => format!("{}/{t}", r.step),
+                    None => r.step.to_string(),
+                },
+                r.loss.map_or("-".into(), |l| format!("{l:.4e}")),
+                format!("{} ago", crate::run::human_age(r.age_s)),
+            ]
+        })
+        .collect();
+    let head = ["RUN", "FAMILY", "STATE", "STEPS", "LOSS", "CHANGED"];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(&head.map(String::from));
+    for r in &rows {
+        line(r);
+    }
+    Ok(0)
 }
 
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
