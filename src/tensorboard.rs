@@ -99,10 +99,7 @@ pub fn frame(data: &[u8]) -> Vec<u8> {
 pub fn unframe(bytes: &[u8]) -> (Vec<(usize, &[u8])>, usize) {
     let mut out = Vec::new();
     let mut at = 0usize;
-    loop {
-        let Some(head) = bytes.get(at..at + 12) else {
-            break;
-        };
+    while let Some(head) = bytes.get(at..at + 12) {
         let (len, crc) = head.split_at(8);
         let crc = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
         if masked_crc(len) != crc {
@@ -597,6 +594,8 @@ impl EventWriter {
 }
 
 #[cfg(test)]
+// The tests spell the mask as the format defines it.
+#[allow(clippy::manual_rotate)]
 mod tests {
     use super::*;
 

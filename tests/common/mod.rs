@@ -138,6 +138,8 @@ pub enum TbValue {
 /// from the format description (framing, checksums, protobuf wire format) independently of the
 /// library's; panics on a damaged record. The header events are checked and skipped.
 pub fn tb_events(dir: &Path) -> Vec<(u64, String, TbValue)> {
+    // The mask as the format spells it.
+    #[allow(clippy::manual_rotate)]
     fn crc(data: &[u8]) -> u32 {
         let mut c = !0u32;
         for &b in data {
