@@ -345,7 +345,10 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
             b.array(name).unwrap(),
             "tensor {name} differs after {kills} kills"
         );
-    }
+    } // The TensorBoard events of the killed and resumed run: every logged step once, with the
+    // values of metrics.jsonl (a kill may have torn the last record of a file).
+    common::assert_tb_matches_metrics(&killed);
+    common::assert_tb_matches_metrics(&reference);
 }
 
 #[test]

@@ -70,8 +70,11 @@ pub enum Cmd {
     Export(ExportArgs),
     /// Checks every checkpoint of a run directory (format and checksum) without changing it.
     Verify(VerifyArgs),
-    /// Lists the runs in a folder: family, steps done, state (running, finished, interrupted,
-    /// diverged), last loss, time since the last change.
+    /// Lists the runs in a folder: family, steps, state, last loss, time since the last change.
+    ///
+    /// A run is `running` while a process holds its lock, `finished` at its configured total,
+    /// `diverged` after a non-finite value, `interrupted` otherwise (`attractor resume`
+    /// continues it).
     Runs(RunsArgs),
     /// Benchmarks (throughput in steps/s and GFLOP/s).
     Bench {
@@ -688,15 +691,24 @@ fn verify(a: &VerifyArgs) -> Result<i32> {
 
 /// Prints the runs of a folder as a table, or as JSON with `--json`.
 fn runs(a: &RunsArgs) -> Result<i32> {
+    use std::io::Write;
     let list = crate::run::list_runs(&a.dir)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
+    let text = if a.json {
+        serde_json::to_string_pretty(&list)? + "\n"
+    } else if list.is_empty() {
+        format!("no runs in {}\n", a.dir.display())
+    } else {
+        runs_table(a, &list)
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("stdout"),
+        _ => Ok(0),
     }
-    if list.is_empty() {
-        println!("no runs in {}", a.dir.display());
-        return Ok(0);
-    }
+}
+
+/// The table `attractor runs` prints.
+fn runs_table(a: &RunsArgs, list: &[crate::run::RunSummary]) -> String {
     let rows: Vec<[String; 6]> = list
         .iter()
         .map(|r| {
@@ -732,13 +744,13 @@ fn runs(a: &RunsArgs) -> Result<i32> {
             .zip(width)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", s.join("  ").trim_end());
+        format!("{}\n", s.join("  ").trim_end())
     };
-    line(&head.map(String::from));
+    let mut out = line(&head.map(String::from));
     for r in &rows {
-        line(r);
+        out.push_str(&line(r));
     }
-    Ok(0)
+    out
 }
 
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
