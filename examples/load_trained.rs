@@ -48,6 +48,7 @@ fn main() -> Result<()> {
                 quiet: true,
                 milestones: Vec::new(),
                 milestone_dir: "milestones",
+                tensorboard: true,
             };
             run(&mut trainer, &rd, 0, &opts)?;
             println!("trained {} updates into {}", cfg.updates, dir.display());

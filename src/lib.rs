@@ -17,12 +17,13 @@
 //!   shared statistics and the benchmarks;
 //! - shared infrastructure: [`device`] (the only backend-aware module: `--device` → `Device`),
 //!   [`sde`] (SDE trait, built-in and user targets, the one Euler–Maruyama solver), [`train`]
-//!   (the one training driver), [`checkpoint`] (whole-state checkpoints) and [`atomic`] (the
-//!   one atomic writer), [`run`] (run directories), [`config`] (configuration overrides,
-//!   built-in-or-path [`config::Source`]), [`data`] (IDX, PNG and pattern readers), [`rng`]
-//!   (serialisable random streams), [`optim`] (Adam, schedules), [`plot`] and [`npy`]
-//!   (outputs), [`progress`] (progress bars), [`transfer`] (the one door for host↔device
-//!   copies), [`error`] (exit codes);
+//!   (the one training driver; [`tensorboard`] its event files), [`checkpoint`] (whole-state
+//!   checkpoints) and [`atomic`] (the one atomic writer), [`run`] (run directories and the
+//!   listing of a folder of runs), [`config`] (configuration overrides, built-in-or-path
+//!   [`config::Source`]), [`data`] (IDX, PNG and pattern readers), [`rng`] (serialisable
+//!   random streams), [`optim`] (Adam, schedules), [`plot`] and [`npy`] (outputs),
+//!   [`progress`] (progress bars), [`transfer`] (the one door for host↔device copies),
+//!   [`error`] (exit codes);
 //! - [`cli`]: the command line: the family registry ([`cli::family`]: one train, resume and
 //!   export path for every family), argument structs and the command handlers that load runs,
 //!   write files and figures and print ([`cli::ddm`], [`cli::nlm`], [`cli::fep`]), dispatch,
@@ -49,6 +50,7 @@ pub mod progress;
 pub mod rng;
 pub mod run;
 pub mod sde;
+pub mod tensorboard;
 pub mod train;
 pub mod transfer;
 

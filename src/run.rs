@@ -337,3 +337,199 @@ pub fn default_run_path(model: &str) -> PathBuf {
         .unwrap_or(0);
     Path::new(DEFAULT_ROOT).join(format!("{model}-{t}"))
 }
+
+// ---------------------------------------------------------------------------------------------
+// A folder of runs at a glance (`attractor runs`)
+// ---------------------------------------------------------------------------------------------
+
+/// Where a run stands.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// A process holds the run's lock (training, resuming or analysing it).
+    Running,
+    /// Its newest checkpoint is at the configured total.
+    Finished,
+    /// Stopped short of the total (Ctrl-C, a kill, `resume --until`, a full disk): `attractor
+    /// resume` continues it.
+    Interrupted,
+    /// Stopped on a non-finite value (`diverged.json`).
+    Diverged,
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Interrupted => "interrupted",
+            Self::Diverged => "diverged",
+        })
+    }
+}
+
+/// One run directory as `attractor runs` lists it.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    /// The run directory.
+    pub path: PathBuf,
+    /// Model family (`ddm`, `nlm`, `fep`).
+    pub family: String,
+    /// Where it stands.
+    pub state: RunState,
+    /// Steps done: the newest checkpoint's step or metrics line's step, whichever is later.
+    pub step: u64,
+    /// Step of the newest checkpoint (where `resume` continues from).
+    pub checkpoint_step: Option<u64>,
+    /// The configured total (`iters`, `updates` or `epochs`).
+    pub total_steps: Option<u64>,
+    /// The last logged `loss`.
+    pub loss: Option<f64>,
+    /// Every quantity of the last metrics line.
+    pub last_metrics: serde_json::Map<String, serde_json::Value>,
+    /// Newest modification time of a file in the directory (Unix seconds).
+    pub modified_unix: u64,
+    /// Seconds since then.
+    pub age_s: u64,
+}
+
+/// Whether a process holds the lock of run directory `dir`, found without taking it: a lock
+/// released cleanly leaves an empty lock file, so only a non-empty one (held, or left by a
+/// process that was killed) is probed, with a shared lock released at once.
+pub fn lock_held(dir: &Path) -> bool {
+    let Ok(mut f) = File::open(dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    let mut text = String::new();
+    if f.read_to_string(&mut text).is_err() || text.trim().is_empty() {
+        return false;
+    }
+    matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock))
+}
+
+/// The configuration key holding a family's total number of steps.
+fn total_key(family: &str) -> Option<&'static str> {
+    match family {
+        "ddm" => Some("iters"),
+        "nlm" => Some("updates"),
+        "fep" => Some("epochs"),
+        _ => None,
+    }
+}
+
+/// The summary of the run directory `dir` (which holds a `config.json` with a `meta.model`).
+pub fn summarize(dir: &Path) -> Result<RunSummary> {
+    let cfg_path = dir.join("config.json");
+    let text = fs::read_to_string(&cfg_path)
+        .with_context(|| format!("cannot read {}", cfg_path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
+    let family = v["meta"]["model"]
+        .as_str()
+        .with_context(|| format!("{} has no meta.model", cfg_path.display()))?
+        .to_string();
+    let total_steps = total_key(&family).and_then(|k| v["config"][k].as_u64());
+    let checkpoint_step = crate::checkpoint::list(dir)?.first().map(|c| c.0);
+    let metrics = dir.join("metrics.jsonl");
+    let last_metrics = match fs::read_to_string(&metrics) {
+        Ok(t) => t
+            .lines()
+            .rev()
+            .find_map(|l| match serde_json::from_str(l) {
+                Ok(serde_json::Value::Object(m)) => Some(m),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", metrics.display())),
+    };
+    let step = checkpoint_step.unwrap_or(0).max(
+        last_metrics
+            .get("step")
+            .and_then(|s| s.as_u64())
+            .unwrap_or(0),
+    );
+    let finished = matches!((checkpoint_step, total_steps), (Some(c), Some(t)) if c >= t);
+    let state = if lock_held(dir) {
+        RunState::Running
+    } else if finished {
+        RunState::Finished
+    } else if dir.join(DIVERGED_FILE).exists() {
+        RunState::Diverged
+    } else {
+        RunState::Interrupted
+    };
+    let modified = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(RunSummary {
+        path: dir.to_path_buf(),
+        family,
+        state,
+        step,
+        checkpoint_step,
+        total_steps,
+        loss: last_metrics.get("loss").and_then(|l| l.as_f64()),
+        last_metrics,
+        modified_unix: modified,
+        age_s: now.saturating_sub(modified),
+    })
+}
+
+/// How deep below the listed folder [`list_runs`] looks for run directories.
+pub const LIST_DEPTH: usize = 4;
+
+/// Every run directory (a folder whose `config.json` names a model family) in `root` or below
+/// it (at most [`LIST_DEPTH`] levels; not inside runs), sorted by path. `root` may itself be a
+/// run directory.
+pub fn list_runs(root: &Path) -> Result<Vec<RunSummary>> {
+    if !root.is_dir() {
+        bail!("{} is not a folder", root.display());
+    }
+    fn is_run(dir: &Path) -> bool {
+        fs::read_to_string(dir.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["meta"]["model"].is_string())
+    }
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<RunSummary>) -> Result<()> {
+        if is_run(dir) {
+            out.push(summarize(dir)?);
+            return Ok(());
+        }
+        if depth == 0 {
+            return Ok(());
+        }
+        let mut subs: Vec<PathBuf> = fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        subs.sort();
+        for s in subs {
+            walk(&s, depth - 1, out)?;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, LIST_DEPTH, &mut out)?;
+    Ok(out)
+}
+
+/// `seconds` as a short age: `42s`, `7m`, `3h`, `12d`.
+pub fn human_age(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}

@@ -145,6 +145,76 @@ pub trait Trainable {
     /// Writes the network as a Burn module (`model.bpk` + `model.json`, see
     /// [`crate::models::export`]) into `dir`; called after every checkpoint.
     fn export(&self, dir: &std::path::Path) -> Result<()>;
+    /// A cheap picture of the current state, shown in TensorBoard at each checkpoint beside
+    /// the training curves (default: none). It must not draw random numbers or change the
+    /// state.
+    fn picture(&self) -> Result<Option<Picture>> {
+        Ok(None)
+    }
+}
+
+/// A picture of a model's state (see [`Trainable::picture`]), drawn by the driver.
+#[derive(Clone, Debug)]
+pub enum Picture {
+    /// Greyscale images (`width`×`height`, row-major), `lo`..`hi` black to white, tiled.
+    Grid {
+        /// TensorBoard tag.
+        tag: String,
+        /// The images.
+        images: Vec<Vec<f32>>,
+        /// Width of one image.
+        width: usize,
+        /// Height of one image.
+        height: usize,
+        /// Value drawn black.
+        lo: f32,
+        /// Value drawn white.
+        hi: f32,
+    },
+    /// A matrix (`rows`×`cols`, row-major) as a heat map, row 0 at the top.
+    Matrix {
+        /// TensorBoard tag.
+        tag: String,
+        /// Title over the heat map.
+        title: String,
+        /// The entries.
+        values: Vec<f64>,
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+    },
+}
+
+impl Picture {
+    /// The tag and the picture as a PNG file.
+    pub fn png(&self) -> Result<(String, Vec<u8>)> {
+        match self {
+            Self::Grid {
+                tag,
+                images,
+                width,
+                height,
+                lo,
+                hi,
+            } => {
+                let cols = (images.len() as f64).sqrt().ceil() as usize;
+                let scale = (96 / (*width).max(*height).max(1)).clamp(1, 8) as u32;
+                let img = crate::plot::image_grid(images, *width, *height, cols, *lo, *hi, scale);
+                Ok((tag.clone(), crate::plot::png_bytes(&img)?))
+            }
+            Self::Matrix {
+                tag,
+                title,
+                values,
+                rows,
+                cols,
+            } => Ok((
+                tag.clone(),
+                crate::plot::matrix_figure(title, values, *rows, *cols).png_bytes()?,
+            )),
+        }
+    }
 }
 
 /// Loop settings.
@@ -167,6 +237,8 @@ pub struct DriverOptions {
     pub milestones: Vec<u64>,
     /// Folder of the milestone snapshots inside the run directory.
     pub milestone_dir: &'static str,
+    /// Also write TensorBoard event files in `<run>/tb/` (see [`crate::tensorboard`]).
+    pub tensorboard: bool,
 }
 
 impl DriverOptions {
@@ -277,6 +349,58 @@ fn refresh_curves(run: &RunDir) {
     }
 }
 
+/// The run's TensorBoard event file. Failing to write it costs the run nothing: the first
+/// failure warns and ends the TensorBoard output of this process (`metrics.jsonl` stays
+/// complete).
+struct Board {
+    writer: Option<crate::tensorboard::EventWriter>,
+}
+
+impl Board {
+    /// Off, or a new event file in `<run>/tb/` after dropping the events of steps after
+    /// `start` (as `metrics.jsonl` drops its lines); a run from step 0 starts the folder over
+    /// and writes its `config.json` as text.
+    fn open(run: &RunDir, start: u64, on: bool) -> Self {
+        if !on {
+            return Self { writer: None };
+        }
+        let dir = run.path().join(crate::tensorboard::DIR);
+        let opened = (|| -> Result<crate::tensorboard::EventWriter> {
+            crate::tensorboard::prune(&dir, (start > 0).then_some(start))?;
+            let mut w = crate::tensorboard::EventWriter::create(&dir)?;
+            let config = run.file("config.json");
+            if start == 0 && config.is_file() {
+                let text = std::fs::read_to_string(&config)
+                    .with_context(|| format!("cannot read {}", config.display()))?;
+                // Indented: a Markdown code block.
+                let md: String = text.lines().map(|l| format!("    {l}\n")).collect();
+                w.text(0, "config", &md)?;
+            }
+            Ok(w)
+        })();
+        match opened {
+            Ok(w) => Self { writer: Some(w) },
+            Err(e) => {
+                Self::warn(&e);
+                Self { writer: None }
+            }
+        }
+    }
+
+    fn warn(e: &anyhow::Error) {
+        log::warn!("TensorBoard events: {e:#}; no more events are written in this run");
+    }
+
+    fn with(&mut self, f: impl FnOnce(&mut crate::tensorboard::EventWriter) -> Result<()>) {
+        if let Some(w) = self.writer.as_mut()
+            && let Err(e) = f(w)
+        {
+            Self::warn(&e);
+            self.writer = None;
+        }
+    }
+}
+
 /// Runs `task` from `start` to the end (or `until`), checkpointing into `run`.
 pub fn run(
     task: &mut dyn Trainable,
@@ -293,6 +417,7 @@ pub fn run(
         task.export(run.path())
             .context("cannot export the initial model")?;
     }
+    let mut board = Board::open(run, start, opts.tensorboard && start < end);
     let pb = crate::progress::bar(end, "train", opts.quiet);
     pb.set_position(start);
     pb.reset_eta();
@@ -333,7 +458,14 @@ pub fn run(
                 m.insert(k.clone(), (*v).into());
             }
             m.insert("wall_s".into(), t0.elapsed().as_secs_f64().into());
+            // TensorBoard gets the values of the line, as written.
+            let scalars: Vec<(String, f64)> = m
+                .iter()
+                .filter(|(k, _)| *k != "step")
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect();
             run.append_metrics(&serde_json::Value::Object(m))?;
+            board.with(|w| w.scalars(step, &scalars));
         }
         pb.set_position(step);
         pb.set_message(format!("loss {loss:.4e}"));
@@ -354,6 +486,19 @@ pub fn run(
                 run.path().display()
             );
             refresh_curves(run);
+            board.with(|w| {
+                if let Some(p) = task.picture()? {
+                    let (tag, png) = p.png()?;
+                    w.image(step, &tag, &png)?;
+                }
+                let curves = run.file("curves.png");
+                if curves.is_file() {
+                    let png = std::fs::read(&curves)
+                        .with_context(|| format!("cannot read {}", curves.display()))?;
+                    w.image(step, "curves", &png)?;
+                }
+                w.sync()
+            });
         }
         if interrupted() {
             pb.abandon_with_message(format!("interrupted: checkpoint saved at step {step}"));

@@ -345,7 +345,10 @@ fn sigkill_at_random_times_then_resume_matches_uninterrupted_run() {
             b.array(name).unwrap(),
             "tensor {name} differs after {kills} kills"
         );
-    }
+    } // The TensorBoard events of the killed and resumed run: every logged step once, with the
+    // values of metrics.jsonl (a kill may have torn the last record of a file).
+    common::assert_tb_matches_metrics(&killed);
+    common::assert_tb_matches_metrics(&reference);
 }
 
 #[test]
@@ -602,5 +605,99 @@ fn fep_sweep_recall_run_free_work_on_a_tiny_problem() {
             t.join("s2").to_str().unwrap(),
         ]),
         &["cannot parse range"],
+    );
+}
+
+/// `attractor runs`: a finished run, a running one (its trainer holds the lock) and the same
+/// run after a SIGKILL (interrupted: its lock file still names the dead process), as a table
+/// and as JSON.
+#[test]
+fn runs_lists_finished_running_and_interrupted_runs() {
+    let t = tmpdir("runs");
+    let root = t.join("exp");
+    let done = root.join("done");
+    let o = train(&done, "20", &["--set", "log_every=5"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let live = root.join("group").join("live");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_attractor"))
+        .args(common::ddm_train_args(
+            &live,
+            "1000000",
+            &["--set", "log_every=1"],
+        ))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !live.join("metrics.jsonl").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "training did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let list = |what: &str| -> Vec<serde_json::Value> {
+        let o = attractor(&["runs", root.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{what}: {}", common::stderr(&o));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout).unwrap()
+    };
+    let l = list("running");
+    assert_eq!(l.len(), 2, "{l:?}");
+    // Sorted by path: exp/done, exp/group/live.
+    assert_eq!(l[0]["path"], done.to_str().unwrap());
+    assert_eq!(
+        (
+            &l[0]["family"],
+            &l[0]["state"],
+            &l[0]["step"],
+            &l[0]["total_steps"]
+        ),
+        (&"ddm".into(), &"finished".into(), &20.into(), &20.into())
+    );
+    assert!(l[0]["loss"].as_f64().unwrap().is_finite());
+    assert_eq!(l[1]["state"], "running", "{:?}", l[1]);
+    assert_eq!(l[1]["total_steps"], 1_000_000);
+    let table = attractor(&["runs", root.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(text.starts_with("RUN"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("done ")
+            && l.contains("finished")
+            && l.contains("20/20")
+            && l.contains("ago")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("group/live") && l.contains("running")),
+        "{text}"
+    );
+    child.kill().unwrap(); // SIGKILL: the lock file keeps the dead holder's name
+    let _ = child.wait();
+    assert!(
+        !std::fs::read_to_string(live.join("run.lock"))
+            .unwrap()
+            .is_empty()
+    );
+    let l = list("killed");
+    assert_eq!(l[1]["state"], "interrupted", "{:?}", l[1]);
+    assert!(l[1]["step"].as_u64().unwrap() >= 1);
+    assert_eq!(l[0]["state"], "finished");
+    // One run directory given directly; a folder without runs; a missing folder.
+    assert_eq!(
+        serde_json::from_slice::<Vec<serde_json::Value>>(
+            &attractor(&["runs", done.to_str().unwrap(), "--json"]).stdout
+        )
+        .unwrap()
+        .len(),
+        1
+    );
+    let empty = t.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = attractor(&["runs", empty.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no runs"));
+    assert_clean_error(
+        &attractor(&["runs", t.join("nowhere").to_str().unwrap()]),
+        &["not a folder"],
     );
 }

@@ -172,6 +172,7 @@ fn resume_is_bit_exact_on_cpu() {
         quiet: true,
         milestones: Vec::new(),
         milestone_dir: "milestones",
+        tensorboard: true,
     };
     let meta = RunMeta {
         model: "ddm".into(),

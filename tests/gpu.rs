@@ -682,6 +682,7 @@ fn autotune_cache_lives_in_the_run_directory(gpu: &Device) -> Result<(), Failed>
         quiet: true,
         milestones: Vec::new(),
         milestone_dir: "milestones",
+        tensorboard: true,
     };
     run(&mut t, &rd, 0, &opts)?;
     let cache = rd.path().join("autotune");

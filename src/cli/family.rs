@@ -325,7 +325,13 @@ pub fn write_tensors(out: &Path, format: ExportFormat, tensors: &NamedTensors) -
 }
 
 /// Loop settings of a run of `total` steps (no milestones; see [`DriverOptions::until`]).
-fn loop_options(total: u64, checkpoint_every: u64, log_every: u64, keep: usize) -> DriverOptions {
+fn loop_options(
+    total: u64,
+    checkpoint_every: u64,
+    log_every: u64,
+    keep: usize,
+    tensorboard: bool,
+) -> DriverOptions {
     DriverOptions {
         total_steps: total,
         until: None,
@@ -335,6 +341,7 @@ fn loop_options(total: u64, checkpoint_every: u64, log_every: u64, keep: usize) 
         quiet: false,
         milestones: Vec::new(),
         milestone_dir: "milestones",
+        tensorboard,
     }
 }
 
@@ -397,6 +404,7 @@ impl Family for DdmFamily {
             cfg.checkpoint_every,
             cfg.log_every,
             cfg.keep_checkpoints,
+            cfg.tensorboard,
         )
         .until(until, quiet)
     }
@@ -471,6 +479,7 @@ impl Family for NlmFamily {
             cfg.checkpoint_every,
             cfg.log_every,
             cfg.keep_checkpoints,
+            cfg.tensorboard,
         )
         .until(until, quiet);
         if cfg.tage_snapshots {
@@ -588,6 +597,7 @@ impl Family for FepFamily {
             cfg.checkpoint_every,
             cfg.log_every,
             cfg.keep_checkpoints,
+            cfg.tensorboard,
         )
         .until(until, quiet)
     }

@@ -466,18 +466,8 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
 /// Renders the couplings of network 0 as a heat map (for `fep train`).
 pub fn plot_couplings(t: &FepTrainer, path: &Path) -> Result<()> {
     let n = t.n;
-    let j = t.j_host(0)?;
-    let mut grid = vec![0.0; n * n];
-    for i in 0..n {
-        for k in 0..n {
-            grid[(n - 1 - i) * n + k] = j[i * n + k];
-        }
-    }
-    let mut fig = Figure::new(1, 1, 420, 400);
-    fig.axes(0, 0)
-        .set_title("couplings J (row i <- column j)")
-        .heatmap(&grid, n, n, (0.0, n as f64), (0.0, n as f64));
-    fig.save_png(path)
+    crate::plot::matrix_figure("couplings J (row i <- column j)", &t.j_host(0)?, n, n)
+        .save_png(path)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,6 +724,7 @@ pub fn sweep_cmd(
         quiet,
         milestones: Vec::new(),
         milestone_dir: "milestones",
+        tensorboard: cfg.tensorboard,
     };
     train::run(&mut t, &rd, 0, &opts)?;
     let train_s = t0.elapsed().as_secs_f64();

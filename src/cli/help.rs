@@ -144,6 +144,13 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "runs",
+        &[
+            "attractor runs                  # every run under checkpoints/: family, steps, state, loss, age",
+            "attractor runs experiments/ --json",
+        ],
+    ),
+    (
         "verify",
         &[
             "attractor verify --run-dir checkpoints/nlm   # checks every checkpoint's format and checksum",

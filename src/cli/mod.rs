@@ -73,6 +73,12 @@ pub enum Cmd {
     Export(ExportArgs),
     /// Checks every checkpoint of a run directory (format and checksum) without changing it.
     Verify(VerifyArgs),
+    /// Lists the runs in a folder: family, steps, state, last loss, time since the last change.
+    ///
+    /// A run is `running` while a process holds its lock, `finished` at its configured total,
+    /// `diverged` after a non-finite value, `interrupted` otherwise (`attractor resume`
+    /// continues it).
+    Runs(RunsArgs),
     /// Benchmarks (throughput in steps/s and GFLOP/s).
     Bench {
         #[command(subcommand)]
@@ -280,6 +286,17 @@ pub struct VerifyArgs {
     pub run_dir: PathBuf,
 }
 
+/// `attractor runs`
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// Folder holding run directories (searched 4 levels deep); may be one run directory.
+    #[arg(default_value = crate::run::DEFAULT_ROOT)]
+    pub dir: PathBuf,
+    /// Print a JSON array (one object per run, every field) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `attractor export`
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -416,6 +433,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Resume(a) => resume(&cli, a),
         Cmd::Export(a) => export(a),
         Cmd::Verify(a) => verify(a),
+        Cmd::Runs(a) => runs(a),
         Cmd::Bench {
             cmd: BenchCmd::Fep(a),
         } => {
@@ -709,6 +727,70 @@ fn verify(a: &VerifyArgs) -> Result<i32> {
     } else {
         crate::error::exit::BAD_INPUT
     })
+}
+
+/// Prints the runs of a folder as a table, or as JSON with `--json`.
+fn runs(a: &RunsArgs) -> Result<i32> {
+    use std::io::Write;
+    let list = crate::run::list_runs(&a.dir)?;
+    let text = if a.json {
+        serde_json::to_string_pretty(&list)? + "\n"
+    } else if list.is_empty() {
+        format!("no runs in {}\n", a.dir.display())
+    } else {
+        runs_table(a, &list)
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("stdout"),
+        _ => Ok(0),
+    }
+}
+
+/// The table `attractor runs` prints.
+fn runs_table(a: &RunsArgs, list: &[crate::run::RunSummary]) -> String {
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|r| {
+            let name = r.path.strip_prefix(&a.dir).unwrap_or(&r.path);
+            let name = if name.as_os_str().is_empty() {
+                r.path.display().to_string()
+            } else {
+                name.display().to_string()
+            };
+            [
+                name,
+                r.family.clone(),
+                r.state.to_string(),
+                match r.total_steps {
+                    Some(t) => format!("{}/{t}", r.step),
+                    None => r.step.to_string(),
+                },
+                r.loss.map_or("-".into(), |l| format!("{l:.4e}")),
+                format!("{} ago", crate::run::human_age(r.age_s)),
+            ]
+        })
+        .collect();
+    let head = ["RUN", "FAMILY", "STATE", "STEPS", "LOSS", "CHANGED"];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", s.join("  ").trim_end())
+    };
+    let mut out = line(&head.map(String::from));
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out
 }
 
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {

@@ -285,6 +285,11 @@ impl Figure {
             .unwrap_or_else(|e| panic!("drawing a figure failed: {e:#}"))
     }
 
+    /// Render and encode as a PNG file in memory.
+    pub fn png_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        png_bytes(&self.try_render()?)
+    }
+
     /// Render and write a PNG atomically (`<path>.tmp`, fsync, rename).
     pub fn save_png(&self, path: &Path) -> anyhow::Result<()> {
         let img = self
@@ -341,12 +346,37 @@ pub fn image_grid(
     img
 }
 
-/// Encode `img` as PNG and write it atomically to `path` ([`crate::atomic`]).
-pub fn save_rgb_png(img: &RgbImage, path: &Path) -> anyhow::Result<()> {
+/// `img` encoded as a PNG file.
+pub fn png_bytes(img: &RgbImage) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     img.write_to(&mut Cursor::new(&mut buf), ImageFormat::Png)
-        .with_context(|| format!("failed to encode PNG for {}", path.display()))?;
+        .context("failed to encode a PNG image")?;
+    Ok(buf)
+}
+
+/// Encode `img` as PNG and write it atomically to `path` ([`crate::atomic`]).
+pub fn save_rgb_png(img: &RgbImage, path: &Path) -> anyhow::Result<()> {
+    let buf = png_bytes(img).with_context(|| format!("for {}", path.display()))?;
     crate::atomic::atomic_write(path, &buf)
+}
+
+/// A matrix (`rows`×`cols`, row-major) as a heat map under `title`, row 0 at the top.
+pub fn matrix_figure(title: &str, values: &[f64], rows: usize, cols: usize) -> Figure {
+    let mut grid = vec![0.0; rows * cols];
+    for i in 0..rows {
+        for k in 0..cols {
+            grid[(rows - 1 - i) * cols + k] = values.get(i * cols + k).copied().unwrap_or(f64::NAN);
+        }
+    }
+    let mut fig = Figure::new(1, 1, 420, 400);
+    fig.axes(0, 0).set_title(title).heatmap(
+        &grid,
+        cols,
+        rows,
+        (0.0, cols as f64),
+        (0.0, rows as f64),
+    );
+    fig
 }
 
 // ---------------------------------------------------------------------------

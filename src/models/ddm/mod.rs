@@ -186,6 +186,10 @@ pub struct DdmConfig {
     /// Checkpoints kept on disk.
     #[config(default = 3)]
     pub keep_checkpoints: usize,
+    /// Also write TensorBoard event files in `tb/`: the metrics as scalars, a picture at each
+    /// checkpoint and this configuration as text (`tensorboard --logdir <run>/tb`).
+    #[config(default = true)]
+    pub tensorboard: bool,
     /// Seed of every random stream.
     #[config(default = 0)]
     pub seed: u64,

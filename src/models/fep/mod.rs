@@ -161,6 +161,10 @@ pub struct FepConfig {
     /// Checkpoints kept on disk.
     #[config(default = 3)]
     pub keep_checkpoints: usize,
+    /// Also write TensorBoard event files in `tb/`: the metrics as scalars, a picture at each
+    /// checkpoint and this configuration as text (`tensorboard --logdir <run>/tb`).
+    #[config(default = true)]
+    pub tensorboard: bool,
     /// Seed of every random stream.
     #[config(default = 0)]
     pub seed: u64,
@@ -480,6 +484,17 @@ impl Trainable for FepTrainer {
         crate::models::export::export(&self.networks(), dir)
     }
 
+    /// The couplings of network 0 (the heat map `couplings.png` shows at the end).
+    fn picture(&self) -> Result<Option<crate::train::Picture>> {
+        Ok(Some(crate::train::Picture::Matrix {
+            tag: "couplings".into(),
+            title: "couplings J of network 0 (row i <- column j)".into(),
+            values: self.j_host(0)?,
+            rows: self.n,
+            cols: self.n,
+        }))
+    }
+
     fn step(&mut self, step: u64) -> Result<StepOutput> {
         let pattern = |t: &Self| ("pattern".to_string(), t.last_pattern[0] as f64);
         Ok(match self.epoch(step)? {
@@ -591,11 +606,20 @@ mod tests {
             "networks": 1, "engine": "host", "checkpoint_every": 500, "log_every": 50,
             "keep_checkpoints": 3, "seed": 0
         });
-        let cfg: FepConfig = serde_json::from_value(old.clone()).unwrap();
+        // Read as run directories are (`RunDir::config_or`): keys added since (`tensorboard`)
+        // come from the defaults.
+        let load = |file: &serde_json::Value| {
+            let mut base = serde_json::to_value(FepConfig::new()).unwrap();
+            for (k, v) in file.as_object().unwrap() {
+                base[k] = v.clone();
+            }
+            serde_json::from_value::<FepConfig>(base)
+        };
+        let cfg: FepConfig = load(&old).unwrap();
         assert_eq!(cfg.patterns, PatternSource::Builtin(PatternSet::Digits));
         let mut file = old.clone();
         file["patterns"] = "runs/p.npy".into();
-        let from_file: FepConfig = serde_json::from_value(file).unwrap();
+        let from_file: FepConfig = load(&file).unwrap();
         assert_eq!(from_file.patterns, PatternSource::Path("runs/p.npy".into()));
         assert_eq!(
             (cfg.input, cfg.order, cfg.rule, cfg.schedule, cfg.engine),
@@ -613,9 +637,7 @@ mod tests {
         }
         let mut bad = old;
         bad["order"] = "shuffled".into();
-        let err = serde_json::from_value::<FepConfig>(bad)
-            .unwrap_err()
-            .to_string();
+        let err = load(&bad).unwrap_err().to_string();
         assert!(
             err.contains("shuffled") && err.contains("random") && err.contains("sequential"),
             "{err}"

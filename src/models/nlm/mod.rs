@@ -347,6 +347,10 @@ pub struct NlmConfig {
     /// Checkpoints kept on disk.
     #[config(default = 2)]
     pub keep_checkpoints: usize,
+    /// Also write TensorBoard event files in `tb/`: the metrics as scalars, a picture at each
+    /// checkpoint and this configuration as text (`tensorboard --logdir <run>/tb`).
+    #[config(default = true)]
+    pub tensorboard: bool,
     /// Seed of every random stream.
     #[config(default = 0)]
     pub seed: u64,
@@ -895,6 +899,29 @@ impl Trainable for NlmTrainer {
 
     fn export(&self, dir: &std::path::Path) -> Result<()> {
         crate::models::export::export(&self.nlm, dir)
+    }
+
+    /// The first 36 persistent chains as images (tanh of the state, as `nlm generate` draws
+    /// samples), when the images are square.
+    fn picture(&self) -> Result<Option<crate::train::Picture>> {
+        let [m, n] = self.chains.dims();
+        let side = (n as f64).sqrt().round() as usize;
+        if side * side != n || m == 0 {
+            return Ok(None);
+        }
+        let shown = m.min(36);
+        let x = crate::transfer::download(&self.chains.clone().narrow(0, 0, shown))?;
+        Ok(Some(crate::train::Picture::Grid {
+            tag: "chains".into(),
+            images: x
+                .chunks(n)
+                .map(|c| c.iter().map(|v| v.tanh()).collect())
+                .collect(),
+            width: side,
+            height: side,
+            lo: -1.0,
+            hi: 1.0,
+        }))
     }
 
     fn step(&mut self, step: u64) -> Result<StepOutput> {
