@@ -8,18 +8,14 @@
 #   FEP  the default run (bundled 8x8 digits): patterns above, attractors below
 #        -> docs/img/fep-attractors.png, docs/img/curves-fep.png
 # and regenerates docs/cli.md from the program's help. Environment: OUT (runs, default
-# checkpoints/make-docs), DEVICE (default flex), BIN (a prebuilt binary instead of `cargo
-# build`), SKIP_TRAIN=1 (reuse the runs already in OUT).
+# checkpoints/make-docs), DEVICE (default flex), BIN (a prebuilt binary; default: the
+# README's build, ${CARGO_TARGET_DIR:-target}/release/attractor, made if missing: scripts/bin.sh), SKIP_TRAIN=1 (reuse the runs already in OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/make-docs}
 DEVICE=${DEVICE:-flex}
 IMG=docs/img
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q
-  BIN="$CARGO_TARGET_DIR/release/attractor"
-fi
+source scripts/bin.sh
 A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT" "$IMG"
 train() { [ "${SKIP_TRAIN:-0}" = 1 ] && [ -f "$1/config.json" ] || "${@:2}"; }
