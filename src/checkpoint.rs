@@ -268,19 +268,29 @@ pub fn read_header(path: &Path) -> Result<HeaderInfo> {
     let mut head = [0u8; 20];
     f.read_exact(&mut head).with_context(what)?;
     if &head[..8] != MAGIC {
-        bail!("{} is not an attractor checkpoint (bad magic bytes)", path.display());
+        bail!(
+            "{} is not an attractor checkpoint (bad magic bytes)",
+            path.display()
+        );
     }
     let mut hl = [0u8; 8];
     hl.copy_from_slice(&head[12..20]);
     let hlen = u64::from_le_bytes(hl);
     let file_len = f.metadata().with_context(what)?.len();
     if hlen > file_len.saturating_sub(20) {
-        bail!("{}: header length {hlen} runs past the end of the file", path.display());
+        bail!(
+            "{}: header length {hlen} runs past the end of the file",
+            path.display()
+        );
     }
     let mut hj = vec![0u8; hlen as usize];
     f.read_exact(&mut hj).with_context(what)?;
-    let header: Header = serde_json::from_slice(&hj)
-        .with_context(|| format!("checkpoint {} has a header that is not valid JSON", path.display()))?;
+    let header: Header = serde_json::from_slice(&hj).with_context(|| {
+        format!(
+            "checkpoint {} has a header that is not valid JSON",
+            path.display()
+        )
+    })?;
     Ok(HeaderInfo {
         kind: header.kind,
         step: header.step,
@@ -363,7 +373,10 @@ mod tests {
         fs::write(&path, &bytes).unwrap();
         let h = read_header(&path).unwrap();
         assert_eq!((h.kind.as_str(), h.step), ("ddm", 42));
-        assert_eq!(h.shapes, [("V".into(), vec![2, 3]), ("c".into(), vec![3])]);
+        assert_eq!(
+            h.shapes,
+            [("V".to_string(), vec![2, 3]), ("c".to_string(), vec![3])]
+        );
         assert_eq!(h.extra, serde_json::json!({"rng": [1, 2, 3]}));
         // A file cut inside its header, or not a checkpoint, is an error naming it.
         fs::write(&path, &bytes[..30]).unwrap();

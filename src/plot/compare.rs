@@ -68,8 +68,8 @@ impl Trajectories {
             );
         };
         let json = dir.join(format!("{stem}.json"));
-        let text = fs::read_to_string(&json)
-            .with_context(|| format!("cannot read {}", json.display()))?;
+        let text =
+            fs::read_to_string(&json).with_context(|| format!("cannot read {}", json.display()))?;
         let meta: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", json.display()))?;
         let dt = meta["dt_record"]
@@ -88,9 +88,18 @@ impl Trajectories {
 /// Densities of two samples on a common range: bin centres, the two densities, and their total
 /// variation distance (half the L1 distance of the bin masses: 0 identical, 1 disjoint).
 pub(super) fn densities(a: &[f64], b: &[f64], bins: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, f64) {
-    let mut s = Span::EMPTY;
-    a.iter().chain(b).for_each(|&v| s.add(v));
-    let (lo, hi) = if s.is_empty() { (0.0, 1.0) } else { fix_range(s.lo, s.hi) };
+    let (lo, hi) = a
+        .iter()
+        .chain(b)
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let (lo, hi) = if lo <= hi {
+        fix_range(lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
     // The top edge nudged up so that the largest value falls in the last bin.
     let hi = hi + (hi - lo) * 1e-9;
     let w = (hi - lo) / bins as f64;
@@ -126,7 +135,10 @@ pub fn compare_trajectories(
     let cols = if panels == 4 { 2 } else { panels };
     let mut fig = Figure::new(cols, panels.div_ceil(cols), 420, 360);
     fig.set_title("target SDE (blue) and trained network (orange)");
-    let both = [(target, TARGET, "target SDE"), (network, NETWORK, "network")];
+    let both = [
+        (target, TARGET, "target SDE"),
+        (network, NETWORK, "network"),
+    ];
     {
         let ax = fig.axes_at(0);
         if d == 1 {
@@ -158,15 +170,15 @@ pub fn compare_trajectories(
         let diff: Vec<f64> = pn.iter().zip(&pt).map(|(n, t)| n - t).collect();
         let ax = fig.axes_at(1 + j);
         ax.set_title(&format!(
-                "z{} density (TV distance {})",
-                j + 1,
-                format_compact(tv)
-            ))
-            .set_xlabel(&format!("z{}", j + 1))
-            .hline(0.0, GREY)
-            .line_width(&x, &pt, TARGET, 2)
-            .line_width(&x, &pn, NETWORK, 2)
-            .line(&x, &diff, DIFFERENCE);
+            "z{} density (TV distance {})",
+            j + 1,
+            format_compact(tv)
+        ))
+        .set_xlabel(&format!("z{}", j + 1))
+        .hline(0.0, GREY)
+        .line_width(&x, &pt, TARGET, 2)
+        .line_width(&x, &pn, NETWORK, 2)
+        .line(&x, &diff, DIFFERENCE);
         let corner = emptiest_corner(ax);
         ax.legend_at(
             &[

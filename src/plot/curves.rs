@@ -119,11 +119,14 @@ pub(super) fn curve_panels(
     refs: &References,
 ) -> Vec<CurvePanel> {
     let mut keys: Vec<&String> = series.keys().collect();
-    keys.sort_by_key(|k| (k.as_str() != "loss", k.as_str()));
+    keys.sort_by_key(|k| (*k != "loss", (*k).clone()));
     // Each kept key with the keys that duplicate it.
     let mut kept: Vec<(&String, Vec<&String>)> = Vec::new();
     for k in keys {
-        match kept.iter_mut().find(|(o, _)| same_series(&series[*o], &series[k])) {
+        match kept
+            .iter_mut()
+            .find(|(o, _)| same_series(&series[*o], &series[k]))
+        {
             Some((_, aliases)) => aliases.push(k),
             None => kept.push((k, Vec::new())),
         }
@@ -140,14 +143,14 @@ pub(super) fn curve_panels(
         if done.contains(k) {
             continue;
         }
-        done.push(k);
+        done.push(*k);
         let partner = k
             .strip_suffix("_data")
             .map(|stem| format!("{stem}_model"))
             .and_then(|m| kept.iter().find(|(o, _)| **o == m));
         let mut panel = match partner {
             Some((m, m_aliases)) if !done.contains(m) => {
-                done.push(m);
+                done.push(*m);
                 let stem = &k[..k.len() - "_data".len()];
                 CurvePanel {
                     title: stem.to_string(),
@@ -164,7 +167,12 @@ pub(super) fn curve_panels(
                 rules: Vec::new(),
             },
         };
-        let stem = panel.title.split(" = ").next().unwrap_or_default().to_string();
+        let stem = panel
+            .title
+            .split(" = ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if let Some(e) = refs.thermal_energy
             && (stem == "energy" || stem.starts_with("energy_"))
         {
@@ -197,11 +205,7 @@ pub fn training_curves(metrics: &Path, out: &Path) -> anyhow::Result<bool> {
 }
 
 /// [`training_curves`] with the reference levels given.
-pub fn training_curves_with(
-    metrics: &Path,
-    out: &Path,
-    refs: &References,
-) -> anyhow::Result<bool> {
+pub fn training_curves_with(metrics: &Path, out: &Path, refs: &References) -> anyhow::Result<bool> {
     let text = match fs::read_to_string(metrics) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -307,7 +311,11 @@ pub(super) fn emptiest_corner(ax: &Axes) -> Corner {
     ];
     // Line points, and a few points along each horizontal reference line.
     let rules = ax.items.iter().filter_map(|item| match item {
-        Item::Rule(at, false, _) => Some((0..8).map(|i| (x0 + (x1 - x0) * (f64::from(i) + 0.5) / 8.0, *at)).collect()),
+        Item::Rule(at, false, _) => Some(
+            (0..8)
+                .map(|i| (x0 + (x1 - x0) * (f64::from(i) + 0.5) / 8.0, *at))
+                .collect::<Vec<(f64, f64)>>(),
+        ),
         _ => None,
     });
     let lines = ax.items.iter().filter_map(|item| match item {
@@ -319,9 +327,10 @@ pub(super) fn emptiest_corner(ax: &Axes) -> Corner {
         for &(x, y) in pts.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
             let (fx, fy) = ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
             let (right, left, top, bottom) = (fx > 0.5, fx < 0.5, fy > 0.6, fy < 0.4);
-            for (n, inside) in counts
-                .iter_mut()
-                .zip([right && top, left && top, right && bottom, left && bottom])
+            for (n, inside) in
+                counts
+                    .iter_mut()
+                    .zip([right && top, left && top, right && bottom, left && bottom])
             {
                 *n += usize::from(inside);
             }

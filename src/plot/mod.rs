@@ -132,13 +132,13 @@ mod curves;
 mod text;
 
 use self::axes::*;
-#[cfg(test)]
-use self::{compare::*, curves::*};
 pub use self::axes::{Axes, Corner};
 pub use self::compare::{Trajectories, compare_trajectories, ddm_comparison};
 pub use self::curves::{References, running_mean, smoothed, training_curves, training_curves_with};
 pub use self::text::format_compact;
 use self::text::*;
+#[cfg(test)]
+use self::{compare::*, curves::*};
 
 // ---------------------------------------------------------------------------
 // Figure

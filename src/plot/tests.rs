@@ -547,7 +547,11 @@ fn curve_panels_merge_duplicates_and_pairs_and_carry_references() {
     let panels = curve_panels(&other, &References::default());
     let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
     assert_eq!(titles, ["loss", "loss_diff", "loss_drift"]);
-    assert!(panels.iter().all(|p| p.rules.is_empty() && p.lines.len() == 1));
+    assert!(
+        panels
+            .iter()
+            .all(|p| p.rules.is_empty() && p.lines.len() == 1)
+    );
     // Equal values at different steps are different series.
     let mut shifted = series_map(&[("a", vec![1.0, 2.0]), ("b", vec![1.0, 2.0])]);
     shifted.get_mut("b").unwrap().0[1] = 99.0;
@@ -691,7 +695,9 @@ fn target_and_network_in_one_picture() {
             assert_eq!(ddm_comparison(&run).unwrap(), None);
         }
     }
-    let made = ddm_comparison(&run).unwrap().expect("both simulations exist");
+    let made = ddm_comparison(&run)
+        .unwrap()
+        .expect("both simulations exist");
     assert_eq!(made, run.join("simulate_compare.png"));
     let back = Trajectories::read(&run, "simulate").unwrap();
     assert_eq!((back.k, back.n, back.d, back.dt), (3, 200, 2, 0.1));
