@@ -323,7 +323,6 @@ pub(super) fn emptiest_corner(ax: &Axes) -> Corner {
         _ => None,
     });
     for pts in lines.chain(rules) {
-        let pts: Vec<(f64, f64)> = pts;
         for &(x, y) in pts.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
             let (fx, fy) = ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
             let (right, left, top, bottom) = (fx > 0.5, fx < 0.5, fy > 0.6, fy < 0.4);
