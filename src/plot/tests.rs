@@ -593,7 +593,7 @@ fn legend_goes_where_the_data_are_not() {
     ax.line(&xs, &ys, BLACK);
     assert_eq!(emptiest_corner(&ax), Corner::TopLeft);
     let mut flat = Axes::new();
-    flat.line(&xs, &vec![0.0; 50], BLACK).set_ylim(0.0, 1.0);
+    flat.line(&xs, &[0.0; 50], BLACK).set_ylim(0.0, 1.0);
     assert_eq!(emptiest_corner(&flat), Corner::TopRight);
 }
 
