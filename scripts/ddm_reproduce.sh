@@ -13,9 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/reproduce}
 mkdir -p "$OUT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-cargo build --release -q
-BIN="$CARGO_TARGET_DIR/release/attractor"
+source scripts/bin.sh
 A="$BIN --device flex --quiet"
 T0=$(date +%s)
 
@@ -27,6 +25,7 @@ train() { # name, extra args...
 
 echo "training and evaluating (logs in $OUT) ..." >&2
 # Checks 1 and 2 are integration tests that print their measurements.
+echo "(building and running two integration tests with cargo test --release --test ddm)" >&2
 cargo test --release -q --test ddm -- --nocapture adam_reaches_the_ridge_optimum manifold_is_invariant 2> "$OUT/tests.log" >/dev/null || true
 train ou1 --sde ou-rot --param theta=1
 train ou3 --sde ou-rot --param theta=3

@@ -11,7 +11,8 @@
 #   KILLS=5 FAMILIES=fep bash scripts/drill_kill.sh
 #
 # Env: KILLS (20), FAMILIES ("ddm nlm fep"), SEED (1, for the kill times), DEVICE (flex),
-# OUT (checkpoints/drill), BIN (default: build, then use a private copy of the binary). Prints a table: family, kills, kills during a checkpoint write,
+# OUT (checkpoints/drill), BIN (default: the README's build, ${CARGO_TARGET_DIR:-target}/release/attractor,
+# built first if missing or outdated; the drill runs a private copy of it). Prints a table: family, kills, kills during a checkpoint write,
 # resumes, wrong resume points, mismatches, files lost.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +21,11 @@ FAMILIES=${FAMILIES:-"ddm nlm fep"}
 SEED=${SEED:-1}
 DEVICE=${DEVICE:-flex}
 OUT=${OUT:-checkpoints/drill}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}
 if [ -z "${BIN:-}" ]; then
-    cargo build --release --quiet || exit 1
+    source scripts/bin.sh
     # A private copy, so that rebuilding during the drill cannot mix binaries.
-    cp "$CARGO_TARGET_DIR/release/attractor" "$OUT.bin" 2>/dev/null || { mkdir -p "$(dirname "$OUT")"; cp "$CARGO_TARGET_DIR/release/attractor" "$OUT.bin"; }
+    mkdir -p "$(dirname "$OUT")"
+    cp "$BIN" "$OUT.bin" || exit 1
     BIN="$OUT.bin"
 fi
 RANDOM=$SEED

@@ -7,9 +7,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/fep-reproduce}
 SEEDS=${SEEDS:-5}
 mkdir -p "$OUT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-cargo build --release -q
-BIN="$CARGO_TARGET_DIR/release/attractor"
+source scripts/bin.sh
 A="$BIN --device flex --quiet"
 T0=$(date +%s)
 

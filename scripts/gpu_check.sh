@@ -9,7 +9,10 @@
 # prints updates/s and the projected time of the full 120 000 updates, and writes everything to
 # one JSON file ($OUT/gpu_check.json).
 #
-# Environment: BIN (the prebuilt binary; default: the release build of this checkout),
+# Environment: BIN (the prebuilt binary; default: the release build of this checkout,
+# ${CARGO_TARGET_DIR:-target}/release/attractor, as `cargo build --release` makes it; this
+# script never builds: on a GPU machine the build is made beforehand, with `--features cuda`
+# for CUDA),
 # DEVICES (default: cuda and/or wgpu as the binary has them), PEER (path of torch_peers.py),
 # PEAK_GFLOPS, SLICE_S (default 120), OUT (default checkpoints/gpu-check), SMALL=1 (tiny shapes
 # and a 15 s slice: the whole script on a CPU in < 5 minutes, e.g. DEVICES=flex SMALL=1; CI
@@ -17,8 +20,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/gpu-check}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-BIN=${BIN:-$CARGO_TARGET_DIR/release/attractor}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/attractor}
 SMALL=${SMALL:-0}
 [ -x "$BIN" ] || { echo "gpu_check: no binary at $BIN (build it first: cargo build --release [--features cuda])" >&2; exit 2; }
 mkdir -p "$OUT"

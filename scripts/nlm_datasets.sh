@@ -16,18 +16,14 @@
 # scripts/nlm_datasets.py (seeded).
 # Environment: OUT (default checkpoints/nlm-datasets), DEVICE (default flex), DATASETS (a
 # space-separated subset of: digits-all digits-027 inverted shapes grey grey-contrast default), SKIP_TRAIN=1
-# (evaluate existing runs), BIN (a prebuilt binary instead of `cargo build`), DOCS=1 (copy the
+# (evaluate existing runs), BIN (a prebuilt binary; default: the README's build, see scripts/bin.sh), DOCS=1 (copy the
 # grids to docs/img/nlm-datasets/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-datasets}
 DEVICE=${DEVICE:-flex}
 DATASETS=${DATASETS:-digits-all digits-027 inverted shapes grey grey-contrast}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q
-  BIN="$CARGO_TARGET_DIR/release/attractor"
-fi
+source scripts/bin.sh
 A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT"
 [ -d "$OUT/data/grey-contrast" ] || python3 scripts/nlm_datasets.py "$OUT/data"

@@ -6,17 +6,13 @@
 # Prints a table: check, target, measured, pass/fail. Environment: OUT (run directory), DEVICE,
 # SKIP_TRAIN=1 (evaluate an existing run), EAAI_MAX (turn the E_AAI report into a check),
 # REPEATS (independent sets of 1000 samples for eval.json, default 1: with more, every figure is
-# the mean over the sets and the table gives E_AAI's spread), BIN (a prebuilt binary instead of
-# `cargo build`).
+# the mean over the sets and the table gives E_AAI's spread), BIN (a prebuilt binary; default: the
+# README's build, see scripts/bin.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-default}
 DEVICE=${DEVICE:-flex}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q
-  BIN="$CARGO_TARGET_DIR/release/attractor"
-fi
+source scripts/bin.sh
 A="$BIN --device $DEVICE --quiet"
 T0=$(date +%s)
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then

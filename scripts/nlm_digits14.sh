@@ -22,11 +22,7 @@ case "$CONFIG" in
   *) OUT=${OUT:-checkpoints/nlm-digits14} ;;
 esac
 DEVICE=${DEVICE:-flex}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q
-  BIN="$CARGO_TARGET_DIR/release/attractor"
-fi
+source scripts/bin.sh
 export BIN
 OUT=$OUT DEVICE=$DEVICE EAAI_MAX=${EAAI_MAX:-0.10} REPEATS=${REPEATS:-5} bash scripts/nlm_default.sh --config "$CONFIG" "$@"
 A="$BIN --device $DEVICE --quiet"

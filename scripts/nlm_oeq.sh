@@ -12,9 +12,7 @@ DEVICE=${DEVICE:-flex}
 RDM_UPDATES=${RDM_UPDATES:-1000}
 PCD_UPDATES=${PCD_UPDATES:-5000}
 N_GEN=${N_GEN:-500}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-cargo build --release -q
-BIN="$CARGO_TARGET_DIR/release/attractor"
+source scripts/bin.sh
 A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT"
 T0=$(date +%s)

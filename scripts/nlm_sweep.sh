@@ -29,11 +29,7 @@ SIZES=${SIZES:-"5 11 25 56 128 288 648 1459 3284 7389"}
 POOL=${POOL:-2}
 CHAINS=${CHAINS:-256}
 DEVICE=${DEVICE:-flex}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/attractor-target}"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q
-  BIN="$CARGO_TARGET_DIR/release/attractor"
-fi
+source scripts/bin.sh
 A="$BIN --device $DEVICE --quiet"
 mkdir -p "$OUT"
 T0=$(date +%s)

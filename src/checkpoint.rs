@@ -246,6 +246,59 @@ pub fn save(dir: &Path, ck: &Checkpoint, keep: usize) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// What a checkpoint file's header says, read without its tensors (and so without checking its
+/// checksum): for a look at a run's shapes or settings that does not load the state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeaderInfo {
+    /// Model family (`ddm`, `nlm`, `fep`).
+    pub kind: String,
+    /// Number of completed training steps.
+    pub step: u64,
+    /// Names and shapes of the tensors, in file order.
+    pub shapes: Vec<(String, Vec<usize>)>,
+    /// Everything else the model stored.
+    pub extra: serde_json::Value,
+}
+
+/// Reads only the header of checkpoint `path` (see [`HeaderInfo`]).
+pub fn read_header(path: &Path) -> Result<HeaderInfo> {
+    use std::io::Read;
+    let what = || format!("cannot read the header of checkpoint {}", path.display());
+    let mut f = fs::File::open(path).with_context(what)?;
+    let mut head = [0u8; 20];
+    f.read_exact(&mut head).with_context(what)?;
+    if &head[..8] != MAGIC {
+        bail!(
+            "{} is not an attractor checkpoint (bad magic bytes)",
+            path.display()
+        );
+    }
+    let mut hl = [0u8; 8];
+    hl.copy_from_slice(&head[12..20]);
+    let hlen = u64::from_le_bytes(hl);
+    let file_len = f.metadata().with_context(what)?.len();
+    if hlen > file_len.saturating_sub(20) {
+        bail!(
+            "{}: header length {hlen} runs past the end of the file",
+            path.display()
+        );
+    }
+    let mut hj = vec![0u8; hlen as usize];
+    f.read_exact(&mut hj).with_context(what)?;
+    let header: Header = serde_json::from_slice(&hj).with_context(|| {
+        format!(
+            "checkpoint {} has a header that is not valid JSON",
+            path.display()
+        )
+    })?;
+    Ok(HeaderInfo {
+        kind: header.kind,
+        step: header.step,
+        shapes: header.arrays,
+        extra: header.extra,
+    })
+}
+
 /// Loads one checkpoint file, with errors that name it.
 pub fn load_file(path: &Path) -> Result<Checkpoint> {
     let bytes =
@@ -309,6 +362,28 @@ mod tests {
     fn bytes_round_trip() {
         let c = sample();
         assert_eq!(Checkpoint::from_bytes(&c.to_bytes().unwrap()).unwrap(), c);
+    }
+
+    #[test]
+    fn header_is_read_without_the_tensors() {
+        let dir = std::env::temp_dir().join(format!("ckpt_header_{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.atck");
+        let bytes = sample().to_bytes().unwrap();
+        fs::write(&path, &bytes).unwrap();
+        let h = read_header(&path).unwrap();
+        assert_eq!((h.kind.as_str(), h.step), ("ddm", 42));
+        assert_eq!(
+            h.shapes,
+            [("V".to_string(), vec![2, 3]), ("c".to_string(), vec![3])]
+        );
+        assert_eq!(h.extra, serde_json::json!({"rng": [1, 2, 3]}));
+        // A file cut inside its header, or not a checkpoint, is an error naming it.
+        fs::write(&path, &bytes[..30]).unwrap();
+        assert!(format!("{:#}", read_header(&path).unwrap_err()).contains("c.atck"));
+        fs::write(&path, b"not a checkpoint at all").unwrap();
+        assert!(read_header(&path).is_err());
+        fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

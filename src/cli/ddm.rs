@@ -193,6 +193,13 @@ pub fn simulate_cmd(
             png.display()
         );
     }
+    // Once both the target's and the network's default simulations exist: both in one picture.
+    if a.out.is_none()
+        && let Some(p) = crate::plot::ddm_comparison(l.rd.path())?
+        && !quiet
+    {
+        log::info!("wrote {} (target and network overlaid)", p.display());
+    }
     Ok(())
 }
 

@@ -519,6 +519,12 @@ impl Family for NlmFamily {
             &run.file("polarity.json"),
             serde_json::to_string_pretty(&v)?.as_bytes(),
         )?;
+        // curves.png again, now with the data's mean pixel from polarity.json.
+        if let Err(e) =
+            crate::plot::training_curves(&run.file("metrics.jsonl"), &run.file("curves.png"))
+        {
+            log::warn!("could not draw curves.png: {e:#}");
+        }
         match v["warning"].as_str() {
             Some(w) => log::warn!("{w}"),
             None if !quiet => log::info!(

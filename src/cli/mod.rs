@@ -155,7 +155,8 @@ pub enum DdmCmd {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Simulates the trained network (or the target) and writes trajectories and a plot.
+    /// Simulates the trained network (or the target) and writes trajectories and a plot; once
+    /// both have been simulated, also `simulate_compare.png`, the two overlaid.
     Simulate(ddm::SimulateArgs),
     /// Measures how well the network reproduces the target: DIR/eval.json.
     Eval(ddm::EvalArgs),

@@ -127,12 +127,18 @@ fn gray_level(v: f32, lo: f32, span: f64) -> Color {
 }
 
 mod axes;
+mod compare;
+mod curves;
 mod text;
 
 use self::axes::*;
 pub use self::axes::{Axes, Corner};
+pub use self::compare::{Trajectories, compare_trajectories, ddm_comparison};
+pub use self::curves::{References, running_mean, smoothed, training_curves, training_curves_with};
 pub use self::text::format_compact;
 use self::text::*;
+#[cfg(test)]
+use self::{compare::*, curves::*};
 
 // ---------------------------------------------------------------------------
 // Figure
@@ -377,76 +383,6 @@ pub fn matrix_figure(title: &str, values: &[f64], rows: usize, cols: usize) -> F
         (0.0, rows as f64),
     );
     fig
-}
-
-// ---------------------------------------------------------------------------
-// Training curves
-// ---------------------------------------------------------------------------
-
-/// Keys of `metrics.jsonl` that are bookkeeping, not curves.
-pub(super) const NOT_CURVES: &[&str] = &["step", "wall_s", "pattern"];
-
-/// `curves.png`: every numeric quantity of a run's `metrics.jsonl` against the step, one panel
-/// each (`loss` first). A quantity that stays positive and spans more than two decades is drawn
-/// as log10. Returns `Ok(false)` (and writes nothing) when there is nothing to plot yet.
-pub fn training_curves(metrics: &Path, out: &Path) -> anyhow::Result<bool> {
-    let text = match fs::read_to_string(metrics) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", metrics.display())),
-    };
-    let mut series: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
-    for line in text.lines() {
-        let Ok(serde_json::Value::Object(row)) = serde_json::from_str::<serde_json::Value>(line)
-        else {
-            continue;
-        };
-        let Some(step) = row.get("step").and_then(|s| s.as_f64()) else {
-            continue;
-        };
-        for (k, v) in &row {
-            if let Some(v) = v.as_f64().filter(|v| v.is_finite())
-                && !NOT_CURVES.contains(&k.as_str())
-            {
-                let s = series.entry(k.clone()).or_default();
-                s.0.push(step);
-                s.1.push(v);
-            }
-        }
-    }
-    let mut keys: Vec<String> = series.keys().cloned().collect();
-    keys.sort_by_key(|k| (k != "loss", k.clone()));
-    if keys.is_empty() || series.values().all(|(x, _)| x.len() < 2) {
-        return Ok(false);
-    }
-    let cols = keys.len().min(3);
-    let rows = keys.len().div_ceil(cols);
-    let mut fig = Figure::new(cols, rows, 360, 260);
-    fig.set_title("training curves (metrics.jsonl)");
-    for (i, k) in keys.iter().enumerate() {
-        let (xs, ys) = &series[k];
-        let (lo, hi) = ys
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
-                (a.min(y), b.max(y))
-            });
-        let log = lo > 0.0 && hi / lo > 100.0;
-        let ys: Vec<f64> = if log {
-            ys.iter().map(|y| y.log10()).collect()
-        } else {
-            ys.clone()
-        };
-        let label = if log { format!("log10 {k}") } else { k.clone() };
-        fig.axes_at(i)
-            .set_title(&label)
-            .set_xlabel("step")
-            .line(xs, &ys, palette(0));
-    }
-    for i in keys.len()..cols * rows {
-        fig.axes_at(i).set_axis_visible(false);
-    }
-    fig.save_png(out)?;
-    Ok(true)
 }
 
 #[cfg(test)]

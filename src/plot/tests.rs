@@ -440,11 +440,14 @@ fn training_curves_from_metrics() {
         !training_curves(&metrics, &out).unwrap(),
         "no metrics.jsonl yet"
     );
-    fs::write(&metrics, "{\"step\": 1, \"loss\": 1.0}\n").unwrap();
-    assert!(
-        !training_curves(&metrics, &out).unwrap() && !out.exists(),
-        "one row"
-    );
+    fs::write(&metrics, "not json\n").unwrap();
+    assert!(!training_curves(&metrics, &out).unwrap() && !out.exists());
+    // One logged step is already a picture: a dot per panel.
+    fs::write(&metrics, "{\"step\": 1, \"loss\": 1.0, \"wall_s\": 3}\n").unwrap();
+    assert!(training_curves(&metrics, &out).unwrap(), "one row");
+    let img = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(img.width(), 360, "one panel (wall_s is bookkeeping)");
+    assert!(count(&img, |c| c == palette(0)) > 10, "the dot is drawn");
     let rows: String = (1..=20)
         .map(|s| {
             format!(
@@ -460,4 +463,245 @@ fn training_curves_from_metrics() {
     assert_eq!(img.width(), 2 * 360);
     assert!(count(&img, |c| c == palette(0)) > 100);
     fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn running_mean_keeps_constants_and_ends() {
+    assert_eq!(running_mean(&[2.0; 7], 3), vec![2.0; 7]);
+    let m = running_mean(&[0.0, 3.0, 6.0, 0.0, 3.0], 3);
+    assert_eq!(m, [0.0, 3.0, 3.0, 3.0, 3.0]);
+    // Window 5: the second point averages three (the window shrinks at the ends).
+    let m = running_mean(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 5);
+    assert_eq!(m, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "a ramp is its own mean");
+    assert!(running_mean(&[], 5).is_empty());
+    assert_eq!(running_mean(&[4.0], 5), [4.0]);
+}
+
+/// A deterministic zig-zag of amplitude `amp` (noise-like: every step changes sign).
+fn zigzag(n: usize, amp: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| amp * if i % 2 == 0 { 1.0 } else { -1.0 } * (1.0 + (i % 3) as f64))
+        .collect()
+}
+
+#[test]
+fn only_noisy_series_are_smoothed() {
+    // Noise around a constant: smoothed, and the mean is far flatter than the raw series.
+    let noisy: Vec<f64> = zigzag(100, 1.0).iter().map(|v| v + 5.0).collect();
+    let mean = smoothed(&noisy).expect("noise is smoothed");
+    let spread = |v: &[f64]| v.iter().fold(0f64, |m, x| m.max((x - 5.0).abs()));
+    assert!(spread(&mean) < 0.5 * spread(&noisy));
+    // A smooth decay, and a decay with a little noise on it, are drawn raw.
+    let decay: Vec<f64> = (0..100).map(|i| (-(i as f64) / 30.0).exp()).collect();
+    assert!(smoothed(&decay).is_none());
+    let slightly: Vec<f64> = decay
+        .iter()
+        .zip(zigzag(100, 1e-4))
+        .map(|(a, b)| a + b)
+        .collect();
+    assert!(smoothed(&slightly).is_none());
+    // Too few points to tell.
+    assert!(smoothed(&zigzag(11, 1.0)).is_none());
+}
+
+fn series_map(entries: &[(&str, Vec<f64>)]) -> std::collections::BTreeMap<String, Series> {
+    entries
+        .iter()
+        .map(|(k, ys)| {
+            let xs = (1..=ys.len()).map(|s| s as f64 * 10.0).collect();
+            (k.to_string(), (xs, ys.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn curve_panels_merge_duplicates_and_pairs_and_carry_references() {
+    // An NLM run's metrics: loss and grad_sq are one scalar logged twice.
+    let g: Vec<f64> = (0..30).map(|i| 0.1 / (1.0 + i as f64)).collect();
+    let series = series_map(&[
+        ("chain_mean_pixel", vec![-0.6; 30]),
+        ("energy_data", vec![100.0; 30]),
+        ("energy_model", vec![380.0; 30]),
+        ("grad_sq", g.clone()),
+        ("loss", g),
+    ]);
+    let refs = References {
+        thermal_energy: Some(392.0),
+        data_mean_pixel: Some(-0.73),
+    };
+    let panels = curve_panels(&series, &refs);
+    let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles, ["loss = grad_sq", "chain_mean_pixel", "energy"]);
+    assert_eq!(panels[0].lines.len(), 1, "the duplicate is not drawn twice");
+    let labels: Vec<&str> = panels[2].lines.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(labels, ["energy_data", "energy_model"]);
+    assert_eq!(panels[2].rules, [("N·T/2".to_string(), 392.0)]);
+    assert_eq!(panels[1].rules, [("data".to_string(), -0.73)]);
+    assert!(panels[0].rules.is_empty());
+    // Without references, and for other families' keys, nothing is merged or added.
+    let other = series_map(&[
+        ("loss", vec![3.0, 2.0, 1.0]),
+        ("loss_diff", vec![1.0, 0.5, 0.2]),
+        ("loss_drift", vec![2.0, 1.5, 0.8]),
+    ]);
+    let panels = curve_panels(&other, &References::default());
+    let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles, ["loss", "loss_diff", "loss_drift"]);
+    assert!(
+        panels
+            .iter()
+            .all(|p| p.rules.is_empty() && p.lines.len() == 1)
+    );
+    // Equal values at different steps are different series.
+    let mut shifted = series_map(&[("a", vec![1.0, 2.0]), ("b", vec![1.0, 2.0])]);
+    shifted.get_mut("b").unwrap().0[1] = 99.0;
+    assert_eq!(curve_panels(&shifted, &References::default()).len(), 2);
+}
+
+#[test]
+fn curve_panel_draws_reference_line_and_running_mean() {
+    let xs: Vec<f64> = (1..=100).map(f64::from).collect();
+    let ys: Vec<f64> = zigzag(100, 1.0).iter().map(|v| v + 10.0).collect();
+    let panel = CurvePanel {
+        title: "energy".into(),
+        lines: vec![(String::new(), (xs, ys))],
+        rules: vec![("N·T/2".into(), 20.0)],
+    };
+    let mut fig = Figure::new(1, 1, 360, 260);
+    draw_curve_panel(fig.axes(0, 0), &panel);
+    let img = fig.render();
+    // The reference level is a horizontal line of its colour across the panel.
+    let (x0, y) = fig.data_to_pixel(0, 0, 1.0, 20.0).unwrap();
+    let (x1, _) = fig.data_to_pixel(0, 0, 30.0, 20.0).unwrap();
+    for x in [x0 + 2.0, (x0 + x1) / 2.0, x1] {
+        assert_eq!(px(&img, (x, y)), REFERENCE, "reference line at x {x}");
+    }
+    // The raw series is faint and the running mean bold over it; the legend names both.
+    assert!(count(&img, |c| c == faint(palette(0), 0.35)) > 100);
+    assert!(count(&img, |c| c == palette(0)) > 100);
+    let legend = &fig.axes(0, 0).legend;
+    let names: Vec<&str> = legend.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(names, ["raw", "mean of 11", "N·T/2 = 20"]);
+}
+
+#[test]
+fn legend_goes_where_the_data_are_not() {
+    let mut ax = Axes::new();
+    // A curve rising to the top right: the top left is empty.
+    let xs: Vec<f64> = (0..50).map(f64::from).collect();
+    let ys: Vec<f64> = xs.iter().map(|x| x * x).collect();
+    ax.line(&xs, &ys, BLACK);
+    assert_eq!(emptiest_corner(&ax), Corner::TopLeft);
+    let mut flat = Axes::new();
+    flat.line(&xs, &[0.0; 50], BLACK).set_ylim(0.0, 1.0);
+    assert_eq!(emptiest_corner(&flat), Corner::TopRight);
+}
+
+#[test]
+fn references_of_an_nlm_run_directory() {
+    let dir = scratch("refs");
+    assert_eq!(References::of_run(&dir), References::default());
+    // N·T/2 from the newest checkpoint's header: J is 4×4 and T = 2.
+    let ck = crate::checkpoint::Checkpoint {
+        kind: "nlm".into(),
+        step: 5,
+        arrays: vec![crate::checkpoint::NamedArray {
+            name: "J".into(),
+            shape: vec![4, 4],
+            data: vec![0.0; 16],
+        }],
+        extra: serde_json::json!({"temperature": 2.0}),
+    };
+    crate::checkpoint::save(&dir, &ck, 2).unwrap();
+    let refs = References::of_run(&dir);
+    assert_eq!(refs.thermal_energy, Some(4.0));
+    assert_eq!(refs.data_mean_pixel, None);
+    // A finished run's polarity check names both.
+    fs::write(
+        dir.join("polarity.json"),
+        r#"{"data_mean_pixel": -0.72, "energy_thermal": 392.0}"#,
+    )
+    .unwrap();
+    let refs = References::of_run(&dir);
+    assert_eq!(refs.thermal_energy, Some(392.0));
+    assert_eq!(refs.data_mean_pixel, Some(-0.72));
+    // And `training_curves` draws them.
+    let rows: String = (1..=5)
+        .map(|s| format!("{{\"step\": {s}, \"energy_model\": 380, \"energy_data\": 90}}\n"))
+        .collect();
+    fs::write(dir.join("metrics.jsonl"), rows).unwrap();
+    let out = dir.join("curves.png");
+    assert!(training_curves(&dir.join("metrics.jsonl"), &out).unwrap());
+    let img = image::open(&out).unwrap().to_rgb8();
+    assert!(count(&img, |c| c == REFERENCE) > 100, "the N·T/2 line");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn densities_and_their_distance() {
+    let a: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+    let (x, pa, pb, tv) = densities(&a, &a, 10);
+    assert_eq!(x.len(), 10);
+    assert_eq!(pa, pb);
+    assert!(tv.abs() < 1e-12);
+    // Uniform on [0, 1): density 1 in every bin.
+    assert!(pa.iter().all(|d| (d - 1.0).abs() < 0.02), "{pa:?}");
+    let b: Vec<f64> = a.iter().map(|v| v + 5.0).collect();
+    assert!((densities(&a, &b, 10).3 - 1.0).abs() < 1e-12, "disjoint");
+}
+
+fn ring(k: usize, n: usize, radius: f64) -> Trajectories {
+    let data = (0..k * n)
+        .flat_map(|i| {
+            let t = (i % n) as f64 * 0.1 + i as f64;
+            [radius * t.cos(), radius * t.sin()]
+        })
+        .collect();
+    Trajectories {
+        k,
+        n,
+        d: 2,
+        data,
+        dt: 0.1,
+    }
+}
+
+#[test]
+fn target_and_network_in_one_picture() {
+    let dir = scratch("compare");
+    let out = dir.join("c.png");
+    let (target, network) = (ring(3, 200, 1.0), ring(3, 200, 0.8));
+    compare_trajectories(&target, &network, &out).unwrap();
+    let img = image::open(&out).unwrap().to_rgb8();
+    // A portrait and two densities in a row, both simulations in their colours, and the
+    // difference of the densities.
+    assert_eq!(img.width(), 3 * 420);
+    for c in [PALETTE[0], PALETTE[1], PALETTE[3]] {
+        assert!(count(&img, |p| p == c) > 200, "colour {c:?}");
+    }
+    let mut line = ring(1, 10, 1.0);
+    line.d = 1;
+    assert!(compare_trajectories(&target, &line, &out).is_err());
+
+    // From a run directory: only once both simulations are there.
+    let run = scratch("compare_run");
+    assert_eq!(ddm_comparison(&run).unwrap(), None);
+    for (stem, tr) in [("simulate_target", &target), ("simulate", &network)] {
+        let data: Vec<f32> = tr.data.iter().map(|&v| v as f32).collect();
+        crate::npy::write_npy_f32(&run.join(format!("{stem}.npy")), &[tr.k, tr.n, 2], &data)
+            .unwrap();
+        fs::write(run.join(format!("{stem}.json")), r#"{"dt_record": 0.1}"#).unwrap();
+        if stem == "simulate_target" {
+            assert_eq!(ddm_comparison(&run).unwrap(), None);
+        }
+    }
+    let made = ddm_comparison(&run)
+        .unwrap()
+        .expect("both simulations exist");
+    assert_eq!(made, run.join("simulate_compare.png"));
+    let back = Trajectories::read(&run, "simulate").unwrap();
+    assert_eq!((back.k, back.n, back.d, back.dt), (3, 200, 2, 0.1));
+    assert!(image::open(&made).is_ok());
+    fs::remove_dir_all(&dir).ok();
+    fs::remove_dir_all(&run).ok();
 }
