@@ -48,11 +48,19 @@ if eaai_max is None:
     row("E_AAI (training) [report]", "spec calibration 0.245", eaai, True)
 else:
     row("E_AAI (training; mean over the sets)" if sd else "E_AAI (training)", f"<= {eaai_max}", eaai, ev["e_aai"] <= eaai_max)
+if "class_tv" in ev:
+    shares = " / ".join(f"{c} {100 * p:.1f}" for c, p in zip(ev["classes"], ev["class_shares"]))
+    data = " / ".join(f"{100 * p:.1f}" for p in ev["data_class_shares"])
+    row(f"class shares by nearest training image, % ({ev['gen_steps']} steps) [report]", "-",
+        f"{shares} (data {data}): TV {ev['class_tv']:.3f}, {ev['classes_starved']} starved", True)
+    if 2000 in tr and "class_tv" in tr[2000]:
+        row("class-share TV after only 2000 steps [report]", "-", f"{tr[2000]['class_tv']:.3f}", True)
 t = ev.get("test", {})
 if t:
     row("E_AAI (held-out) [report]", "-", f"{t['e_aai']:.3f} (Acc_S {t['acc_s']:.3f}, Acc_T {t['acc_t']:.3f})", True)
 row("denoise: restored / corrupted MSE", "<= 0.5", f"{dn['mse_corrupted']:.4f} -> {dn['mse_restored']:.4f} ({dn['mse_ratio']:.3f})", dn["mse_ratio"] <= 0.5)
 row("denoise: nearest clean image is own", ">= 0.8", f"{dn['nearest_correct_frac']:.2f}", dn["nearest_correct_frac"] >= 0.8)
+row("denoise: stop step (energy rule) [report]", "-", f"mean {dn.get('stop_step_mean', dn['steps']):.1f} (oracle best {dn['best_ratio']:.3f} at step {dn['best_step']})" if "best_ratio" in dn else "-", True)
 row("denoise: energy falls monotonically", "yes", f"{dn['energy_initial']:.2f} -> {dn['energy_final']:.3f}, monotone={dn['energy_monotone']}", dn["energy_monotone"])
 ctrl_fails = dc["mse_ratio"] > 0.5 or dc["nearest_correct_frac"] < 0.8
 row("control: untrained J fails denoising", "fails", f"ratio {dc['mse_ratio']:.3f}, nearest {dc['nearest_correct_frac']:.2f}", ctrl_fails)

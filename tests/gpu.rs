@@ -544,6 +544,7 @@ fn nlm_loops_transfer_free(gpu: &Device) -> Result<(), Failed> {
                 Corruption::Gauss(0.3),
                 steps,
                 cfg.dt,
+                Some(1e3),
                 &mut Rng::new(2),
                 gpu,
             )?;

@@ -664,3 +664,203 @@ fn bench_nlm_prints_all_rows_on_a_tiny_problem() {
     );
     assert!(of("nlm-update-profile").iter().all(|r| positive(&r["ms"])));
 }
+
+/// A PNG folder with one sub-folder per class: read as labelled data (classes by sub-folder
+/// name), shuffled by the seed before the split, a `held_out` share kept back when `n_data`
+/// covers the pool (so `denoise --n-test` works), colour files reported in one summary line;
+/// `eval` reports the samples' class shares by nearest training image against the data's;
+/// training writes the data's typical energy, where `denoise` stops by default; and a run
+/// directory written before these keys (its config.json lacks them) keeps file order and holds
+/// nothing out.
+#[test]
+fn class_folders_hold_out_a_share_and_eval_reports_class_shares() {
+    let t = tmpdir("nlm-classes");
+    let data = t.join("png");
+    // Three classes of 8×8 images: a bright row, a bright column or a bright diagonal, at a
+    // place varying with the index; 14, 10 and 6 images (shares 0.467, 0.333, 0.2).
+    for (c, (name, count)) in [("bars", 14u32), ("columns", 10), ("diagonals", 6)]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = data.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..count {
+            let file = dir.join(format!("{i:02}.png"));
+            let k = 2 + i % 4;
+            if c == 1 && i < 2 {
+                // Two colour images: converted to grey, with one warning for both.
+                let mut img = image::RgbImage::new(8, 8);
+                for y in 0..8 {
+                    img.put_pixel(k, y, image::Rgb([255, 255, 255]));
+                }
+                img.save(&file).unwrap();
+                continue;
+            }
+            let mut img = image::GrayImage::new(8, 8);
+            for j in 0..8 {
+                let (x, y) = match c {
+                    0 => (j, k),
+                    1 => (k, j),
+                    _ => (j, (j + k) % 8),
+                };
+                img.put_pixel(x, y, image::Luma([255]));
+            }
+            img.save(&file).unwrap();
+        }
+    }
+    let run = t.join("run");
+    let r = run.to_str().unwrap();
+    let o = nlm(&[
+        "train",
+        "--updates",
+        "30",
+        "--data",
+        data.to_str().unwrap(),
+        "--chains",
+        "16",
+        "--batch",
+        "16",
+        "--run-dir",
+        r,
+        "--set",
+        "polarity_chains=0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("in colour").count(),
+        1,
+        "one summary line for the colour images: {err}"
+    );
+    assert!(err.contains("2 of 30 images are in colour"), "{err}");
+    assert!(err.contains("holding out 3 (10 %"), "{err}");
+    // Training wrote the training images' energies under the final model.
+    let de = json(&run.join("data_energy.json"));
+    assert_eq!(
+        (de["t_age"].as_u64(), de["images"].as_u64()),
+        (Some(30), Some(27))
+    );
+    let typical = de["median"].as_f64().unwrap();
+    assert!(typical.is_finite() && typical > 0.0, "{de}");
+
+    // Eval: class shares of the samples against the data's, TV and starved classes.
+    let o = nlm(&["eval", "--run-dir", r, "--n-gen", "20", "--gen-steps", "20"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = json(&run.join("eval.json"));
+    assert_eq!(ev["n_data"], 27);
+    assert_eq!(
+        ev["classes"],
+        serde_json::json!(["bars", "columns", "diagonals"])
+    );
+    let shares = |k: &str| -> Vec<f64> {
+        ev[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (ps, pd) = (shares("class_shares"), shares("data_class_shares"));
+    assert!((ps.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{ps:?}");
+    assert!((pd.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{pd:?}");
+    // 27 of the 30 images trained on, drawn from every class (file order would have taken the
+    // first 27: every bar and column and only 3 diagonals).
+    assert!(pd.iter().all(|&p| p > 0.0), "{pd:?}");
+    let tv = 0.5 * ps.iter().zip(&pd).map(|(a, b)| (a - b).abs()).sum::<f64>();
+    assert!(
+        (ev["class_tv"].as_f64().unwrap() - tv).abs() < 1e-12,
+        "{ev}"
+    );
+    let starved = ps.iter().zip(&pd).filter(|(s, d)| **s < 0.25 * **d).count();
+    assert_eq!(ev["classes_starved"].as_u64(), Some(starved as u64));
+    assert_eq!(ev["class_samples"], 20);
+    // Chains started at training images report how many stay in their start image's class.
+    let o = nlm(&[
+        "eval",
+        "--run-dir",
+        r,
+        "--n-gen",
+        "20",
+        "--gen-steps",
+        "0",
+        "--init",
+        "data",
+        "--out",
+        run.join("eval-data.json").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let evd = json(&run.join("eval-data.json"));
+    assert_eq!(
+        evd["class_stay_frac"], 1.0,
+        "after 0 steps every chain is its start image"
+    );
+
+    // Denoising the held-out images: by default each stops at the data's typical energy.
+    let o = nlm(&["denoise", "--run-dir", r, "--n-test", "4", "--steps", "60"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("only 3 images"), "{}", stderr(&o));
+    let dn = json(&run.join("denoise.json"));
+    assert_eq!(dn["images"], 3);
+    assert_eq!(dn["stop"], "energy");
+    assert_eq!(dn["stop_energy_source"], "run");
+    assert_eq!(dn["stop_energy"].as_f64(), Some(typical));
+    let energy: Vec<f64> = dn["energy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(energy.len(), 61);
+    for im in dn["per_image"].as_array().unwrap() {
+        let s = im["stop_step"].as_u64().unwrap() as usize;
+        assert!(s <= 60, "{im}");
+        if im["stop_reached"] == false {
+            assert_eq!(s, 60, "{im}");
+        }
+    }
+    assert!(dn["best_mse"].is_number() && dn["best_step"].is_number());
+    // `--stop minimum` relaxes all the steps (the earlier behaviour).
+    let out = run.join("dmin.png");
+    let o = nlm(&[
+        "denoise",
+        "--run-dir",
+        r,
+        "--n-test",
+        "3",
+        "--steps",
+        "60",
+        "--stop",
+        "minimum",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dm = json(&out.with_extension("json"));
+    assert_eq!(
+        (dm["stop"].as_str(), dm["stop_step_mean"].as_f64()),
+        (Some("minimum"), Some(60.0))
+    );
+    assert_eq!(dm["mse_corrupted"], dn["mse_corrupted"]);
+
+    // The same run as if written before `data_order` and `held_out`: file order, every image
+    // trained on, nothing held out (a clean error for --n-test that says why).
+    let cfg_path = run.join("config.json");
+    let mut cfg = json(&cfg_path);
+    for k in ["data_order", "held_out"] {
+        cfg["config"].as_object_mut().unwrap().remove(k);
+    }
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let o = nlm(&["denoise", "--run-dir", r, "--n-test", "4"]);
+    assert_clean_error(&o, &["--n-test 4", "holds no images out"]);
+    let o = nlm(&["eval", "--run-dir", r, "--n-gen", "8", "--gen-steps", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = json(&run.join("eval.json"));
+    assert_eq!(ev["n_data"], 30);
+    assert!(
+        (ev["data_class_shares"][2].as_f64().unwrap() - 0.2).abs() < 1e-12,
+        "{ev}"
+    );
+    // …and `--test-index` past the end names that flag.
+    let o = nlm(&["denoise", "--run-dir", r, "--test-index", "0"]);
+    assert_clean_error(&o, &["--test-index 0 out of range", "0 images"]);
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::stats::mean_sample_sd;
 use crate::data::images::{ImageSet, atanh_map, filter_labels, load_source};
 use crate::device::fast;
-use crate::models::nlm::{Nlm, NlmConfig, streams};
+use crate::models::nlm::{DataOrder, Nlm, NlmConfig, streams};
 use crate::rng::Rng;
 use crate::sde::solver::EulerMaruyama;
 use crate::transfer::{tensor2_f32, to_vec_f32};
@@ -28,15 +28,27 @@ pub struct NlmData {
     pub warnings: Vec<String>,
 }
 
-/// Loads, filters, pools and maps the images named by `cfg` (spec §1.3, §4).
+/// Loads, filters, pools and maps the images named by `cfg` (spec §1.3, §4), then splits them:
+/// PNG folders are first shuffled by the run's seed (`data_order`); the first `n_data` images
+/// are trained on and the rest held out, or, when the pool has no more than `n_data` images,
+/// the last `held_out` share of it is held out.
 pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
     let (set, _) = load_source(&cfg.data.to_string())?;
     let mut warnings = set.warnings.clone();
-    let set = if set.labels.is_none() && !cfg.digits.is_empty() {
+    let class_folders = set.class_names.is_some();
+    let set = if (set.labels.is_none() || class_folders) && !cfg.digits.is_empty() {
+        // `digits` picks MNIST-style labels; unlabelled images, and class-folder sets (whose
+        // classes are the sub-folders given), are taken whole.
         if cfg.digits != [1, 3, 6] {
             warnings.push(format!(
-                "{} has no labels: --digits {:?} ignored",
-                set.source, cfg.digits
+                "{} {}: --digits {:?} ignored",
+                set.source,
+                if class_folders {
+                    "has its classes as sub-folders (keep the ones wanted in the folder)"
+                } else {
+                    "has no labels"
+                },
+                cfg.digits
             ));
         }
         set
@@ -48,17 +60,11 @@ pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
     if set.is_empty() {
         bail!("{}: no images", set.source);
     }
-    let mut n_data = cfg.n_data;
-    if n_data > set.len() {
-        warnings.push(format!(
-            "n_data = {} but only {} images are selected: training on all of them",
-            cfg.n_data,
-            set.len()
-        ));
-        n_data = set.len();
-    }
-    let train = set.select(&(0..n_data).collect::<Vec<_>>());
-    let held_out = set.select(&(n_data..set.len()).collect::<Vec<_>>());
+    let order = data_order(&set, cfg);
+    let (n_data, note) = split_sizes(set.len(), cfg.n_data, cfg.held_out);
+    warnings.extend(note);
+    let train = set.select(&order[..n_data]);
+    let held_out = set.select(&order[n_data..]);
     let constant = (0..train.len())
         .filter(|&i| {
             let im = train.image(i);
@@ -86,6 +92,58 @@ pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
         x_train,
         warnings,
     })
+}
+
+/// The order in which the pool's images are split: a PNG folder's shuffled by the run's seed
+/// (stream [`streams::DATA_ORDER`]) under `data_order = "shuffled"`; otherwise as loaded.
+pub fn data_order(set: &ImageSet, cfg: &NlmConfig) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    if set.is_png_folder() && cfg.data_order == DataOrder::Shuffled {
+        let mut rng = Rng::derived(cfg.seed, streams::DATA_ORDER);
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.index(i + 1));
+        }
+    }
+    order
+}
+
+/// How many of a pool of `pool` images are trained on when `n_data` are asked for: `n_data`
+/// when the pool is larger (the rest is held out), else the pool less its `held_out` share
+/// (rounded down); with the warning to give, if any.
+pub fn split_sizes(pool: usize, n_data: usize, held_out: f64) -> (usize, Option<String>) {
+    if n_data < pool {
+        return (n_data, None);
+    }
+    let hold = (pool as f64 * held_out).floor() as usize;
+    let hold = hold.min(pool.saturating_sub(1));
+    if held_out <= 0.0 {
+        let note = (n_data > pool).then(|| {
+            format!(
+                "n_data = {n_data} but only {pool} images are selected: training on all of them"
+            )
+        });
+        return (pool, note);
+    }
+    if hold == 0 {
+        return (
+            pool,
+            Some(format!(
+                "only {pool} images are selected (n_data = {n_data}): too few to hold out \
+                 {:.0} % of them, so every image is trained on and none is held out for \
+                 `nlm denoise --n-test` or the held-out metrics",
+                100.0 * held_out
+            )),
+        );
+    }
+    (
+        pool - hold,
+        Some(format!(
+            "n_data = {n_data} but only {pool} images are selected: training on {} and holding \
+             out {hold} ({:.0} %, `held_out`)",
+            pool - hold,
+            100.0 * held_out
+        )),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +249,167 @@ pub fn generate_from(
         .zip(crate::transfer::download_all(&frames)?)
         .collect();
     Ok((out, x))
+}
+
+/// How `nlm generate` and `nlm eval` draw samples of the model at its temperature T.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenSampler {
+    /// Langevin dynamics at T from the start states (Euler–Maruyama; the paper's sampler).
+    Langevin,
+    /// Replica exchange (parallel tempering): besides every chain at T, copies at a geometric
+    /// ladder of higher temperatures up to `t_max`·T, all Langevin; every `swap_every` steps
+    /// neighbouring temperatures exchange states by the Metropolis rule, so that states found
+    /// while hot reach T. The chains at T sample the same distribution as `langevin`; the
+    /// samples are theirs. Costs `replicas` times the steps.
+    Tempering,
+}
+
+impl GenSampler {
+    /// The name written to JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            GenSampler::Langevin => "langevin",
+            GenSampler::Tempering => "tempering",
+        }
+    }
+}
+
+/// The temperature ladder of [`GenSampler::Tempering`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tempering {
+    /// Temperatures, T included (≥ 2).
+    pub replicas: usize,
+    /// The hottest temperature over T (> 1).
+    pub t_max: f64,
+    /// Langevin steps between exchange rounds (≥ 1).
+    pub swap_every: usize,
+}
+
+impl Tempering {
+    /// The ladder T·t_max^(k/(R−1)), k = 0…R−1.
+    pub fn ladder(&self, t: f64) -> Vec<f64> {
+        let r = self.replicas.max(2);
+        (0..r)
+            .map(|k| t * self.t_max.powf(k as f64 / (r - 1) as f64))
+            .collect()
+    }
+
+    /// Rejects ladders that are not ones.
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=64).contains(&self.replicas) {
+            bail!("--replicas must be between 2 and 64, got {}", self.replicas);
+        }
+        if !(self.t_max.is_finite() && self.t_max > 1.0 && self.t_max <= 100.0) {
+            bail!("--t-max must lie in (1, 100], got {}", self.t_max);
+        }
+        if self.swap_every == 0 {
+            bail!("--swap-every must be >= 1");
+        }
+        Ok(())
+    }
+}
+
+/// Replica-exchange generation from `x0` (`[chains, N]`, the chains at T) as
+/// [`generate_from`]: the replicas above T start from N(0, 1) draws of `rng`; rounds of
+/// `swap_every` Langevin steps at each temperature alternate with exchanges between the even
+/// or the odd neighbouring pairs (in turn), each chain's pair accepting with probability
+/// min(1, exp((1/T_a − 1/T_b)(E_a − E_b))). The frames are the chains at T. Also returns the
+/// share of exchanges accepted. Everything stays on the device; one read-back at the end.
+pub fn generate_tempering(
+    nlm: &Nlm,
+    x0: Tensor<2>,
+    steps: usize,
+    dt: f64,
+    record: &[usize],
+    rng: &mut Rng,
+    ladder: &Tempering,
+) -> Result<(Frames, Tensor<2>, f64)> {
+    ladder.validate()?;
+    let [chains, n] = x0.dims();
+    let device = x0.device();
+    let temps = ladder.ladder(nlm.temperature);
+    let models: Vec<Nlm> = temps
+        .iter()
+        .map(|&t| {
+            let mut m = nlm.clone();
+            m.temperature = t;
+            m
+        })
+        .collect();
+    let mut xs = vec![x0];
+    for _ in 1..temps.len() {
+        xs.push(crate::models::nlm::gaussian(rng, chains, n, 1.0, &device));
+    }
+    let mut rec: Vec<usize> = record
+        .iter()
+        .copied()
+        .filter(|&s| s > 0 && s < steps)
+        .collect();
+    rec.sort_unstable();
+    rec.dedup();
+    let mut steps_at = Vec::new();
+    let mut frames = Vec::new();
+    let mut accepted: Option<Tensor<1>> = None;
+    let mut proposals = 0usize;
+    let (mut done, mut round) = (0usize, 0usize);
+    while done < steps {
+        let len = ladder.swap_every.min(steps - done);
+        for (r, m) in models.iter().enumerate() {
+            let local: Vec<usize> = if r == 0 {
+                rec.iter()
+                    .filter(|&&s| s > done && s <= done + len)
+                    .map(|&s| s - done)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let x = xs[r].clone();
+            xs[r] = langevin(m, x, len, dt, true, rng, &local, &mut |k, x| {
+                if k > 0 {
+                    steps_at.push(done + k);
+                    frames.push(fast::tanh(x.clone()));
+                }
+                Ok(())
+            })?;
+        }
+        done += len;
+        let mut a = round % 2;
+        while a + 1 < models.len() {
+            let b = a + 1;
+            let (ea, eb) = (nlm.energy(xs[a].clone()), nlm.energy(xs[b].clone()));
+            let log_acc = (ea - eb).mul_scalar(1.0 / temps[a] - 1.0 / temps[b]);
+            let z = crate::models::nlm::gaussian(rng, chains, 1, 1.0, &device);
+            let u = z
+                .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+                .erf()
+                .add_scalar(1.0)
+                .mul_scalar(0.5);
+            let acc = u.lower(log_acc.clamp_max(80.0).exp()).float();
+            let diff = (xs[b].clone() - xs[a].clone()) * acc.clone();
+            xs[a] = xs[a].clone() + diff.clone();
+            xs[b] = xs[b].clone() - diff;
+            let sum = acc.sum();
+            accepted = Some(match accepted.take() {
+                Some(t) => t + sum,
+                None => sum,
+            });
+            proposals += chains;
+            a += 2;
+        }
+        round += 1;
+    }
+    let x = xs.swap_remove(0);
+    steps_at.push(steps);
+    frames.push(fast::tanh(x.clone()));
+    let out = steps_at
+        .into_iter()
+        .zip(crate::transfer::download_all(&frames)?)
+        .collect();
+    let rate = match accepted {
+        Some(t) => to_vec_f32(&t)?[0] as f64 / proposals.max(1) as f64,
+        None => f64::NAN,
+    };
+    Ok((out, x, rate))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,6 +828,84 @@ pub fn knn_classes(
     Ok(out)
 }
 
+/// The label of each row of `q` (`[k, dim]`, display space) taken from its nearest image of
+/// `reference` (`[m, dim]`, display space), whose labels are `labels`.
+pub fn nearest_labels(
+    q: &[f32],
+    reference: &[f32],
+    labels: &[u8],
+    dim: usize,
+    device: &Device,
+) -> Result<Vec<u8>> {
+    Ok(nearest(q, reference, dim, false, device)?
+        .into_iter()
+        .map(|(_, j)| labels[j])
+        .collect())
+}
+
+/// The share of each class `0..classes` among `labels` (all zero when there are none).
+pub fn class_shares(labels: &[u8], classes: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    let total = labels.len().max(1) as f64;
+    counts.into_iter().map(|c| c as f64 / total).collect()
+}
+
+/// Total variation distance ½ Σ_c |p_c − q_c| between two share vectors of the same classes.
+pub fn total_variation(p: &[f64], q: &[f64]) -> f64 {
+    0.5 * p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum::<f64>()
+}
+
+/// Classes present in the data (`data` shares) whose share among the samples is below a
+/// quarter of it.
+pub fn starved_classes(samples: &[f64], data: &[f64]) -> Vec<usize> {
+    data.iter()
+        .zip(samples)
+        .enumerate()
+        .filter(|(_, (d, s))| **d > 0.0 && **s < 0.25 * **d)
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// The class-share block of `nlm eval` for samples `gen_` (`[k, dim]`, display space) labelled
+/// by their nearest training image (`train`, display space, with `labels`): `class_shares`,
+/// `data_class_shares` (of the training images), `class_tv` (their total variation distance),
+/// `classes_starved` (how many data classes get under a quarter of their share) and the class
+/// names, in label order.
+pub fn class_share_metrics(
+    gen_: &[f32],
+    train: &ImageSet,
+    train_signed: &[f32],
+    device: &Device,
+) -> Result<Option<Value>> {
+    let Some(labels) = &train.labels else {
+        return Ok(None);
+    };
+    let dim = train.dim();
+    let classes = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let present: Vec<usize> = (0..classes)
+        .filter(|&c| labels.iter().any(|&l| l as usize == c))
+        .collect();
+    let got = nearest_labels(gen_, train_signed, labels, dim, device)?;
+    let (ps, pd) = (class_shares(&got, classes), class_shares(labels, classes));
+    let pick = |v: &[f64]| present.iter().map(|&c| v[c]).collect::<Vec<f64>>();
+    let (ps, pd) = (pick(&ps), pick(&pd));
+    let starved = starved_classes(&ps, &pd);
+    Ok(Some(json!({
+        "classes": present.iter().map(|&c| train.class_name(c as u8)).collect::<Vec<_>>(),
+        "class_shares": ps,
+        "data_class_shares": pd,
+        "class_tv": total_variation(&ps, &pd),
+        "classes_starved": starved.len(),
+        "starved_classes": starved.iter().map(|&i| train.class_name(present[i] as u8)).collect::<Vec<_>>(),
+        "class_samples": got.len(),
+    })))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Corruption and denoising
 // ---------------------------------------------------------------------------------------------
@@ -672,6 +969,28 @@ impl Corruption {
     }
 }
 
+/// Where the noise-free relaxation of `nlm denoise` stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stop {
+    /// Each image stops at the first step where its energy has fallen to the training images'
+    /// typical (median) energy under the model — where the data live, since at T = 1 the data
+    /// sit at the thermal level, not at the energy minimum — or after `--steps`; needs no clean
+    /// image.
+    Energy,
+    /// All `--steps` steps, toward the energy minimum (what earlier releases did).
+    Minimum,
+}
+
+impl Stop {
+    /// The name written to JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Energy => "energy",
+            Stop::Minimum => "minimum",
+        }
+    }
+}
+
 /// Result of denoising a set of images.
 #[derive(Clone, Debug)]
 pub struct Denoised {
@@ -679,23 +998,47 @@ pub struct Denoised {
     pub clean: Vec<f32>,
     /// Corrupted images, display space.
     pub corrupted: Vec<f32>,
-    /// Restored images, display space.
+    /// Restored images, display space: each image's state where it stopped.
     pub restored: Vec<f32>,
-    /// Mean energy per step (0..=steps).
+    /// Mean energy per step (0..=steps) of the whole relaxation.
     pub energy: Vec<f64>,
-    /// Mean MSE to the clean images per step.
+    /// Mean MSE to the clean images per step of the whole relaxation.
     pub mse: Vec<f64>,
     /// Whether each restored image's nearest clean image is its own.
     pub nearest_correct: Vec<bool>,
+    /// The step each image stopped at (`steps` when it never reached the stopping energy).
+    pub stop_step: Vec<usize>,
+    /// Whether each image reached the stopping energy (always true without one).
+    pub stop_reached: Vec<bool>,
 }
 
-/// Corrupts `clean_x` (x-space, `[k, N]`) and relaxes it without noise for `steps` steps.
+/// Per-image energies `[k]` of x-space states `x` (`[k, N]`), in blocks of rows.
+pub fn energies(nlm: &Nlm, x: &[f32], device: &Device) -> Result<Vec<f64>> {
+    let n = nlm.n();
+    let k = x.len() / n.max(1);
+    let block = (2_000_000 / n.max(1)).clamp(1, 4096);
+    let mut out = Vec::with_capacity(k);
+    let mut start = 0;
+    while start < k {
+        let rows = block.min(k - start);
+        let t = tensor2_f32(x[start * n..(start + rows) * n].to_vec(), rows, n, device);
+        out.extend(to_vec_f32(&nlm.energy(t))?.into_iter().map(f64::from));
+        start += rows;
+    }
+    Ok(out)
+}
+
+/// Corrupts `clean_x` (x-space, `[k, N]`) and relaxes it without noise for `steps` steps; with
+/// `stop_energy`, each image's result is its state at the first step (0 included) where its
+/// energy is at most that, or the last state when it never is.
+#[allow(clippy::too_many_arguments)]
 pub fn denoise(
     nlm: &Nlm,
     clean_x: &[f32],
     corruption: Corruption,
     steps: usize,
     dt: f64,
+    stop_energy: Option<f64>,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Denoised> {
@@ -706,8 +1049,12 @@ pub fn denoise(
     corruption.apply(&mut xc, rng);
     let corrupted: Vec<f32> = xc.iter().map(|v| v.tanh()).collect();
     let clean_t = tensor2_f32(clean.clone(), k, n, device);
-    // Per-step energy and error stay on the device; one read-back after the relaxation.
+    // Per-step energies and error stay on the device; one read-back after the relaxation. So do
+    // the stopped states: `chosen` takes each image's state at the step it first reaches the
+    // stopping energy (`done` marks those), by masks, without a host round trip per step.
     let mut curves = crate::transfer::Pending::default();
+    let mut chosen: Option<Tensor<2>> = None;
+    let mut done: Option<Tensor<2>> = None;
     let all: Vec<usize> = (1..=steps).collect();
     let x = langevin(
         nlm,
@@ -718,11 +1065,27 @@ pub fn denoise(
         rng,
         &all,
         &mut |_, x| {
-            let e = nlm.energy(x.clone()).mean();
+            let e = nlm.energy(x.clone());
             let m = (fast::tanh(x.clone()) - clean_t.clone())
                 .powi_scalar(2)
                 .mean();
-            curves.push(Tensor::cat(vec![e.reshape([1, 1]), m.reshape([1, 1])], 1));
+            curves.push(Tensor::cat(
+                vec![e.clone().reshape([1, k]), m.reshape([1, 1])],
+                1,
+            ));
+            if let Some(thr) = stop_energy {
+                // `chosen` holds the stopped images' states and zeros elsewhere.
+                let reached = e.lower_equal_elem(thr).float();
+                let (c, d) = match (chosen.take(), done.take()) {
+                    (Some(c), Some(d)) => {
+                        let newly = reached * (d.clone().neg().add_scalar(1.0));
+                        (c + x.clone() * newly.clone(), d + newly)
+                    }
+                    _ => (x.clone() * reached.clone(), reached),
+                };
+                chosen = Some(c);
+                done = Some(d);
+            }
             Ok(())
         },
     )?;
@@ -730,9 +1093,29 @@ pub fn denoise(
         Some(t) => to_vec_f32(&t)?,
         None => Vec::new(),
     };
-    let energy: Vec<f64> = curves.chunks(2).map(|c| c[0] as f64).collect();
-    let mse: Vec<f64> = curves.chunks(2).map(|c| c[1] as f64).collect();
-    let restored = to_vec_f32(&fast::tanh(x))?;
+    let rows: Vec<&[f32]> = curves.chunks(k + 1).collect();
+    let energy: Vec<f64> = rows
+        .iter()
+        .map(|r| r[..k].iter().map(|&v| v as f64).sum::<f64>() / k.max(1) as f64)
+        .collect();
+    let mse: Vec<f64> = rows.iter().map(|r| r[k] as f64).collect();
+    let (final_x, stop_step, stop_reached) = match (stop_energy, chosen, done) {
+        (Some(thr), Some(c), Some(d)) => {
+            // Images that never reached the energy keep their last state.
+            let xs = c + x * d.neg().add_scalar(1.0);
+            let mut step = vec![steps; k];
+            let mut reached = vec![false; k];
+            for (i, (s, r)) in step.iter_mut().zip(reached.iter_mut()).enumerate() {
+                if let Some(t) = rows.iter().position(|row| row[i] <= thr as f32) {
+                    *s = t;
+                    *r = true;
+                }
+            }
+            (xs, step, reached)
+        }
+        _ => (x, vec![steps; k], vec![true; k]),
+    };
+    let restored = to_vec_f32(&fast::tanh(final_x))?;
     let nn = nearest(&restored, &clean, n, false, device)?;
     let nearest_correct = nn.iter().enumerate().map(|(i, (_, j))| i == *j).collect();
     Ok(Denoised {
@@ -742,6 +1125,8 @@ pub fn denoise(
         energy,
         mse,
         nearest_correct,
+        stop_step,
+        stop_reached,
     })
 }
 
@@ -883,6 +1268,179 @@ mod tests {
         let sat = 0.99f32.atanh();
         assert!(bin.x_train.iter().all(|&x| (x.abs() - sat).abs() < 1e-5));
         Ok(())
+    }
+
+    /// With J = 0 and b = 0 the noise-free relaxation is x_t = x_0 (1 − dt)^t and the energy
+    /// ½‖x_t‖² falls by (1 − dt)² a step: each image stops at the first step where its own energy
+    /// is at most the stopping energy, holding that step's state while the others go on; one
+    /// whose energy never gets there ends at the last step; `None` runs every step.
+    #[test]
+    fn denoising_stops_each_image_at_the_stopping_energy() -> Result<()> {
+        let dev = select(DeviceChoice::Flex)?.device;
+        let n = 4;
+        let model = Nlm::from_tensors(
+            Tensor::zeros([n, n], &dev),
+            Tensor::zeros([1, n], &dev),
+            1.0,
+        );
+        // Energies ½·4·s² = 2s²: 18, 2 and 0.02·… for s = 3, 1, 0.1.
+        let x: Vec<f32> = [3.0f32, 1.0, 0.1]
+            .iter()
+            .flat_map(|&s| [s, -s, s, -s])
+            .collect();
+        let (dt, steps, thr) = (0.1, 30, 1.5);
+        let run = |stop: Option<f64>| {
+            denoise(
+                &model,
+                &x,
+                Corruption::Gauss(0.0),
+                steps,
+                dt,
+                stop,
+                &mut Rng::new(1),
+                &dev,
+            )
+        };
+        let d = run(Some(thr))?;
+        let first = |e0: f64| (0..=steps).find(|&t| e0 * (1.0 - dt).powi(2 * t as i32) <= thr);
+        let want = [first(18.0).unwrap(), first(2.0).unwrap(), 0];
+        assert_eq!(d.stop_step, want, "{:?}", d.stop_step);
+        assert!(want[0] > want[1] && want[1] > 0);
+        assert_eq!(d.stop_reached, vec![true; 3]);
+        for (i, (&s, &t)) in [3.0f64, 1.0, 0.1].iter().zip(&want).enumerate() {
+            let v = (s * (1.0 - dt).powi(t as i32)).tanh();
+            assert!(
+                (d.restored[i * n] as f64 - v).abs() < 1e-4,
+                "{i}: {} vs {v}",
+                d.restored[i * n]
+            );
+        }
+        // Unreachable: every image runs to the end, as without a stopping energy.
+        let never = run(Some(-1.0))?;
+        let all = run(None)?;
+        assert_eq!(never.stop_step, vec![steps; 3]);
+        assert_eq!(never.stop_reached, vec![false; 3]);
+        assert_eq!(never.restored, all.restored);
+        assert_eq!(all.energy.len(), steps + 1);
+        Ok(())
+    }
+
+    /// Replica exchange leaves the distribution at T alone: with J = 0 the model at T = 1 is
+    /// x ~ N(b, I); the chains at T keep that mean and unit variance although their partners
+    /// run up to 4× hotter (exchanges accepted every time would give variance about 2), and a
+    /// share of the exchanges, neither none nor all, is accepted.
+    #[test]
+    fn tempering_samples_the_distribution_at_t() -> Result<()> {
+        let dev = select(DeviceChoice::Flex)?.device;
+        let n = 4;
+        let b = [1.0f32, -1.0, 0.5, 0.0];
+        let model = Nlm::from_tensors(
+            Tensor::zeros([n, n], &dev),
+            tensor2_f32(b.to_vec(), 1, n, &dev),
+            1.0,
+        );
+        let chains = 500;
+        let mut rng = Rng::new(11);
+        let x0 = crate::models::nlm::gaussian(&mut rng, chains, n, 1.0, &dev);
+        let ladder = Tempering {
+            replicas: 4,
+            t_max: 4.0,
+            swap_every: 5,
+        };
+        let (frames, _, rate) =
+            generate_tempering(&model, x0, 1500, 0.01, &[700], &mut rng, &ladder)?;
+        assert_eq!(
+            frames.iter().map(|f| f.0).collect::<Vec<_>>(),
+            vec![700, 1500]
+        );
+        assert!(rate > 0.05 && rate < 0.95, "acceptance {rate}");
+        // Back from tanh to x; pool both frames (1000 draws per coordinate).
+        let xs: Vec<f64> = frames
+            .iter()
+            .flat_map(|f| {
+                f.1.iter()
+                    .map(|&v| (v as f64).clamp(-0.999_999, 0.999_999).atanh())
+            })
+            .collect();
+        for (i, &bi) in b.iter().enumerate() {
+            let col: Vec<f64> = xs.chunks(n).map(|r| r[i]).collect();
+            let m = col.iter().sum::<f64>() / col.len() as f64;
+            let var = col.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (col.len() - 1) as f64;
+            assert!(
+                (m - bi as f64).abs() < 0.15,
+                "coordinate {i}: mean {m} vs {bi}"
+            );
+            assert!((var - 1.0).abs() < 0.15, "coordinate {i}: variance {var}");
+        }
+        assert!(ladder.validate().is_ok());
+        let bad = Tempering {
+            t_max: 1.0,
+            ..ladder
+        };
+        assert!(bad.validate().is_err());
+        assert_eq!(
+            ladder.ladder(1.0),
+            vec![1.0, 4f64.powf(1.0 / 3.0), 4f64.powf(2.0 / 3.0), 4.0]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn class_shares_tv_and_starved_classes() -> Result<()> {
+        assert_eq!(class_shares(&[0, 1, 1, 3], 4), vec![0.25, 0.5, 0.0, 0.25]);
+        assert_eq!(class_shares(&[], 2), vec![0.0, 0.0]);
+        let data = [0.5, 0.3, 0.2];
+        assert_eq!(total_variation(&data, &data), 0.0);
+        assert!((total_variation(&[1.0, 0.0, 0.0], &data) - 0.5).abs() < 1e-12);
+        assert!((total_variation(&[0.2, 0.3, 0.5], &data) - 0.3).abs() < 1e-12);
+        // A class under a quarter of its data share is starved; one at exactly a quarter not.
+        assert_eq!(starved_classes(&[0.9, 0.07, 0.03], &data), vec![1, 2]);
+        assert_eq!(starved_classes(&[0.9, 0.075, 0.025], &data), vec![2]);
+        // Labelling by nearest training image, in display space.
+        let dev = select(DeviceChoice::Flex)?.device;
+        let train = [-1.0f32, -1.0, 1.0, 1.0, -1.0, 1.0];
+        let labels = [2u8, 0, 1];
+        let q = [0.9f32, 0.8, -0.7, 0.9, -0.9, -0.8, -0.2, 0.9];
+        assert_eq!(
+            nearest_labels(&q, &train, &labels, 2, &dev)?,
+            vec![0, 1, 2, 1]
+        );
+        let set = ImageSet {
+            rows: 1,
+            cols: 2,
+            pixels: train.iter().map(|v| (v + 1.0) / 2.0).collect(),
+            labels: Some(labels.to_vec()),
+            source: "t".into(),
+            warnings: vec![],
+            class_names: None,
+        };
+        let m = class_share_metrics(&q, &set, &train, &dev)?.context("labelled")?;
+        assert_eq!(m["class_shares"], json!([0.25, 0.5, 0.25]));
+        assert_eq!(m["classes"], json!(["0", "1", "2"]));
+        assert!(
+            (m["class_tv"].as_f64().unwrap_or(f64::NAN) - 1.0 / 6.0).abs() < 1e-12,
+            "{m}"
+        );
+        assert_eq!(m["classes_starved"], 0);
+        Ok(())
+    }
+
+    #[test]
+    fn split_sizes_hold_out_a_share_of_small_pools() {
+        assert_eq!(split_sizes(100, 40, 0.1), (40, None));
+        let (n, w) = split_sizes(40, 100, 0.1);
+        assert_eq!(n, 36);
+        assert!(w.is_some_and(|w| w.contains("holding out 4")));
+        let (n, w) = split_sizes(5, 100, 0.1);
+        assert_eq!(n, 5);
+        assert!(w.is_some_and(|w| w.contains("none is held out")));
+        // Legacy (held_out 0): all trained on, the old warning only when n_data exceeds the pool.
+        assert_eq!(split_sizes(40, 40, 0.0), (40, None));
+        assert!(
+            split_sizes(30, 40, 0.0)
+                .1
+                .is_some_and(|w| w.contains("training on all"))
+        );
     }
 
     #[test]

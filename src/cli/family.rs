@@ -488,9 +488,9 @@ impl Family for NlmFamily {
         }
         opts
     }
-    /// The polarity check once a run has done all its updates (`polarity_chains` fresh chains;
-    /// not after an interruption or a `resume --until` short of the end): writes
-    /// `polarity.json` and warns (even with `--quiet`) when the samples' mean pixel or
+    /// Once a run has done all its updates (not after an interruption or a `resume --until`
+    /// short of the end): the training images' energies (`data_energy.json`) and the polarity
+    /// check (`polarity_chains` fresh chains): writes `polarity.json` and warns (even with `--quiet`) when the samples' mean pixel or
     /// inverted fraction departs from the data's.
     fn finished(
         trainer: &Self::Trainer,
@@ -500,10 +500,26 @@ impl Family for NlmFamily {
     ) -> Result<()> {
         let cfg = &trainer.cfg;
         let done = matches!(outcome, Outcome::Finished(s) if *s >= cfg.updates);
-        if !done || cfg.polarity_chains == 0 {
+        if !done {
             return Ok(());
         }
-        let train = crate::analysis::nlm::prepare(cfg)?.train;
+        let data = crate::analysis::nlm::prepare(cfg)?;
+        // The training images' typical energy under the final model: where `nlm denoise`
+        // stops by default.
+        let energy = crate::cli::nlm::data_energy_json(
+            &trainer.nlm,
+            &data.x_train,
+            cfg.updates,
+            &trainer.chains.device(),
+        )?;
+        checkpoint::atomic_write(
+            &run.file(crate::cli::nlm::DATA_ENERGY_FILE),
+            serde_json::to_string_pretty(&energy)?.as_bytes(),
+        )?;
+        if cfg.polarity_chains == 0 {
+            return Ok(());
+        }
+        let train = data.train;
         let bar = crate::progress::scope(cfg.polarity_steps as u64, "polarity check", quiet);
         let v = crate::analysis::nlm::polarity_check(
             &trainer.nlm,

@@ -12,8 +12,9 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::analysis::nlm::{
-    Corruption, Init, NlmData, UNSTABLE_ENERGY, denoise, generate_from, knn_classes, langevin,
-    mean_image, median, metrics_repeated, pca, polarity_warning, prepare, project,
+    Corruption, GenSampler, Init, NlmData, Stop, Tempering, UNSTABLE_ENERGY, class_share_metrics,
+    denoise, energies, generate_from, generate_tempering, knn_classes, langevin, mean_image,
+    median, metrics_repeated, pca, polarity_warning, prepare, project,
 };
 use crate::analysis::stats::mean_sample_sd;
 use crate::checkpoint;
@@ -42,6 +43,8 @@ pub struct LoadedNlm {
     pub step: u64,
     /// Its images.
     pub data: NlmData,
+    /// Whether these are the untrained initial parameters (`--untrained`).
+    pub untrained: bool,
 }
 
 /// The images (pixels in [0, 1], `[k, N]` flattened) that `chains` chains of `init` start at,
@@ -84,6 +87,112 @@ pub fn start_states(
         .copied()
         .collect();
     Ok(tensor2_f32(x, chains, n, device))
+}
+
+/// The file `nlm train` writes the training images' energies under the final model to.
+pub const DATA_ENERGY_FILE: &str = "data_energy.json";
+
+/// The training images' energies under `nlm` (x-space `x_train`, `[k, N]`) as written to
+/// [`DATA_ENERGY_FILE`]: their median (the typical energy `nlm denoise --stop energy` stops at),
+/// mean and count, at update `t_age`.
+pub fn data_energy_json(nlm: &Nlm, x_train: &[f32], t_age: u64, device: &Device) -> Result<Value> {
+    let e = energies(nlm, x_train, device)?;
+    let mean = e.iter().sum::<f64>() / e.len().max(1) as f64;
+    Ok(json!({"t_age": t_age, "images": e.len(), "median": median(e), "mean": mean}))
+}
+
+/// The training images' typical (median) energy under the loaded model, and where it came
+/// from: `run` (DIR/data_energy.json, written by `nlm train` for the final parameters) or
+/// `computed` (from the training images now: a t_age snapshot, the untrained control, or a
+/// run written before the file existed — the same number).
+pub fn typical_energy(l: &LoadedNlm, device: &Device) -> Result<(f64, &'static str)> {
+    let path = l.rd.file(DATA_ENERGY_FILE);
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let v: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let trained = !l.untrained && l.step > 0;
+        if let (Some(t), Some(m)) = (v["t_age"].as_u64(), v["median"].as_f64())
+            && trained
+            && t == l.step
+            && m.is_finite()
+        {
+            return Ok((m, "run"));
+        }
+    }
+    let v = data_energy_json(&l.nlm, &l.data.x_train, l.step, device)?;
+    Ok((v["median"].as_f64().unwrap_or(f64::NAN), "computed"))
+}
+
+/// How `generate` and `eval` sample the model.
+#[derive(Args, Debug, Clone)]
+pub struct SamplerArgs {
+    /// `langevin` (Langevin dynamics at the run's temperature T, the paper's sampler) or
+    /// `tempering` (replica exchange: the same distribution at T, with `--replicas` copies of
+    /// every chain on a temperature ladder up to `--t-max`·T exchanging states; costs
+    /// `--replicas` times the steps).
+    #[arg(long, value_enum, default_value_t = GenSampler::Langevin)]
+    pub sampler: GenSampler,
+    /// `tempering`: temperatures on the ladder, T included.
+    #[arg(long, default_value_t = 4)]
+    pub replicas: usize,
+    /// `tempering`: the hottest temperature over T.
+    #[arg(long, default_value_t = 2.0)]
+    pub t_max: f64,
+    /// `tempering`: Langevin steps between exchange rounds.
+    #[arg(long, default_value_t = 10)]
+    pub swap_every: usize,
+}
+
+impl SamplerArgs {
+    /// Samples `steps` steps from `x0` with the chosen sampler ([`generate_from`] or
+    /// [`generate_tempering`]); the share of accepted exchanges for `tempering`.
+    pub fn run(
+        &self,
+        nlm: &Nlm,
+        x0: Tensor<2>,
+        steps: usize,
+        dt: f64,
+        record: &[usize],
+        rng: &mut Rng,
+    ) -> Result<(crate::analysis::nlm::Frames, Tensor<2>, Option<f64>)> {
+        match self.sampler {
+            GenSampler::Langevin => {
+                let (f, x) = generate_from(nlm, x0, steps, dt, record, rng)?;
+                Ok((f, x, None))
+            }
+            GenSampler::Tempering => {
+                let t = Tempering {
+                    replicas: self.replicas,
+                    t_max: self.t_max,
+                    swap_every: self.swap_every,
+                };
+                let (f, x, rate) = generate_tempering(nlm, x0, steps, dt, record, rng, &t)?;
+                Ok((f, x, Some(rate)))
+            }
+        }
+    }
+
+    /// The sampler's description in JSON (`sampler`, and the ladder with the share of accepted
+    /// exchanges for `tempering`).
+    pub fn describe(&self, v: &mut Value, swap_rate: Option<f64>) {
+        v["sampler"] = self.sampler.name().into();
+        if self.sampler == GenSampler::Tempering {
+            v["replicas"] = self.replicas.into();
+            v["t_max"] = self.t_max.into();
+            v["swap_every"] = self.swap_every.into();
+            v["swap_acceptance"] = swap_rate.into();
+        }
+    }
+
+    /// Memory: `replicas` chains per chain with `tempering`.
+    fn copies(&self) -> usize {
+        match self.sampler {
+            GenSampler::Langevin => 1,
+            GenSampler::Tempering => self.replicas.max(1),
+        }
+    }
 }
 
 /// Which parameters of a run to load.
@@ -167,6 +276,7 @@ pub fn load(a: &ModelArgs, device: &Device) -> Result<LoadedNlm> {
         nlm,
         step,
         data,
+        untrained: a.untrained,
     })
 }
 
@@ -206,8 +316,11 @@ pub struct GenerateArgs {
     /// Chains (images).
     #[arg(long, default_value_t = 100)]
     pub chains: usize,
-    /// Langevin steps (dt from the run's configuration).
-    #[arg(long, default_value_t = 2000)]
+    /// Langevin steps (dt from the run's configuration). Fresh chains from N(0, 1) reach the
+    /// model's class balance slowly: on the bundled digits the samples' class shares are still
+    /// skewed after 2000 steps (total variation 0.29 from the data's) and balanced after 10 000
+    /// (0.06); the paper generates for about 25 000.
+    #[arg(long, default_value_t = 10_000)]
     pub steps: usize,
     /// Output PNG (default DIR/generate.png).
     #[arg(long)]
@@ -222,6 +335,9 @@ pub struct GenerateArgs {
     /// `held-out` (the held-out images, cycled).
     #[arg(long, value_enum, default_value_t = Init::Noise)]
     pub init: Init,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub sampler: SamplerArgs,
 }
 
 /// `nlm generate`.
@@ -235,7 +351,7 @@ pub fn generate_cmd(
     let l = load(&a.model, device)?;
     let dim = l.nlm.n();
     let frames = a.snapshots.map_or(0, |e| a.steps / e.max(1));
-    check_chain_memory(a.chains, dim, frames)?;
+    check_chain_memory(a.chains * a.sampler.copies(), dim, frames)?;
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::GENERATE);
     let record: Vec<usize> = match a.snapshots {
         Some(0) => bail!("--snapshots must be >= 1"),
@@ -243,8 +359,10 @@ pub fn generate_cmd(
         None => Vec::new(),
     };
     let x0 = start_states(&l, a.init, a.chains, &mut rng, device)?;
-    let bar = crate::progress::scope(a.steps as u64, "generate", quiet);
-    let (frames, _) = generate_from(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
+    let bar = crate::progress::scope((a.steps * a.sampler.copies()) as u64, "generate", quiet);
+    let (frames, _, swap_rate) = a
+        .sampler
+        .run(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
     drop(bar);
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     if a.snapshots.is_some() {
@@ -272,11 +390,23 @@ pub fn generate_cmd(
         .map(|&x| x as f64)
         .sum::<f64>()
         / l.data.train.pixels.len() as f64;
-    println!(
-        "{}",
-        json!({"t_age": l.step, "chains": a.chains, "steps": a.steps, "init": a.init.name(),
-               "mean_pixel": mean, "data_mean_pixel": data_mean, "png": out})
-    );
+    let mut v = json!({"t_age": l.step, "chains": a.chains, "steps": a.steps,
+                       "init": a.init.name(), "mean_pixel": mean, "data_mean_pixel": data_mean,
+                       "png": out});
+    a.sampler.describe(&mut v, swap_rate);
+    // Labelled data: the samples' classes by nearest training image against the data's.
+    let train = signed(&l.data.train.pixels);
+    if let Some(c) = class_share_metrics(last, &l.data.train, &train, device)? {
+        for k in [
+            "class_shares",
+            "data_class_shares",
+            "class_tv",
+            "classes_starved",
+        ] {
+            v[k] = c[k].clone();
+        }
+    }
+    println!("{v}");
     if !quiet {
         log::info!("wrote {}", out.display());
     }
@@ -345,6 +475,9 @@ pub struct EvalArgs {
     /// Output JSON (default DIR/eval.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub sampler: SamplerArgs,
 }
 
 /// `nlm eval`: writes eval.json and returns it.
@@ -362,16 +495,22 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     }
     let l = load(&a.model, device)?;
     let dim = l.nlm.n();
-    check_chain_memory(chains, dim, 0)?;
+    check_chain_memory(chains * a.sampler.copies(), dim, 0)?;
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::GENERATE);
     let record = match &a.record_at {
         Some(s) => parse_list(s)?,
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let _bar = crate::progress::scope((a.gen_steps + a.relax_steps) as u64, "eval", quiet);
+    let _bar = crate::progress::scope(
+        (a.gen_steps * a.sampler.copies() + a.relax_steps) as u64,
+        "eval",
+        quiet,
+    );
     let x0 = start_states(&l, a.init, chains, &mut rng, device)?;
-    let (frames, x_final) = generate_from(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
+    let (frames, x_final, swap_rate) =
+        a.sampler
+            .run(&l.nlm, x0, a.gen_steps, l.cfg.dt, &record, &mut rng)?;
     let gen_s = t0.elapsed().as_secs_f64();
     let train = signed(&l.data.train.pixels);
     // Chains started at held-out images are compared with the held-out images after those.
@@ -394,6 +533,27 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     v["energy_gen"] = e_gen.into();
     v["energy_data"] = e_data.into();
     v["energy_thermal"] = (0.5 * dim as f64 * l.nlm.temperature).into();
+    // Labelled data: which classes the samples fall into, each labelled by its nearest
+    // training image (all of the eval's samples, every set together).
+    if let Some(c) = class_share_metrics(last, &l.data.train, &train, device)? {
+        for (k, x) in c.as_object().into_iter().flatten() {
+            v[k] = x.clone();
+        }
+        if a.init == Init::Data
+            && let Some(labels) = &l.data.train.labels
+        {
+            // Chains started at training images: the share that ends in its start image's
+            // class (chain c started at image c mod their count).
+            let got = crate::analysis::nlm::nearest_labels(last, &train, labels, dim, device)?;
+            let starts = start_pixels(&l, a.init, chains)?.len() / dim;
+            let stay = got
+                .iter()
+                .enumerate()
+                .filter(|&(i, &g)| g == labels[i % starts.max(1)])
+                .count();
+            v["class_stay_frac"] = (stay as f64 / got.len().max(1) as f64).into();
+        }
+    }
     if !held.is_empty() {
         v["test"] = metrics_repeated(&held, last, dim, a.repeats, device)?;
         v["test"]["first_image"] = first_held.into();
@@ -403,6 +563,11 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         for (k, f) in &frames {
             let mut m = metrics_repeated(&train, f, dim, a.repeats, device)?;
             m["gen_steps"] = (*k).into();
+            if let Some(c) = class_share_metrics(f, &l.data.train, &train, device)? {
+                for key in ["class_shares", "class_tv", "classes_starved"] {
+                    m[key] = c[key].clone();
+                }
+            }
             trace.push(m);
         }
         v["trace"] = trace.into();
@@ -467,6 +632,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         );
     }
     v["init"] = a.init.name().into();
+    a.sampler.describe(&mut v, swap_rate);
     v["t_age"] = l.step.into();
     v["n_data"] = l.data.train.len().into();
     v["n_gen"] = a.n_gen.into();
@@ -481,8 +647,15 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         Some(sd) => format!(" ± {sd:.4} over {} sets", a.repeats),
         None => String::new(),
     };
+    let classes = match v["class_tv"].as_f64() {
+        Some(tv) => format!(
+            ", class shares TV {tv:.3} ({} starved)",
+            v["classes_starved"].as_u64().unwrap_or(0)
+        ),
+        None => String::new(),
+    };
     println!(
-        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3}), inverted {:.1} %, energy {e_gen:.1} (data {e_data:.1}, N·T/2 {:.1})",
+        "t_age {}: E_AAI {:.4}{sd} (Acc_S {:.3}, Acc_T {:.3}), E² {:.5}, mean pixel {:.3} (data {:.3}), inverted {:.1} %, energy {e_gen:.1} (data {e_data:.1}, N·T/2 {:.1}){classes}",
         l.step,
         v["e_aai"].as_f64().unwrap_or(f64::NAN),
         v["acc_s"].as_f64().unwrap_or(f64::NAN),
@@ -699,9 +872,15 @@ pub struct DenoiseArgs {
     /// gauss:S (x + N(0, S²)) or mask:P (each neuron w.p. P set to 0, a grey pixel).
     #[arg(long, default_value = "uniform:0.25")]
     pub corrupt: String,
-    /// Noise-free relaxation steps.
+    /// Noise-free relaxation steps (at most, with `--stop energy`).
     #[arg(long, default_value_t = 450)]
     pub steps: usize,
+    /// Where each image's relaxation stops: `energy` (when its energy has fallen to the
+    /// training images' median energy under the model — the level the data sit at, written by
+    /// `nlm train` to DIR/data_energy.json, or computed from the training images for runs
+    /// without it) or `minimum` (all `--steps` steps, toward the energy minimum).
+    #[arg(long, value_enum, default_value_t = Stop::Energy)]
+    pub stop: Stop,
     /// Output PNG (rows: original, corrupted, restored; default DIR/denoise.png).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -741,17 +920,28 @@ pub fn denoise_cmd(
     if l.cfg.binarize {
         binarize_pixels(&mut pixels);
     }
+    let held = l.data.held_out.len();
+    for &i in &a.test_index {
+        if i >= held {
+            bail!("--test-index {i} out of range: the held-out set has {held} images");
+        }
+    }
     let mut idx: Vec<usize> = a.test_index.clone();
     if let Some(k) = a.n_test {
-        idx.extend(0..k);
-    }
-    for &i in &idx {
-        if i >= l.data.held_out.len() {
+        if k > 0 && held == 0 {
             bail!(
-                "--test-index {i} out of range: the held-out set has {} images",
-                l.data.held_out.len()
+                "--n-test {k}: this run holds no images out (all {} were trained on); give \
+                 --input PNG… or train with more images than `n_data`, or a `held_out` share \
+                 (`--set held_out=0.1`)",
+                l.data.train.len()
             );
         }
+        if k > held {
+            log::warn!("--n-test {k}: the held-out set has only {held} images; denoising those");
+        }
+        idx.extend(0..k.min(held));
+    }
+    for &i in &idx {
         pixels.extend_from_slice(l.data.held_out.image(i));
         names.push(format!("held-out #{i}"));
     }
@@ -759,9 +949,25 @@ pub fn denoise_cmd(
         bail!("nothing to denoise: give --input PNG…, --test-index I… or --n-test K");
     }
     let x = atanh_map(&pixels, l.cfg.eps);
+    let (stop_energy, stop_source) = match a.stop {
+        Stop::Minimum => (None, None),
+        Stop::Energy => {
+            let (e, src) = typical_energy(&l, device)?;
+            (Some(e), Some(src))
+        }
+    };
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::CORRUPT);
     let bar = crate::progress::scope(a.steps as u64, "denoise", quiet);
-    let d = denoise(&l.nlm, &x, corruption, a.steps, l.cfg.dt, &mut rng, device)?;
+    let d = denoise(
+        &l.nlm,
+        &x,
+        corruption,
+        a.steps,
+        l.cfg.dt,
+        stop_energy,
+        &mut rng,
+        device,
+    )?;
     drop(bar);
     let k = names.len();
     let mse_img = |a: &[f32], b: &[f32]| -> Vec<f64> {
@@ -845,8 +1051,15 @@ pub fn denoise_cmd(
         "mse_ratio": mean(&mr) / mean(&mc),
         "mse_mean_image": mean(&mm),
         "mean_image_ratio": mean(&mm) / mean(&mc),
+        "stop": a.stop.name(),
+        "stop_energy": stop_energy,
+        "stop_energy_source": stop_source,
+        "stop_step_mean": mean(&d.stop_step.iter().map(|&s| s as f64).collect::<Vec<_>>()),
+        "stop_step_median": median(d.stop_step.iter().map(|&s| s as f64).collect()),
+        "stop_reached_frac": d.stop_reached.iter().filter(|&&r| r).count() as f64 / k as f64,
         "best_step": best_step,
         "best_mse": best_mse,
+        "best_ratio": best_mse / mean(&mc),
         "nearest_correct_frac": correct,
         "energy_monotone": monotone,
         "energy_initial": d.energy.first(),
@@ -855,7 +1068,8 @@ pub fn denoise_cmd(
         "mse": d.mse,
         "per_image": names.iter().enumerate().map(|(i, nm)| json!({
             "source": nm, "mse_corrupted": mc[i], "mse_restored": mr[i],
-            "nearest_correct": d.nearest_correct[i]})).collect::<Vec<_>>(),
+            "nearest_correct": d.nearest_correct[i], "stop_step": d.stop_step[i],
+            "stop_reached": d.stop_reached[i]})).collect::<Vec<_>>(),
         "png": out,
         "energy_png": energy_png,
     });
@@ -867,10 +1081,18 @@ pub fn denoise_cmd(
     ));
     crate::checkpoint::atomic_write(&json_path, serde_json::to_string_pretty(&v)?.as_bytes())?;
     println!(
-        "{k} images: MSE {:.4} → {:.4} (ratio {:.3}; best {:.4} at step {best_step}), nearest correct {:.2}, energy {:.3} → {:.3}{}",
+        "{k} images: MSE {:.4} → {:.4} (ratio {:.3}, stop {}{}; best {:.4} at step {best_step}), nearest correct {:.2}, energy {:.3} → {:.3}{}",
         mean(&mc),
         mean(&mr),
         mean(&mr) / mean(&mc),
+        a.stop.name(),
+        match stop_energy {
+            Some(e) => format!(
+                " at energy {e:.1}, mean step {:.1}",
+                v["stop_step_mean"].as_f64().unwrap_or(f64::NAN)
+            ),
+            None => String::new(),
+        },
         best_mse,
         correct,
         d.energy.first().copied().unwrap_or(f64::NAN),

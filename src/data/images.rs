@@ -1,8 +1,11 @@
 //! Image data sets for the NLM: the bundled MNIST, a user's IDX folder, or a folder of PNGs.
 //!
 //! Every source becomes an [`ImageSet`]: `count` images of `rows × cols` pixels in [0, 1],
-//! with labels where the source has them. The NLM spec's ordering is applied by
-//! [`load_source`] and [`filter_labels`]: training split then test split, filtered by label, unshuffled.
+//! with labels where the source has them: IDX label files, or for PNGs one sub-folder per class
+//! (the class is the sub-folder's name, classes numbered in sorted name order). [`load_source`]
+//! and [`filter_labels`] keep the files' order (IDX: training split then test split; PNGs: file
+//! name order, class after class); the NLM's data preparation shuffles PNG folders before it
+//! splits off the held-out images.
 
 use std::path::{Path, PathBuf};
 
@@ -40,9 +43,29 @@ pub struct ImageSet {
     pub source: String,
     /// Conversions worth telling the user about (colour → grey …).
     pub warnings: Vec<String>,
+    /// The class names of a PNG folder with one sub-folder per class (label `c` is
+    /// `class_names[c]`); `None` for IDX data (whose labels are their own names).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl ImageSet {
+    /// Whether the images came from a folder of PNG files (flat or one sub-folder per class).
+    pub fn is_png_folder(&self) -> bool {
+        self.source.starts_with("png:")
+    }
+
+    /// The display name of label `c`: the sub-folder name of a class-folder set, else the
+    /// number.
+    pub fn class_name(&self, c: u8) -> String {
+        match &self.class_names {
+            Some(names) => names
+                .get(c as usize)
+                .cloned()
+                .unwrap_or_else(|| c.to_string()),
+            None => c.to_string(),
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.pixels.len() / self.dim().max(1)
@@ -181,6 +204,7 @@ fn from_idx(ds: &idx::Dataset, source: String) -> ImageSet {
         labels: ds.labels.clone(),
         source,
         warnings: Vec::new(),
+        class_names: None,
     }
 }
 
@@ -238,9 +262,15 @@ pub fn load_source(source: &str) -> Result<(ImageSet, usize)> {
         }
         return Ok((set, n_train));
     }
+    if let Some(classes) = class_folders(&dir)? {
+        let set = load_class_folders(&dir, &classes)?;
+        let count = set.len();
+        return Ok((set, count));
+    }
     let p = load_patterns(&dir).with_context(|| {
         format!(
-            "{} holds neither IDX files (train-images-idx3-ubyte[.gz]) nor usable PNG images",
+            "{} holds neither IDX files (train-images-idx3-ubyte[.gz]), nor usable PNG images, \
+             nor sub-folders of PNG images (one per class)",
             dir.display()
         )
     })?;
@@ -253,10 +283,131 @@ pub fn load_source(source: &str) -> Result<(ImageSet, usize)> {
             pixels: p.data.iter().map(|&v| v as f32).collect(),
             labels: None,
             source: format!("png:{}", dir.display()),
-            warnings: p.warnings,
+            warnings: summarize_warnings(p.warnings, count),
+            class_names: None,
         },
         count,
     ))
+}
+
+/// The class sub-folders of `dir` (sorted by name) when it holds no PNG file itself and at least
+/// one sub-folder holding PNG files; `None` otherwise (a flat PNG folder, or nothing usable).
+fn class_folders(dir: &Path) -> Result<Option<Vec<(String, PathBuf)>>> {
+    let is_png = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+            && p.is_file()
+    };
+    let mut subs = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        if is_png(&path) {
+            return Ok(None);
+        }
+        if path.is_dir() {
+            let has_png = std::fs::read_dir(&path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+                .filter_map(|e| e.ok())
+                .any(|e| is_png(&e.path()));
+            if has_png {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                subs.push((name, path));
+            }
+        }
+    }
+    if subs.is_empty() {
+        return Ok(None);
+    }
+    subs.sort();
+    Ok(Some(subs))
+}
+
+/// Most classes a class-folder set may have (labels are bytes).
+pub const MAX_CLASSES: usize = 256;
+
+/// Reads a folder with one sub-folder of same-size PNGs per class: label c for the c-th
+/// sub-folder in name order, images in file-name order within each.
+fn load_class_folders(dir: &Path, classes: &[(String, PathBuf)]) -> Result<ImageSet> {
+    if classes.len() > MAX_CLASSES {
+        bail!(
+            "{} has {} class sub-folders; at most {MAX_CLASSES} classes are supported",
+            dir.display(),
+            classes.len()
+        );
+    }
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    let mut warnings = Vec::new();
+    let mut size: Option<(usize, usize, String)> = None;
+    for (c, (name, path)) in classes.iter().enumerate() {
+        let p = load_patterns(path)
+            .with_context(|| format!("cannot read the class folder {}", path.display()))?;
+        let shape = p.shape.context("PNG folder without an image size")?;
+        match &size {
+            None => size = Some((shape.0, shape.1, name.clone())),
+            Some((r, k, first)) if (*r, *k) != shape => bail!(
+                "the images of class `{name}` are {}×{} pixels but those of class `{first}` are \
+                 {r}×{k}: every image must have the same size",
+                shape.0,
+                shape.1
+            ),
+            Some(_) => {}
+        }
+        check_pool_size(pixels.len() + p.data.len(), dir)?;
+        labels.extend(std::iter::repeat_n(c as u8, p.len()));
+        pixels.extend(p.data.iter().map(|&v| v as f32));
+        warnings.extend(p.warnings);
+    }
+    let (rows, cols, _) = size.context("no class folders")?;
+    let count = labels.len();
+    Ok(ImageSet {
+        rows,
+        cols,
+        pixels,
+        labels: Some(labels),
+        source: format!("png:{}", dir.display()),
+        warnings: summarize_warnings(warnings, count),
+        class_names: Some(classes.iter().map(|(n, _)| n.clone()).collect()),
+    })
+}
+
+/// One summary line per kind of per-file conversion (colour → grey, alpha dropped) instead of a
+/// line per file, naming the first file; other warnings pass unchanged.
+pub fn summarize_warnings(warnings: Vec<String>, images: usize) -> Vec<String> {
+    let mut colour: Vec<String> = Vec::new();
+    let mut alpha: Vec<String> = Vec::new();
+    let mut rest = Vec::new();
+    for w in warnings {
+        if let Some((file, _)) = w.split_once(": colour image") {
+            colour.push(file.to_string());
+        } else if let Some(file) = w.strip_suffix(": alpha channel ignored") {
+            alpha.push(file.to_string());
+        } else {
+            rest.push(w);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(first) = colour.first() {
+        out.push(format!(
+            "{} of {images} images are in colour (e.g. {first}): converted to grey by Rec. 709 \
+             luma",
+            colour.len()
+        ));
+    }
+    if let Some(first) = alpha.first() {
+        out.push(format!(
+            "{} of {images} images have an alpha channel (e.g. {first}): ignored",
+            alpha.len()
+        ));
+    }
+    out.extend(rest);
+    out
 }
 
 /// The images with labels in `digits` (all images when `digits` is empty), in order.
@@ -333,6 +484,7 @@ mod tests {
             labels: Some(vec![3, 1, 3]),
             source: "tiny".into(),
             warnings: vec![],
+            class_names: None,
         }
     }
 
@@ -364,6 +516,61 @@ mod tests {
         assert_eq!(parse_digits("1, 3,6")?, vec![1, 3, 6]);
         assert!(parse_digits("1,x").is_err());
         assert!(parse_digits("")?.is_empty());
+        Ok(())
+    }
+
+    /// Sub-folders of PNGs are classes in name order, images in file order within each; a
+    /// folder with PNGs of its own is a flat, unlabelled set; one summary line per conversion.
+    #[test]
+    fn class_folders_are_labelled_in_name_order() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("attractor-classes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, count, level) in [("zebra", 2u8, 200u8), ("ant", 3, 100)] {
+            std::fs::create_dir_all(dir.join(name))?;
+            for i in 0..count {
+                image::GrayImage::from_pixel(3, 2, image::Luma([level + i]))
+                    .save(dir.join(name).join(format!("{i}.png")))?;
+            }
+        }
+        // A colour image among the ants; a stray non-PNG file is ignored.
+        image::RgbImage::from_pixel(3, 2, image::Rgb([90, 90, 90]))
+            .save(dir.join("ant").join("9.png"))?;
+        std::fs::write(dir.join("notes.txt"), "x")?;
+        let (set, count) = load_source(dir.to_str().context("path")?)?;
+        assert_eq!((count, set.rows, set.cols), (6, 2, 3));
+        assert_eq!(set.labels, Some(vec![0, 0, 0, 0, 1, 1]));
+        assert_eq!(set.class_name(1), "zebra");
+        assert!((set.image(4)[0] - 200.0 / 255.0).abs() < 1e-6);
+        assert_eq!(set.warnings.len(), 1, "{:?}", set.warnings);
+        assert!(set.warnings[0].starts_with("1 of 6 images are in colour"));
+        assert!(set.is_png_folder());
+        // Labels survive selection; a PNG at the top level makes it a flat folder.
+        assert_eq!(set.select(&[5, 0]).labels, Some(vec![1, 0]));
+        image::GrayImage::new(3, 2).save(dir.join("top.png"))?;
+        let (flat, n) = load_source(dir.to_str().context("path")?)?;
+        assert_eq!(
+            (n, flat.labels.is_none(), flat.class_names.is_none()),
+            (1, true, true)
+        );
+        std::fs::remove_dir_all(&dir)?;
+        let many: Vec<String> = (0..5)
+            .map(|i| {
+                format!("f{i}.png: colour image (Rgb8) converted to greyscale (Rec. 709 luma)")
+            })
+            .chain([
+                "g.png: alpha channel ignored".to_string(),
+                "other".to_string(),
+            ])
+            .collect();
+        assert_eq!(
+            summarize_warnings(many, 9),
+            vec![
+                "5 of 9 images are in colour (e.g. f0.png): converted to grey by Rec. 709 luma"
+                    .to_string(),
+                "1 of 9 images have an alpha channel (e.g. g.png): ignored".to_string(),
+                "other".to_string()
+            ]
+        );
         Ok(())
     }
 

@@ -192,6 +192,22 @@ pub mod streams {
     pub const POLARITY: u64 = 26;
     /// The start of the spectral-norm tracking of J (`stiffness_cap`).
     pub const SPECTRAL: u64 = 27;
+    /// The shuffle of a PNG folder's images before the training/held-out split
+    /// (`data_order = "shuffled"`).
+    pub const DATA_ORDER: u64 = 28;
+}
+
+/// The order of a PNG folder's images before the first `n_data` are taken for training and the
+/// rest held out. IDX data (and the bundled MNIST) keep their files' order either way: the
+/// training split, then the test split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataOrder {
+    /// Shuffled by the run's `seed` (stream [`streams::DATA_ORDER`]): the training and the
+    /// held-out images are both drawn from every class of a class-folder set.
+    Shuffled,
+    /// File-name order (sub-folder after sub-folder): runs written before `data_order` existed.
+    Files,
 }
 
 /// How the bias b of a new run starts.
@@ -237,10 +253,20 @@ pub struct NlmConfig {
     /// Labels to keep (empty: all images; needs labelled data otherwise).
     #[config(default = "vec![1, 3, 6]")]
     pub digits: Vec<u8>,
-    /// Training images: the first `n_data` of the pool (train split, then test split, in order).
-    /// The rest of the pool is the held-out set.
+    /// Training images: the first `n_data` of the pool (IDX: train split, then test split, in
+    /// order; PNG folders: in `data_order`). The rest of the pool is the held-out set.
     #[config(default = 5000)]
     pub n_data: usize,
+    /// Order of a PNG folder's images before the split: `shuffled` (by `seed`) or `files`
+    /// (file-name order; earlier runs). IDX data keep their files' order.
+    #[config(default = "DataOrder::Shuffled")]
+    pub data_order: DataOrder,
+    /// Share of the pool held out when it has no more than `n_data` images (the rest is trained
+    /// on), so that `nlm denoise --n-test` and the held-out metrics have images never trained
+    /// on; a warning says so when the pool is too small to hold any out. 0: train on the whole
+    /// pool (earlier runs).
+    #[config(default = 0.1)]
+    pub held_out: f64,
     /// Average-pool images by this factor before training (1: full size; 2: 28×28 → 14×14).
     #[config(default = 1)]
     pub pool: usize,
@@ -371,17 +397,21 @@ pub enum Sampler {
 }
 
 crate::config::choice_display!(Sampler);
+crate::config::choice_display!(DataOrder);
 
 impl NlmConfig {
     /// The defaults a run directory's `config.json` is read against: today's, except for the
     /// keys added since the first release, which take the value runs written before them used
-    /// (`bias_init` = `zero`, no `stiffness_cap`, a `constant` learning rate). New runs write
-    /// every key, so this only fills old files.
+    /// (`bias_init` = `zero`, no `stiffness_cap`, a `constant` learning rate, PNG folders in
+    /// file-name order with nothing held out when `n_data` covers them). New runs write every
+    /// key, so this only fills old files.
     pub fn legacy() -> Self {
         Self::new()
             .with_bias_init(BiasInit::Zero)
             .with_stiffness_cap(0.0)
             .with_schedule(Schedule::Constant)
+            .with_data_order(DataOrder::Files)
+            .with_held_out(0.0)
     }
 
     /// The largest singular value of J that `stiffness_cap` allows (∞ when off).
@@ -413,6 +443,9 @@ impl NlmConfig {
             if !(v.is_finite() && v > 0.0) {
                 bail!("`{k}` must be a finite number > 0, got {v}");
             }
+        }
+        if !(self.held_out.is_finite() && (0.0..1.0).contains(&self.held_out)) {
+            bail!("`held_out` must lie in [0, 1), got {}", self.held_out);
         }
         if !(self.eps.is_finite() && self.eps > 0.0 && self.eps < 1.0) {
             bail!("`eps` must lie in (0, 1), got {}", self.eps);
@@ -1170,7 +1203,18 @@ mod tests {
         let mut cfg = serde_json::to_value(NlmConfig::new())?;
         assert_eq!(cfg["bias_init"], "data-mean");
         assert_eq!(cfg["schedule"], "cosine");
-        for k in ["bias_init", "polarity_chains", "polarity_steps", "schedule"] {
+        assert_eq!(
+            (cfg["data_order"].clone(), cfg["held_out"].clone()),
+            ("shuffled".into(), 0.1.into())
+        );
+        for k in [
+            "bias_init",
+            "polarity_chains",
+            "polarity_steps",
+            "schedule",
+            "data_order",
+            "held_out",
+        ] {
             cfg.as_object_mut().map(|o| o.remove(k));
         }
         let meta = serde_json::json!({"model": "nlm", "command": "nlm", "seed": 0});
@@ -1183,6 +1227,7 @@ mod tests {
         assert_eq!(old.bias_init, BiasInit::Zero);
         assert_eq!(old.schedule, Schedule::Constant);
         assert_eq!(old.polarity_chains, 100);
+        assert_eq!((old.data_order, old.held_out), (DataOrder::Files, 0.0));
         drop(rd);
         std::fs::remove_dir_all(&dir)?;
         let err = serde_json::from_value::<BiasInit>("mean".into())
