@@ -7,7 +7,7 @@
 #
 # Scale: N = 200 (N = 500 for Lorenz), batch 1024, ridge initialisation then 2000 Adam
 # iterations (cosine 1e-3 -> 1e-5); statistics from 64 trajectories of 500 time units
-# (Lorenz: 100 time units at dt = 1e-3), burn-in 20. The spec's T = 1e4-1e5 is replaced by
+# (Lorenz: 100 time units at dt = 1e-3), burn-in 20. The paper's T = 1e4-1e5 is replaced by
 # 64 parallel trajectories (K·T = 32 000 time units).
 set -euo pipefail
 cd "$(dirname "$0")/.."

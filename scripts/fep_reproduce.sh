@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # FEP attractor-network reproduction (../shared/specs/fep.md §4, checks 4-10, 12-15) at the
-# spec's own scale (N = 25 / 64, the spec's epochs), medians over seeds (batched networks).
+# paper's own scale (N = 25 / 64, the paper's epochs), medians over seeds (batched networks).
 # Prints: check, paper value, measured, pass/fail.  About 1-2 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,10 +35,10 @@ $A fep train --evidence 6 --beta 0.0278 --lr 0.001 --epochs 5000 --networks "$SE
 for r in balanced high low; do $A fep eval --run-dir "$OUT/$r" > /dev/null; done
 # Sim 4: the balanced networks keep learning for 50 000 more steps with zero input (b = 0), the
 # state carried over, at iT 1: the authors' notebook 06 raises the inverse temperature to 1 for
-# this run (the spec presumed the training value 0.1668 [I]; kept below as a variant).
+# this run (the paper's code presumed the training value 0.1668 [I]; kept below as a variant).
 $A fep train --set "init_from=$OUT/balanced" --set input=none --evidence 11 --beta 1 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/sim4" --overwrite
 $A fep eval --run-dir "$OUT/sim4" > /dev/null
-# Variants: the spec's presumed iT 0.1668 (state carried), and both with the state reset to 0
+# Variants: the paper's presumed iT 0.1668 (state carried), and both with the state reset to 0
 # every epoch (as JAX `_train` does).
 $A fep train --set "init_from=$OUT/balanced" --set input=none --evidence 11 --beta 0.1668 --lr 0.001 --epochs 5000 --networks "$SEEDS" --run-dir "$OUT/sim4-beta0.1668" --overwrite
 $A fep eval --run-dir "$OUT/sim4-beta0.1668" > /dev/null
@@ -142,12 +142,12 @@ def sim4_rows(run, label, check):
     dr, drm = drops(run, "retrieval_dr2")
     dg, dgm = drops(run, "generalization_dr2")
     ok = (dr < 0.1 and dg < 0.1) if check else None
-    row(f"14 Sim 4{label}: retrieval / generalisation drop", "< 0.1 absolute (median of per-network drops)" if check else "not in the spec",
+    row(f"14 Sim 4{label}: retrieval / generalisation drop", "< 0.1 absolute (median of per-network drops)" if check else "not in the paper",
         f"{b['retrieval_dr2']:.3f} -> {s4['retrieval_dr2']:.3f} (drop {dr:.3f}; of medians {drm:.3f}); {b['generalization_dr2']:.3f} -> {s4['generalization_dr2']:.3f} (drop {dg:.3f}; {dgm:.3f}); {s4['n_attractors']:.0f} attractors", ok)
 c4 = jcorr("sim4")
 row("14 Sim 4 (b = 0, iT 1 as notebook 06): corr(J before, J after 50k steps)", "0.973 (notebook 06); pass > 0.8", f"{c4:.3f}", c4 > 0.8)
 sim4_rows("sim4", "", True)
-row("14 (variant) free run at iT 0.1668 (the spec's presumption): corr(J before, after)", "not in the code", f"{jcorr('sim4-beta0.1668'):.3f}", None)
+row("14 (variant) free run at iT 0.1668 (the paper's presumption): corr(J before, after)", "not in the code", f"{jcorr('sim4-beta0.1668'):.3f}", None)
 sim4_rows("sim4-beta0.1668", " (variant) free run at iT 0.1668", False)
 for bt in ("0.1668", "1"):
     sim4_rows(f"sim4-reset-{bt}", f" (variant) free run at iT {bt}, state reset every epoch", False)
@@ -156,7 +156,7 @@ for run, ctl, label, check in (("sim4", "sim4-control", "", True), ("sim4-beta0.
     so, co = ev(run, "eval_other.json"), ev(ctl, "eval_other.json")
     d_free, d_ctrl = bo["retrieval_dr2"] - so["retrieval_dr2"], bo["retrieval_dr2"] - co["retrieval_dr2"]
     row(f"14 control{label}: 50k steps on digit 0 only, retrieval of digits 1-9",
-        "drops much more than the free run (pass: >= 2x)" if check else "not in the spec",
+        "drops much more than the free run (pass: >= 2x)" if check else "not in the paper",
         f"{bo['retrieval_dr2']:.3f} -> {co['retrieval_dr2']:.3f} (drop {d_ctrl:.3f}) vs free run -> {so['retrieval_dr2']:.3f} (drop {d_free:.3f})",
         (d_ctrl >= 2 * max(d_free, 0.0) and d_ctrl > 0) if check else None)
 s3 = ev("sim3")

@@ -30,7 +30,7 @@ cp "$OUT/ddm/curves.png" "$IMG/curves-ddm.png"
 
 # NLM: the default run, then 36 fresh chains and 8 held-out digits restored.
 train "$OUT/nlm" $A nlm train --run-dir "$OUT/nlm" --overwrite
-$A nlm generate --run-dir "$OUT/nlm" --chains 36 --steps 2000 --out "$OUT/nlm/samples.png" > /dev/null
+$A nlm generate --run-dir "$OUT/nlm" --chains 36 --out "$OUT/nlm/samples.png" > /dev/null
 $A nlm denoise --run-dir "$OUT/nlm" --n-test 8 --corrupt uniform:0.25 --out "$OUT/nlm/denoise8.png" > /dev/null
 cp "$OUT/nlm/samples.png" "$IMG/nlm-samples.png"
 cp "$OUT/nlm/denoise8.png" "$IMG/nlm-denoise.png"

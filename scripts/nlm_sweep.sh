@@ -15,7 +15,7 @@
 # (their energies run away after 10 000-20 000 updates); 20 000 such updates show their
 # memorisation (docs/results.md). `--set binarize=true` sweeps binarised digits (the thermal reference
 # comes near 0.5, the samples do not: docs/results.md). POOL (default 2) and CHAINS (default 256) set
-# the options the script passes itself (a repeated option is an error): the spec's scale, for a
+# the options the script passes itself (a repeated option is an error): the paper's scale, for a
 # GPU, is POOL=1 CHAINS=1000 UPDATES=20000 GEN_STEPS=50000
 # SIZES="5 7 11 ... 11084" --lr 0.00005, with B = min(size, CHAINS).
 set -euo pipefail

@@ -71,6 +71,9 @@ macro_rules! gpu_tests {
 }
 
 fn main() -> ExitCode {
+    // As the command line does: no libwayland "XDG_RUNTIME_DIR is invalid" lines on a headless
+    // machine (before any thread exists).
+    attractor::device::quiet_headless_vulkan();
     let mut args = Arguments::from_args();
     // One device: its tests run one after another unless asked otherwise (run side by side,
     // they wait on each other's synchronisations and take several times longer).

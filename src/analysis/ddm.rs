@@ -579,7 +579,7 @@ pub(crate) fn kde_grid(
     dens
 }
 
-/// Named tensors for `export` (names of the spec: U, V, c, h, A, W, Sigma, b, B_in, M).
+/// Named tensors for `export` (the paper's names: U, V, c, h, A, W, Sigma, b, B_in, M).
 /// A named f32 tensor: name, shape, row-major values.
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 

@@ -201,7 +201,7 @@ pub fn infer_mean(
     mean
 }
 
-/// Median ΔR² = corr(output, target)² − corr(cue, target)² over `trials` (spec §2):
+/// Median ΔR² = corr(output, target)² − corr(cue, target)² over `trials`:
 /// target = signal · pattern, cue = target + N(0, (std target / snr)²), `steps` stochastic
 /// steps at β, state carried over between trials. `pick(t)` chooses the pattern of trial t.
 #[allow(clippy::too_many_arguments)]

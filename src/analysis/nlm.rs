@@ -1,5 +1,5 @@
 //! NLM measurements (no CLI, no output files): data preparation, Langevin sampling and
-//! generation, the spec's metrics (E_AAI, Acc_S, Acc_T, E²), the polarity check, principal
+//! generation, the paper's metrics (E_AAI, Acc_S, Acc_T, E²), the polarity check, principal
 //! components, nearest-neighbour classes, corruptions and denoising. The `nlm …` commands that
 //! load runs and write files are in [`crate::cli::nlm`].
 
@@ -28,7 +28,7 @@ pub struct NlmData {
     pub warnings: Vec<String>,
 }
 
-/// Loads, filters, pools and maps the images named by `cfg` (spec §1.3, §4), then splits them:
+/// Loads, filters, pools and maps the images named by `cfg`, then splits them:
 /// PNG folders are first shuffled by the run's seed (`data_order`); the first `n_data` images
 /// are trained on and the rest held out, or, when the pool has no more than `n_data` images,
 /// the last `held_out` share of it is held out.
@@ -198,7 +198,7 @@ pub fn generate(
 /// Where generation chains start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Init {
-    /// Fresh N(0, 1) states (the spec's protocol).
+    /// Fresh N(0, 1) states (the paper's protocol).
     Noise,
     /// The training images in x-space (the atanh map), cycled: a diagnostic that separates the
     /// model's equilibrium around the data from how fresh chains find it.
@@ -413,7 +413,7 @@ pub fn generate_tempering(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Metrics (spec §4.1)
+// Metrics
 // ---------------------------------------------------------------------------------------------
 
 /// Squared distances between the rows of `a` (`[p, n]`) and `b` (`[q, n]`), computed in row
@@ -593,7 +593,7 @@ pub fn polarity_warning(
     ))
 }
 
-/// The spec's metric block of generated images against reference images (both in display
+/// The paper's metric block of generated images against reference images (both in display
 /// space, `[n, dim]`): e_aai, acc_s, acc_t, e2, the mean pixel of each, the fraction of
 /// positive pixels, the fraction of inverted images (`inverted_frac`: negative overlap with
 /// the reference mean image, see [`inverted_frac`]; `data_inverted_frac` for the references themselves), and the

@@ -1,6 +1,6 @@
 //! `attractor fep …` analysis commands: the argument structs and handlers of `fep attractors`,
 //! `eval`, `run-free`, `sweep` (the Sim-2 regime grid as one batched training run) and `recall`
-//! (reconstruction from cues held as input bias, the spec's Sim-5 protocol); loading a run
+//! (reconstruction from cues held as input bias, the paper's Sim-5 protocol); loading a run
 //! ([`load`] into a [`LoadedFep`]), the patterns a configuration names ([`resolve_patterns`]),
 //! the couplings figure of `fep train`, and the files they write. The measurements are in
 //! [`crate::analysis::fep`]; `fep train` is dispatched in `cli/mod.rs`.
@@ -244,7 +244,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "eval.json")]
     pub out: String,
     /// Rescale each network's couplings to the Frobenius norm of the same network of
-    /// another run before scoring (the spec's weight-norm-matched Hebbian baseline).
+    /// another run before scoring (the paper's weight-norm-matched Hebbian baseline).
     #[arg(long)]
     pub match_norm_of: Option<PathBuf>,
 }
@@ -321,7 +321,7 @@ fn num(x: f64) -> Value {
     if x.is_finite() { x.into() } else { Value::Null }
 }
 
-/// The metrics of every network of a run (spec §2 `performance_metrics`).
+/// The metrics of every network of a run.
 pub fn evaluate(l: &LoadedFep, a: &EvalArgs, seed: u64) -> Result<Value> {
     let t = &l.trainer;
     let n = t.n;
@@ -850,7 +850,7 @@ pub fn sweep_cmd(
 }
 
 // ---------------------------------------------------------------------------------------------
-// recall: reconstruction from cues held as input bias (the spec's Sim-5 protocol)
+// recall: reconstruction from cues held as input bias (the paper's Sim-5 protocol)
 // ---------------------------------------------------------------------------------------------
 
 /// Arguments of `fep recall`.
@@ -880,7 +880,7 @@ pub struct RecallArgs {
     /// Which network.
     #[arg(long, default_value_t = 0)]
     pub network: usize,
-    /// The bias is `cue_scale × cue` (the spec's Sim-5 protocol holds the cue itself: 1).
+    /// The bias is `cue_scale × cue` (the paper's Sim-5 protocol holds the cue itself: 1).
     #[arg(long, default_value_t = 1.0)]
     pub cue_scale: f64,
 }

@@ -207,7 +207,7 @@ pub struct ModelArgs {
     /// Use the untrained initial parameters of the run's configuration (a control).
     #[arg(long)]
     pub untrained: bool,
-    /// Sample at this temperature instead of the run's (a diagnostic: the spec trains and
+    /// Sample at this temperature instead of the run's (a diagnostic: the paper trains and
     /// samples at T = 1; a lower T shows how much of the samples' distance to the data is
     /// thermal noise).
     #[arg(long)]
@@ -446,7 +446,7 @@ pub struct EvalArgs {
     /// Generated images (and as many reference images, capped by the set sizes).
     #[arg(long, default_value_t = 1000)]
     pub n_gen: usize,
-    /// Langevin steps from N(0, 1) before the samples are taken (spec check 7 measures E² after
+    /// Langevin steps from N(0, 1) before the samples are taken (the paper measures E² after
     /// at least 5000; fresh chains approach the model's equilibrium slowly).
     #[arg(long, default_value_t = 5000)]
     pub gen_steps: usize,
@@ -456,10 +456,10 @@ pub struct EvalArgs {
     pub record_at: Option<String>,
     /// Also relax the final samples this many noise-free steps (the denoising dynamics) and
     /// report their metrics under `relaxed` — a diagnostic of how much of the distance to the
-    /// data is the sampling noise at T = 1; the main metrics stay the spec's.
+    /// data is the sampling noise at T = 1; the main metrics stay the paper's.
     #[arg(long, default_value_t = 0)]
     pub relax_steps: usize,
-    /// Where the chains start: `noise` (N(0, 1), the spec's protocol) or `data` (the training
+    /// Where the chains start: `noise` (N(0, 1), the paper's protocol) or `data` (the training
     /// images in x-space, cycled — a diagnostic: the samples then show the model's equilibrium
     /// around the data without the search for it; `start_dist` is the median distance of a
     /// sample to its own starting image, `start_ratio` that over `ref_nn`) or `held-out` (the

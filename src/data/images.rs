@@ -227,7 +227,7 @@ pub fn bundled_mnist_dir() -> Result<PathBuf> {
 /// Loads a source: `mnist` (bundled), a folder in IDX layout (`train-images-idx3-ubyte[.gz]`,
 /// optional labels and `t10k-*` test files), or a folder of same-size PNG images.
 ///
-/// Returns the pool in the spec's order (train, then test when present), and the number of
+/// Returns the pool in the paper's order (train, then test when present), and the number of
 /// images that came from the training split.
 pub fn load_source(source: &str) -> Result<(ImageSet, usize)> {
     let dir = if source == "mnist" {
@@ -436,7 +436,7 @@ pub fn filter_labels(set: &ImageSet, digits: &[u8]) -> Result<ImageSet> {
     Ok(set.select(&idx))
 }
 
-/// The NLM's pixel map (spec §1.3): `x = atanh(clamp(2p − 1, −1 + ε, 1 − ε))`.
+/// The NLM's pixel map: `x = atanh(clamp(2p − 1, −1 + ε, 1 − ε))`.
 pub fn atanh_map(pixels: &[f32], eps: f64) -> Vec<f32> {
     let lim = 1.0 - eps;
     pixels

@@ -1,4 +1,4 @@
-//! Built-in target SDEs of the DDM spec (§3), with named, overridable parameters.
+//! Built-in target SDEs of the paper, with named, overridable parameters.
 
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Tensor, activation};

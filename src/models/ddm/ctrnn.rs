@@ -1,4 +1,4 @@
-//! Stochastic continuous-time RNN with a linear latent embedding (DDM spec §1).
+//! Stochastic continuous-time RNN with a linear latent embedding.
 //!
 //! `dx = (1/τ)[−x + W φ(x) + b + B_in u] dt + Σ dW` with `W = U Vᵀ/N` (low rank, default),
 //! `W = U C Uᵀ/N²` with `C = Cᵀ` (symmetric control) or a dense trainable `W` (full rank, with an

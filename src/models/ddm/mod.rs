@@ -1,4 +1,4 @@
-//! Drift–diffusion matching (DDM spec §2): pointwise regression of the network's latent drift
+//! Drift–diffusion matching: pointwise regression of the network's latent drift
 //! and diffusion onto a target SDE, with Adam on autodiff gradients. No back-propagation
 //! through time.
 
@@ -146,7 +146,7 @@ pub struct DdmConfig {
     pub train_input_latent: bool,
     /// Amplitude of the sampled input pulses: `uniform` (a ~ U(0, 1) on the chosen channel, so
     /// the network is also right while its transverse state relaxes after an input switches
-    /// on or off) or `unit` (a = 1, the spec's u ∈ {0, e_1, …, e_K}).
+    /// on or off) or `unit` (a = 1, the paper's u ∈ {0, e_1, …, e_K}).
     #[config(default = "InputAmplitude::Uniform")]
     pub input_amplitude: InputAmplitude,
     /// Gradient computation: `auto` (closed form for the low-rank network with fixed h,

@@ -1,4 +1,4 @@
-//! Continuous-Bernoulli units (FEP spec §1.1): density θe^{θσ}/(2 sinh θ) on [−1, 1].
+//! Continuous-Bernoulli units: density θe^{θσ}/(2 sinh θ) on [−1, 1].
 //!
 //! Scalar f64 functions with Taylor branches where the closed forms cancel, and tensor versions
 //! (f32, with the same branches) for batched networks.

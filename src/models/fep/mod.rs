@@ -1,9 +1,9 @@
-//! Self-orthogonalising attractor networks from the free energy principle (FEP spec).
+//! Self-orthogonalising attractor networks from the free energy principle.
 //!
 //! G independent networks of N continuous-Bernoulli units are trained together as one batched
 //! computation: couplings `J: [G, N, N]` (J_ij from j to i, zero diagonal), states `σ: [G, N]`,
 //! per-network precision β, evidence and learning rate (so a grid of settings is one run).
-//! Learning is local: the code form of the spec (§1.5, default), the paper form, or Hebbian.
+//! Learning is local: the form of the paper's code (default), the paper form, or Hebbian.
 //! Analysis (attractors, orthogonality, retrieval) runs on the host in f64 (`analysis::fep`).
 //!
 //! Two engines compute the same update from the same random numbers (see
@@ -99,7 +99,7 @@ pub struct FepConfig {
     #[config(default = "PatternSource::Builtin(PatternSet::Digits)")]
     pub patterns: PatternSource,
     /// Input during training: `patterns` (bias = evidence × pattern) or `none` (b = 0: free
-    /// running with learning on, the spec's Sim 4).
+    /// running with learning on, the paper's Sim 4).
     #[config(default = "Input::Patterns")]
     pub input: Input,
     /// Start from the couplings and states of another run's newest checkpoint (run directory).
@@ -107,7 +107,7 @@ pub struct FepConfig {
     /// Train on these pattern indices only (empty: all), e.g. `[1, 2, 3]` for Sim 3.
     #[config(default = "Vec::new()")]
     pub subset: Vec<usize>,
-    /// Z-score each user pattern (the digits are always preprocessed as in the spec).
+    /// Z-score each user pattern (the digits are always preprocessed as in the paper).
     #[config(default = true)]
     pub zscore: bool,
     /// Evidence level: a pattern x is presented as bias b = evidence · x.
@@ -128,7 +128,7 @@ pub struct FepConfig {
     /// Pattern order: `random` (uniform per epoch) or `sequential` (0, 1, …, P−1, 0, …).
     #[config(default = "Order::Random")]
     pub order: Order,
-    /// Learning rule: `code` (ε = σ − L(Jσ_prev), spec default), `paper` (ε = σ − L(β(b + Jσ_prev)))
+    /// Learning rule: `code` (ε = σ − L(Jσ_prev), default), `paper` (ε = σ − L(β(b + Jσ_prev)))
     /// or `hebbian` (ΔJ = α σσᵀ, baseline).
     #[config(default = "Rule::Code")]
     pub rule: Rule,

@@ -117,7 +117,7 @@ impl TensorNetworks {
 
     /// One stochastic update + learning step with biases `b: [G, N]`; returns ‖ΔJ‖² summed and
     /// the VFE proxy Σ_i ψ(θ_i) − θ_i σ_i (the negative log-likelihood of the new state under
-    /// its CB posterior; spec §1.6, JAX form), summed over networks.
+    /// its CB posterior; the JAX form of the paper's code), summed over networks.
     fn learn_step(
         &mut self,
         cfg: &FepConfig,

@@ -1,11 +1,11 @@
-//! Neural Langevin machine (NLM spec §1): an asymmetric RNN whose squared speed is an energy,
+//! Neural Langevin machine: an asymmetric RNN whose squared speed is an energy,
 //! sampled by Langevin dynamics. Row-vector convention: states `x: [B, N]`.
 //!
 //! `e = −x + φ(x)Jᵀ + b`, `E = ½‖e‖²`, force `F = −∇E = e − φ'(x) ⊙ (e J)` (the second term is
 //! the Onsager reaction term), SDE `dx = F dt + √(2T) dW`. The model implements [`Sde`], so
 //! sampling goes through the project's one Euler–Maruyama solver.
 //!
-//! Training (spec §2) is the local asymmetric contrastive rule: the gradient of the data
+//! Training is the local asymmetric contrastive rule: the gradient of the data
 //! log-likelihood with respect to J_ij is ⟨(x_i − h_i − b_i)φ(x_j)⟩ over the data minus the
 //! same average over Langevin samples, applied with Adam; [`NlmTrainer`] runs it through the
 //! shared training driver.
@@ -42,7 +42,7 @@ pub struct Nlm {
     pub temperature: f64,
 }
 
-/// Configuration of a fresh [`Nlm`] ([`NlmModelConfig::init`]): the spec's initialisation
+/// Configuration of a fresh [`Nlm`] ([`NlmModelConfig::init`]): the paper's initialisation
 /// J_ij ~ N(0, g²/N) with a zero diagonal, b = 0.
 #[derive(Config, Debug)]
 pub struct NlmModelConfig {
@@ -87,7 +87,7 @@ impl Nlm {
         self.b = Param::initialized(self.b.id, b);
     }
 
-    /// The spec's initialisation: J_ij ~ N(0, g²/N) with zero diagonal, b = 0.
+    /// The paper's initialisation: J_ij ~ N(0, g²/N) with zero diagonal, b = 0.
     pub fn init(n: usize, gain: f64, temperature: f64, rng: &mut Rng, device: &Device) -> Self {
         let sd = gain / (n as f64).sqrt();
         let mut j: Vec<f64> = rng
@@ -173,7 +173,7 @@ impl Sde for Nlm {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Training (spec §2): the local asymmetric contrastive rule with Adam and persistent chains.
+// Training: the local asymmetric contrastive rule with Adam and persistent chains.
 // ---------------------------------------------------------------------------------------------
 
 /// RNG streams of NLM runs.
@@ -272,7 +272,7 @@ pub struct NlmConfig {
     pub pool: usize,
     /// Threshold the (pooled) pixels at 0.5, p → 0 or 1, before the atanh map: binarised
     /// images, every unit saturated at ±atanh(1 − ε), where the T = 1 jitter costs least in
-    /// pixel distance (off by default: the spec uses grey levels).
+    /// pixel distance (off by default: the paper uses grey levels).
     #[config(default = false)]
     pub binarize: bool,
     /// ε of the pixel map x = atanh(clamp(2p − 1, −1 + ε, 1 − ε)).
@@ -319,7 +319,7 @@ pub struct NlmConfig {
     /// Learning-rate schedule over the run: `cosine` (from `lr` down to `lr_final`, the
     /// default: the last updates average out Adam's fluctuations, which otherwise keep moving
     /// the attractors; on the shapes test set the denoising ratio goes from 0.60 with a constant
-    /// rate to 0.11), `linear` (to `lr_final`) or `constant` (the spec's; earlier runs).
+    /// rate to 0.11), `linear` (to `lr_final`) or `constant` (the paper's; earlier runs).
     #[config(default = "Schedule::Cosine")]
     pub schedule: Schedule,
     /// Final learning rate of the `cosine` and `linear` schedules.
@@ -361,7 +361,7 @@ pub struct NlmConfig {
     /// fresh chains pass through brighter states before they settle).
     #[config(default = 5000)]
     pub polarity_steps: usize,
-    /// Keep parameter snapshots at the spec's t_age schedule round(201·1.7^i) in `tage/`.
+    /// Keep parameter snapshots at the paper's t_age schedule round(201·1.7^i) in `tage/`.
     #[config(default = true)]
     pub tage_snapshots: bool,
     /// Checkpoint period (updates).
@@ -382,7 +382,7 @@ pub struct NlmConfig {
     pub seed: u64,
 }
 
-/// Negative-phase sampling scheme (spec §2.3).
+/// Negative-phase sampling scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sampler {
@@ -506,7 +506,7 @@ impl NlmConfig {
         self.adam().validate()
     }
 
-    /// The optimiser of J (coupled L2 `weight_decay`, spec: on J only).
+    /// The optimiser of J (coupled L2 `weight_decay`, the paper's: on J only).
     pub fn adam(&self) -> Adam {
         Adam {
             beta1: self.beta1,
@@ -538,7 +538,7 @@ impl NlmConfig {
     }
 }
 
-/// The spec's t_age snapshot schedule: round(201·1.7^i) up to `total`.
+/// The paper's t_age snapshot schedule: round(201·1.7^i) up to `total`.
 pub fn tage_schedule(total: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut i = 0;
@@ -840,7 +840,7 @@ impl NlmTrainer {
     }
 }
 
-/// The contrastive rule's gradients (descent direction on −log-likelihood, spec §2.2).
+/// The contrastive rule's gradients (descent direction on −log-likelihood).
 pub struct Grads {
     /// `grad_J = G_model − G_data` with zero diagonal, `[N, N]`.
     pub grad_j: Tensor<2>,
