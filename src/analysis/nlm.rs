@@ -843,6 +843,26 @@ pub fn nearest_labels(
         .collect())
 }
 
+/// The share of chains that end in the class of the training image they started at: chain `c`
+/// started at training image `c mod starts`; each final state `q` (`[chains, dim]`) is labelled
+/// by its nearest training image in `reference`.
+pub fn class_stay_frac(
+    q: &[f32],
+    reference: &[f32],
+    labels: &[u8],
+    starts: usize,
+    dim: usize,
+    device: &Device,
+) -> Result<f64> {
+    let got = nearest_labels(q, reference, labels, dim, device)?;
+    let stay = got
+        .iter()
+        .enumerate()
+        .filter(|&(i, &g)| g == labels[i % starts.max(1)])
+        .count();
+    Ok(stay as f64 / got.len().max(1) as f64)
+}
+
 /// The share of each class `0..classes` among `labels` (all zero when there are none).
 pub fn class_shares(labels: &[u8], classes: usize) -> Vec<f64> {
     let mut counts = vec![0usize; classes];

@@ -542,16 +542,10 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         if a.init == Init::Data
             && let Some(labels) = &l.data.train.labels
         {
-            // Chains started at training images: the share that ends in its start image's
-            // class (chain c started at image c mod their count).
-            let got = crate::analysis::nlm::nearest_labels(last, &train, labels, dim, device)?;
             let starts = start_pixels(&l, a.init, chains)?.len() / dim;
-            let stay = got
-                .iter()
-                .enumerate()
-                .filter(|&(i, &g)| g == labels[i % starts.max(1)])
-                .count();
-            v["class_stay_frac"] = (stay as f64 / got.len().max(1) as f64).into();
+            v["class_stay_frac"] =
+                crate::analysis::nlm::class_stay_frac(last, &train, labels, starts, dim, device)?
+                    .into();
         }
     }
     if !held.is_empty() {
