@@ -45,12 +45,11 @@ fn main() -> Result<()> {
                 checkpoint_every: 50,
                 log_every: 50,
                 keep: 2,
-                quiet: true,
                 milestones: Vec::new(),
                 milestone_dir: "milestones",
                 tensorboard: true,
             };
-            run(&mut trainer, &rd, 0, &opts)?;
+            run(&mut trainer, &rd, 0, &opts, &Default::default())?;
             println!("trained {} updates into {}", cfg.updates, dir.display());
             dir
         }

@@ -22,18 +22,22 @@
 //!   listing of a folder of runs), [`config`] (configuration overrides, built-in-or-path
 //!   [`config::Source`]), [`data`] (IDX, PNG and pattern readers), [`rng`] (serialisable
 //!   random streams), [`optim`] (Adam, schedules), [`plot`] and [`npy`] (outputs),
-//!   [`progress`] (progress bars), [`transfer`] (the one door for host↔device copies),
+//!   [`progress`] (progress observer and stop flag), [`transfer`] (the one door for host↔device copies),
 //!   [`error`] (exit codes);
-//! - [`cli`]: the command line: the family registry ([`cli::family`]: one train, resume and
-//!   export path for every family), argument structs and the command handlers that load runs,
-//!   write files and figures and print ([`cli::ddm`], [`cli::nlm`], [`cli::fep`]), dispatch,
-//!   examples, completions, logging.
+//! - [`api`]: the run-level operations every front calls (train, resume, export through the
+//!   family registry [`api::family`]; each family's operations on trained runs), each a
+//!   function of typed options returning a typed result, with progress and cancellation as
+//!   parameters ([`progress::Control`]);
+//! - [`cli`]: the command line, one face over [`api`]: argument structs and the command
+//!   handlers that parse, call, write files and figures and print ([`cli::ddm`], [`cli::nlm`],
+//!   [`cli::fep`]), dispatch, examples, completions, logging.
 //!
 //! `docs/design.md` in the repository is the longer map.
 
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod api;
 pub mod atomic;
 pub mod checkpoint;
 #[allow(missing_docs)]

@@ -1,84 +1,148 @@
-//! Progress bars (indicatif) for every command that can run for more than a few seconds.
+//! Progress and cancellation, as parameters of every long operation.
 //!
-//! Bars are drawn on stderr only when it is a terminal (indicatif's stderr target hides itself
-//! otherwise, so pipes, CI logs and tests see none) and never with `--quiet`. They show the
-//! elapsed time, the rate and the ETA.
+//! The library draws nothing and installs no signal handler. A caller hands an operation a
+//! [`Progress`] observer (the command line's draws indicatif bars on stderr; a notebook front
+//! can print or update a widget; [`Silent`] does nothing) and a [`Stop`] flag that the training
+//! driver and the long loops poll (the command line sets it from Ctrl-C). Both travel together
+//! in [`Control`].
+//!
+//! Loops deep inside the solver do not take an observer argument: an operation opens a
+//! [`Scope`] with its observer and its length, and the Euler–Maruyama loops advance whichever
+//! scope is open on their thread ([`tick`]).
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-const TEMPLATE: &str =
-    "{spinner} {prefix} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {rate} {msg}";
-
-/// The style with a `{rate}` key: units per second, rounded for reading.
-fn with_rate(style: Result<ProgressStyle, indicatif::style::TemplateError>) -> ProgressStyle {
-    style
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key(
-            "rate",
-            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let r = s.per_sec();
-                let _ = if r >= 100.0 {
-                    write!(w, "{r:.0}/s")
-                } else {
-                    write!(w, "{r:.2}/s")
-                };
-            },
-        )
+/// Observer of a long operation: a task starts with a label and a length (0 when not known up
+/// front), advances, may carry a short message (the training loss), and finishes. Tasks nest
+/// (a training's final check inside the training): each `start` is matched by one `finish`.
+/// Calls may come from several threads.
+pub trait Progress: Send + Sync {
+    /// A task named `label` of `len` units starts (`len` 0: not known up front).
+    fn start(&self, label: &str, len: u64);
+    /// The innermost task moved on by `n` units.
+    fn advance(&self, n: u64);
+    /// The innermost task is at unit `pos` (e.g. a resumed training starts at its step).
+    fn set_position(&self, pos: u64) {
+        let _ = pos;
+    }
+    /// A short status of the innermost task (e.g. `loss 1.2e-3`).
+    fn message(&self, msg: &str) {
+        let _ = msg;
+    }
+    /// The innermost task finished (or was abandoned).
+    fn finish(&self);
 }
 
-/// A bar of `len` units named `what` (e.g. `"eval: sampling"`), hidden when `quiet`.
-pub fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// The observer that reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// A request to stop, shared between whoever asks (a Ctrl-C handler, another thread, a
+/// notebook's interrupt) and the running operation, which polls it: the training driver then
+/// saves a checkpoint and returns [`crate::train::Outcome::Interrupted`].
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// A flag nobody has raised.
+    pub fn new() -> Self {
+        Self::default()
     }
-    let pb = ProgressBar::new(len);
-    pb.set_style(with_rate(ProgressStyle::with_template(TEMPLATE)));
-    pb.set_prefix(what.to_string());
-    pb
+    /// Asks the operation to stop; returns whether it had been asked already.
+    pub fn request(&self) -> bool {
+        self.0.swap(true, Ordering::SeqCst)
+    }
+    /// Whether a stop was requested.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a long operation is handed besides its inputs: where it reports progress and the flag
+/// it polls to stop early.
+#[derive(Clone)]
+pub struct Control {
+    /// The progress observer.
+    pub progress: Arc<dyn Progress>,
+    /// The stop flag.
+    pub stop: Stop,
+}
+
+impl Default for Control {
+    /// Silent, never stopped.
+    fn default() -> Self {
+        Self::new(Arc::new(Silent))
+    }
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("stop", &self.stop.requested())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Reports to `progress`, with a fresh stop flag.
+    pub fn new(progress: Arc<dyn Progress>) -> Self {
+        Self {
+            progress,
+            stop: Stop::new(),
+        }
+    }
+    /// Whether a stop was requested.
+    pub fn stopped(&self) -> bool {
+        self.stop.requested()
+    }
+    /// Opens a [`Scope`] of `len` units named `label` on this observer.
+    pub fn scope(&self, len: u64, label: &str) -> Scope {
+        scope(&self.progress, len, label)
+    }
 }
 
 thread_local! {
-    static CURRENT: std::cell::RefCell<Option<ProgressBar>> = const { std::cell::RefCell::new(None) };
+    static CURRENT: std::cell::RefCell<Vec<Arc<dyn Progress>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A bar that the solver's step loops advance ([`tick`]) while it lives, on this thread: a
-/// command that simulates or samples opens one with its total number of steps, and the
+/// A task that the solver's step loops advance ([`tick`]) while it lives, on this thread: an
+/// operation that simulates or samples opens one with its total number of steps, and the
 /// Euler–Maruyama loops (target, network, Langevin) move it one step at a time without knowing
-/// who asked. Dropping the scope clears the bar.
+/// who asked. Dropping the scope finishes the task.
 pub struct Scope {
-    pb: ProgressBar,
-    previous: Option<ProgressBar>,
+    progress: Arc<dyn Progress>,
 }
 
-/// Opens a [`Scope`] of `len` steps named `what`, hidden when `quiet`; `len = 0` when the
-/// total is not known up front (a counter with the elapsed time and rate, no ETA).
-pub fn scope(len: u64, what: &str, quiet: bool) -> Scope {
-    let pb = if len == 0 && !quiet {
-        let pb = ProgressBar::new_spinner();
-        pb.set_style(with_rate(ProgressStyle::with_template(
-            "{spinner} {prefix} [{elapsed_precise}] {pos} steps {rate}",
-        )));
-        pb.set_prefix(what.to_string());
-        pb
-    } else {
-        bar(len, what, quiet)
-    };
-    let previous = CURRENT.with(|c| c.borrow_mut().replace(pb.clone()));
-    Scope { pb, previous }
+/// Opens a [`Scope`] of `len` steps named `label` on `progress`; `len = 0` when the total is
+/// not known up front.
+pub fn scope(progress: &Arc<dyn Progress>, len: u64, label: &str) -> Scope {
+    progress.start(label, len);
+    CURRENT.with(|c| c.borrow_mut().push(progress.clone()));
+    Scope {
+        progress: progress.clone(),
+    }
 }
 
 impl Scope {
-    /// The bar, e.g. to change its length once a command knows it.
-    pub fn bar(&self) -> &ProgressBar {
-        &self.pb
+    /// The observer the scope reports to.
+    pub fn progress(&self) -> &Arc<dyn Progress> {
+        &self.progress
     }
 }
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        self.pb.finish_and_clear();
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        self.progress.finish();
+        CURRENT.with(|c| {
+            c.borrow_mut().pop();
+        });
     }
 }
 
@@ -86,8 +150,8 @@ impl Drop for Scope {
 #[inline]
 pub fn tick() {
     CURRENT.with(|c| {
-        if let Some(pb) = c.borrow().as_ref() {
-            pb.inc(1);
+        if let Some(p) = c.borrow().last() {
+            p.advance(1);
         }
     });
 }
@@ -95,20 +159,57 @@ pub fn tick() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Records what it is told, as lines.
+    #[derive(Default)]
+    struct Log(Mutex<Vec<String>>);
+
+    impl Progress for Log {
+        fn start(&self, label: &str, len: u64) {
+            self.0.lock().unwrap().push(format!("start {label} {len}"));
+        }
+        fn advance(&self, n: u64) {
+            self.0.lock().unwrap().push(format!("advance {n}"));
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().push("finish".into());
+        }
+    }
 
     #[test]
     fn scopes_nest_and_ticks_reach_the_innermost() {
-        let outer = scope(10, "outer", false);
+        let log = Arc::new(Log::default());
+        let p: Arc<dyn Progress> = log.clone();
+        let outer = scope(&p, 10, "outer");
         tick();
         {
-            let inner = scope(5, "inner", false);
+            let _inner = scope(&p, 5, "inner");
             tick();
-            tick();
-            assert_eq!(inner.bar().position(), 2);
         }
-        tick();
-        assert_eq!(outer.bar().position(), 2);
         drop(outer);
         tick(); // no scope: nothing to advance, no panic
+        let lines = log.0.lock().unwrap().clone();
+        assert_eq!(
+            lines,
+            [
+                "start outer 10",
+                "advance 1",
+                "start inner 5",
+                "advance 1",
+                "finish",
+                "finish"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stop_is_seen_by_every_clone() {
+        let c = Control::default();
+        let other = c.clone();
+        assert!(!c.stopped());
+        assert!(!other.stop.request());
+        assert!(c.stopped());
+        assert!(other.stop.request(), "second request reports the first");
     }
 }

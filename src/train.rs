@@ -5,34 +5,16 @@
 //! `metrics.jsonl`, periodic atomic checkpoints, Ctrl-C (save, then stop), and NaN detection
 //! (stop without touching the last good checkpoint).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
 use crate::error::Failure;
 use crate::run::DIVERGED_FILE;
-use indicatif::ProgressBar;
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::progress::Control;
 use crate::run::RunDir;
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Installs a handler for Ctrl-C (SIGINT), SIGTERM and SIGHUP that asks the running driver to
-/// checkpoint and stop (exit code 130). A second signal exits at once.
-pub fn install_ctrlc_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-}
-
-/// Whether an interrupt was requested.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
 
 /// What one training step reports: named scalars, one of them `loss` (the training loss or the
 /// model's monitor quantity). On a GPU a step leaves its scalars on the device ([`Self::device`])
@@ -230,8 +212,6 @@ pub struct DriverOptions {
     pub log_every: u64,
     /// Checkpoints kept on disk (at least 2).
     pub keep: usize,
-    /// No progress bar.
-    pub quiet: bool,
     /// Steps after which a [`Trainable::snapshot`] is kept for good in `<run>/<milestone_dir>/`
     /// (the NLM's t_age schedule); never pruned.
     pub milestones: Vec<u64>,
@@ -242,10 +222,9 @@ pub struct DriverOptions {
 }
 
 impl DriverOptions {
-    /// The same settings, stopping at `until` (default: the total) and quiet or not.
-    pub fn until(mut self, until: Option<u64>, quiet: bool) -> Self {
+    /// The same settings, stopping at `until` (default: the total).
+    pub fn until(mut self, until: Option<u64>) -> Self {
         self.until = until;
-        self.quiet = quiet;
         self
     }
 }
@@ -255,7 +234,8 @@ impl DriverOptions {
 pub enum Outcome {
     /// All requested steps done.
     Finished(u64),
-    /// Stopped by Ctrl-C after saving a checkpoint at this step.
+    /// Stopped on request (the [`Control`]'s stop flag: Ctrl-C on the command line) after
+    /// saving a checkpoint at this step.
     Interrupted(u64),
 }
 
@@ -325,10 +305,9 @@ fn diverged(run: &RunDir, step: u64, quantity: String, value: f64) -> anyhow::Er
 
 /// Passes `ck` through when every array is finite; a non-finite parameter is a divergence and is
 /// never written as a checkpoint.
-fn checked(run: &RunDir, ck: Checkpoint, pb: &ProgressBar) -> Result<Checkpoint> {
+fn checked(run: &RunDir, ck: Checkpoint) -> Result<Checkpoint> {
     for a in &ck.arrays {
         if let Some(v) = a.data.iter().find(|v| !v.is_finite()) {
-            pb.abandon();
             return Err(diverged(
                 run,
                 ck.step,
@@ -401,12 +380,41 @@ impl Board {
     }
 }
 
-/// Runs `task` from `start` to the end (or `until`), checkpointing into `run`.
+/// The driver's task on a [`Control`]'s observer, finished however the loop ends (an error
+/// included).
+struct Bar<'a>(&'a Control);
+
+impl<'a> Bar<'a> {
+    fn open(ctl: &'a Control, end: u64, start: u64) -> Self {
+        ctl.progress.start("train", end);
+        if start > 0 {
+            ctl.progress.set_position(start);
+        }
+        Self(ctl)
+    }
+    fn advance(&self) {
+        self.0.progress.advance(1);
+    }
+    fn message(&self, msg: &str) {
+        self.0.progress.message(msg);
+    }
+}
+
+impl Drop for Bar<'_> {
+    fn drop(&mut self) {
+        self.0.progress.finish();
+    }
+}
+
+/// Runs `task` from `start` to the end (or `until`), checkpointing into `run`, reporting to
+/// `ctl.progress` (one task named `train`) and stopping early, after a checkpoint, when
+/// `ctl.stop` is raised.
 pub fn run(
     task: &mut dyn Trainable,
     run: &RunDir,
     start: u64,
     opts: &DriverOptions,
+    ctl: &Control,
 ) -> Result<Outcome> {
     let end = opts.until.unwrap_or(opts.total_steps).min(opts.total_steps);
     crate::device::persist_autotune(&run.path().join("autotune"));
@@ -418,9 +426,7 @@ pub fn run(
             .context("cannot export the initial model")?;
     }
     let mut board = Board::open(run, start, opts.tensorboard && start < end);
-    let pb = crate::progress::bar(end, "train", opts.quiet);
-    pb.set_position(start);
-    pb.reset_eta();
+    let pb = Bar::open(ctl, end, start);
     let t0 = Instant::now();
     let mut step = start;
     // Steps whose scalars are still on the device; read in one copy whenever the driver needs
@@ -434,14 +440,14 @@ pub fn run(
             opts.log_every > 0 && (step.is_multiple_of(opts.log_every) || step == opts.total_steps);
         let periodic = opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every);
         let milestone = opts.milestones.contains(&step);
-        if !(log_now || periodic || milestone || step == end || interrupted()) {
-            pb.set_position(step);
+        let stop = ctl.stopped();
+        pb.advance();
+        if !(log_now || periodic || milestone || step == end || stop) {
             continue;
         }
         let read = read_all(&mut pending)?;
         for (s, vals) in &read {
             if let Some((quantity, value)) = vals.iter().find(|(_, v)| !v.is_finite()) {
-                pb.abandon();
                 return Err(diverged(run, s + 1, quantity.clone(), *value));
             }
         }
@@ -467,17 +473,16 @@ pub fn run(
             run.append_metrics(&serde_json::Value::Object(m))?;
             board.with(|w| w.scalars(step, &scalars));
         }
-        pb.set_position(step);
-        pb.set_message(format!("loss {loss:.4e}"));
+        pb.message(&format!("loss {loss:.4e}"));
         if milestone {
             let dir = run.path().join(opts.milestone_dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-            let snap = checked(run, task.snapshot(step)?, &pb)?;
+            let snap = checked(run, task.snapshot(step)?)?;
             checkpoint::save(&dir, &snap, usize::MAX).with_context(|| not_saved(run, step))?;
         }
-        if periodic || step == end || interrupted() {
-            let ck = checked(run, task.checkpoint(step)?, &pb)?;
+        if periodic || step == end || stop {
+            let ck = checked(run, task.checkpoint(step)?)?;
             checkpoint::save(run.path(), &ck, opts.keep).with_context(|| not_saved(run, step))?;
             task.export(run.path())
                 .with_context(|| format!("cannot export the model of step {step}"))?;
@@ -500,13 +505,9 @@ pub fn run(
                 w.sync()
             });
         }
-        if interrupted() {
-            pb.abandon_with_message(format!("interrupted: checkpoint saved at step {step}"));
+        if stop {
             return Ok(Outcome::Interrupted(step));
         }
     }
-    // Cleared rather than left drawn: the caller's closing line (what was done, where, what
-    // next) takes its place, instead of running into the bar's last frame on one line.
-    pb.finish_and_clear();
     Ok(Outcome::Finished(step))
 }

@@ -169,7 +169,6 @@ fn resume_is_bit_exact_on_cpu() {
         checkpoint_every: 7,
         log_every: 5,
         keep: 2,
-        quiet: true,
         milestones: Vec::new(),
         milestone_dir: "milestones",
         tensorboard: true,
@@ -184,18 +183,18 @@ fn resume_is_bit_exact_on_cpu() {
     let ra = RunDir::create(&da, false).unwrap();
     ra.write_config(&meta, &cfg).unwrap();
     let mut a = DdmTrainer::new(&cfg, &dev).unwrap();
-    train::run(&mut a, &ra, 0, &opts(None)).unwrap();
+    train::run(&mut a, &ra, 0, &opts(None), &Default::default()).unwrap();
     // Interrupted at 23 (last checkpoint at 21), then resumed in a fresh trainer.
     let db = common::tmpdir("resume-b");
     let rb = RunDir::create(&db, false).unwrap();
     rb.write_config(&meta, &cfg).unwrap();
     let mut b = DdmTrainer::new(&cfg, &dev).unwrap();
-    train::run(&mut b, &rb, 0, &opts(Some(23))).unwrap();
+    train::run(&mut b, &rb, 0, &opts(Some(23)), &Default::default()).unwrap();
     drop(b);
     let mut c = DdmTrainer::for_resume(&cfg, &dev).unwrap();
     let start = train::restore_latest(&mut c, &rb).unwrap();
     assert_eq!(start, 23);
-    train::run(&mut c, &rb, start, &opts(None)).unwrap();
+    train::run(&mut c, &rb, start, &opts(None), &Default::default()).unwrap();
     assert_eq!(
         params(&a),
         params(&c),

@@ -683,12 +683,11 @@ fn autotune_cache_lives_in_the_run_directory(gpu: &Device) -> Result<(), Failed>
         checkpoint_every: 3,
         log_every: 1,
         keep: 2,
-        quiet: true,
         milestones: Vec::new(),
         milestone_dir: "milestones",
         tensorboard: true,
     };
-    run(&mut t, &rd, 0, &opts)?;
+    run(&mut t, &rd, 0, &opts, &Default::default())?;
     let cache = rd.path().join("autotune");
     let files: Vec<_> = std::fs::read_dir(&cache)
         .map_err(|e| format!("no autotune folder {}: {e}", cache.display()))?

@@ -105,12 +105,8 @@ pub struct SimulateArgs {
 }
 
 /// `ddm simulate`: writes `<out>.npy` (`[K, steps, d]`), `<out>.png` and `<out>.json`.
-pub fn simulate_cmd(
-    a: &SimulateArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+pub fn simulate_cmd(a: &SimulateArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let l = load_run(&a.run_dir, device)?;
     let ddm = &l.ddm;
     let dt = a.dt.unwrap_or(ddm.target.default_dt());
@@ -155,7 +151,7 @@ pub fn simulate_cmd(
         record_every: every,
         epr: false,
     };
-    let bar = crate::progress::scope(steps as u64, "simulate", quiet);
+    let bar = cx.ctx.control.scope(steps as u64, "simulate");
     let out = simulate(ddm, &spec, &z0, &mut rng, &mut |_| None)?;
     drop(bar);
     let stem = a.out.clone().unwrap_or_else(|| {
@@ -504,7 +500,8 @@ fn json_num(x: f64) -> Value {
 }
 
 /// `ddm eval`: writes `DIR/eval.json` and prints it.
-pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<()> {
+pub fn eval_cmd(a: &EvalArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let l = load_run(&a.run_dir, device)?;
     if a.trajectories == 0 || a.points == 0 {
         bail!("--trajectories and --points must be >= 1");
@@ -514,7 +511,7 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
     {
         bail!("--t-end must be > 0, got {t}");
     }
-    let bar = crate::progress::scope(0, "eval", quiet);
+    let bar = cx.ctx.control.scope(0, "eval");
     let mut v = evaluate(&l.ddm, a, seed.unwrap_or(l.ddm.cfg.seed), quiet)?;
     drop(bar);
     v["step"] = l.step.into();
@@ -548,14 +545,10 @@ pub struct DecomposeArgs {
 }
 
 /// `ddm decompose`: drift fields of W, W_s and W_a; reversible/irreversible parts; EPR.
-pub fn decompose_cmd(
-    a: &DecomposeArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+pub fn decompose_cmd(a: &DecomposeArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let l = load_run(&a.run_dir, device)?;
-    let _bar = crate::progress::scope(0, "decompose", quiet);
+    let _bar = cx.ctx.control.scope(0, "decompose");
     let ddm = &l.ddm;
     let d = ddm.target.dim();
     let dev = &ddm.device;

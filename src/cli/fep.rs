@@ -148,12 +148,8 @@ pub struct AttractorsArgs {
 }
 
 /// `fep attractors`: `attractors.npy` (distinct attractors) and `attractors.png`.
-pub fn attractors_cmd(
-    a: &AttractorsArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+pub fn attractors_cmd(a: &AttractorsArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let l = load(&a.run_dir, device)?;
     let t = &l.trainer;
     if a.network >= t.g {
@@ -445,7 +441,8 @@ pub fn evaluate(l: &LoadedFep, a: &EvalArgs, seed: u64) -> Result<Value> {
 }
 
 /// `fep eval`: writes `eval.json` and prints it.
-pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<()> {
+pub fn eval_cmd(a: &EvalArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     if a.trials == 0 || a.steps == 0 {
         bail!("--trials and --steps must be >= 1");
     }
@@ -498,12 +495,8 @@ pub struct RunFreeArgs {
 }
 
 /// `fep run-free`: `states.npy`, `run_free.png` (correlation raster), `run_free.json`.
-pub fn run_free_cmd(
-    a: &RunFreeArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+pub fn run_free_cmd(a: &RunFreeArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let l = load(&a.run_dir, device)?;
     let t = &l.trainer;
     if a.network >= t.g {
@@ -663,12 +656,8 @@ pub fn parse_range(s: &str, log: bool) -> Result<Vec<f64>> {
 }
 
 /// Runs the sweep; returns the JSON report.
-pub fn sweep_cmd(
-    a: &SweepArgs,
-    device: &burn::tensor::Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+pub fn sweep_cmd(a: &SweepArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let evs = parse_range(&a.evidence, false)?;
     let betas = parse_range(&a.beta, true)?;
     if a.seeds == 0 || a.trials == 0 {
@@ -721,12 +710,11 @@ pub fn sweep_cmd(
         checkpoint_every: cfg.checkpoint_every,
         log_every: cfg.log_every,
         keep: 2,
-        quiet,
         milestones: Vec::new(),
         milestone_dir: "milestones",
         tensorboard: cfg.tensorboard,
     };
-    train::run(&mut t, &rd, 0, &opts)?;
+    train::run(&mut t, &rd, 0, &opts, &cx.ctx.control)?;
     let train_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let n = t.n;
@@ -734,7 +722,8 @@ pub fn sweep_cmd(
     let js: Vec<Vec<f64>> = t.j_host_all()?;
     let mut results = vec![(f64::NAN, f64::NAN, f64::NAN, f64::NAN); g];
     let seed0 = cfg.seed;
-    let scoring = crate::progress::bar(g as u64, "sweep: scoring", quiet);
+    let scoring_scope = cx.ctx.control.scope(g as u64, "sweep: scoring");
+    let scoring = scoring_scope.progress().clone();
     {
         use rayon::prelude::*;
         let (js, t, test, scoring) = (&js, &t, &test, &scoring);
@@ -759,10 +748,10 @@ pub fn sweep_cmd(
                 _ => f64::NAN,
             };
             *out = (retr, gen_, distinct.len() as f64, orth);
-            scoring.inc(1);
+            scoring.advance(1);
         });
     }
-    scoring.finish_and_clear();
+    drop(scoring_scope);
     let eval_s = t1.elapsed().as_secs_f64();
     // Medians over seeds per cell: grid[e][b].
     let (ne, nb) = (evs.len(), betas.len());
@@ -886,7 +875,8 @@ pub struct RecallArgs {
 }
 
 /// `fep recall`: `recall.npy` (posterior means), `recall.png`, `recall.json`.
-pub fn recall_cmd(a: &RecallArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<()> {
+pub fn recall_cmd(a: &RecallArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let l = load(&a.run_dir, device)?;
     let t = &l.trainer;
     let n = t.n;

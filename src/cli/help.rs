@@ -240,7 +240,7 @@ fn attach(cmd: Command, prefix: &str) -> Command {
 
 /// The configuration defaults of the `train` command at `path`, if it is one.
 fn train_defaults(path: &str) -> Option<serde_json::Value> {
-    use super::family::{DdmFamily, Family, FepFamily, NlmFamily, RunConfig};
+    use crate::api::family::{DdmFamily, Family, FepFamily, NlmFamily, RunConfig};
     let v = match path {
         "ddm train" => serde_json::to_value(<DdmFamily as Family>::Config::defaults()),
         "nlm train" => serde_json::to_value(<NlmFamily as Family>::Config::defaults()),

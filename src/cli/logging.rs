@@ -4,8 +4,9 @@
 //! lines (`run directory: …`, `warning: …`), and warnings of the crates below it (Burn, wgpu,
 //! cubecl), which were dropped before there was a logger. `RUST_LOG=debug` (or any
 //! `env_logger` filter, e.g. `RUST_LOG=attractor=debug,wgpu_core=info`) shows more. `--quiet`
-//! is handled where the messages are made (it hides chatter, never warnings); results go to
-//! stdout and are not log records.
+//! makes the filter `warn` (the library's messages are info records; it hides chatter, never
+//! warnings); the few lines said even then are printed by the command line itself; results go
+//! to stdout and are not log records.
 
 use std::io::Write;
 
@@ -14,12 +15,15 @@ use log::Level;
 /// The filter used when `RUST_LOG` is unset or empty.
 pub const DEFAULT_FILTER: &str = "warn,attractor=info";
 
+/// The filter used with `--quiet` when `RUST_LOG` is unset or empty: warnings only.
+pub const QUIET_FILTER: &str = "warn";
+
 /// Installs the logger (once; later calls do nothing).
-pub fn init() {
+pub fn init(quiet: bool) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_FILTER.to_string());
+        .unwrap_or_else(|| (if quiet { QUIET_FILTER } else { DEFAULT_FILTER }).to_string());
     let _ = env_logger::Builder::new()
         .parse_filters(&filter)
         .format(|buf, record| {

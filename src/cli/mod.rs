@@ -6,8 +6,8 @@
 //! and the generator of `docs/cli.md`; [`logging`] routes diagnostics through `log`
 //! (`RUST_LOG`).
 
+mod bars;
 pub mod ddm;
-pub mod family;
 pub mod fep;
 pub mod help;
 pub mod logging;
@@ -18,11 +18,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
+use crate::api::family;
+use crate::api::{Ctx, family::Family};
 use crate::checkpoint;
 use crate::device::{self, DeviceChoice, Selected};
+use crate::progress::{Control, Stop};
 use crate::run::RunDir;
 use crate::sde::builtin::catalogue;
-use crate::train::{self, Outcome};
 
 /// The help heading of the options every command takes (given before or after the command).
 const GLOBAL: &str = "Global options";
@@ -336,7 +338,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    logging::init();
+    logging::init(cli.quiet);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -351,10 +353,49 @@ pub fn main() -> i32 {
 /// unless `--quiet`.
 fn select_device(cli: &Cli) -> Result<Selected> {
     let sel = device::select(cli.device)?;
-    if !cli.quiet || cli.device == DeviceChoice::Auto {
+    if !cli.quiet {
         log::info!("device: {}", sel.description);
+    } else if cli.device == DeviceChoice::Auto {
+        say(&format!("device: {}", sel.description));
     }
     Ok(sel)
+}
+
+/// The global options, gathered once for a command: the library context (device, progress
+/// bars unless `--quiet`, a stop flag), the seed override and `--quiet`.
+pub struct Global {
+    /// Device, progress observer and stop flag, as every library operation takes them.
+    pub ctx: Ctx,
+    /// `--seed`, overriding the run's own where a command draws random numbers.
+    pub seed: Option<u64>,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+impl Global {
+    /// Resolves `--device` (see [`select_device`]) and opens the context.
+    fn new(cli: &Cli) -> Result<Self> {
+        let sel = select_device(cli)?;
+        Ok(Self {
+            ctx: Ctx::new(sel.device).with_control(Control::new(std::sync::Arc::new(
+                bars::Bars::new(cli.quiet),
+            ))),
+            seed: cli.seed,
+            quiet: cli.quiet,
+        })
+    }
+    /// The same, with Ctrl-C (and SIGTERM, SIGHUP) raising the stop flag: the training driver
+    /// then checkpoints and stops (exit code 130); a second signal exits at once.
+    fn stoppable(cli: &Cli) -> Result<Self> {
+        let g = Self::new(cli)?;
+        let stop: Stop = g.ctx.control.stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if stop.request() {
+                std::process::exit(130);
+            }
+        });
+        Ok(g)
+    }
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -516,26 +557,22 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
                 ("pool", pool.map(Into::into)),
                 ("seed", cli.seed.map(Into::into)),
             ]);
-            family::train::<family::NlmFamily>(cli, run, &extra)
+            train::<family::NlmFamily>(cli, run, &extra)
         }
         NlmCmd::Generate(a) => {
-            let sel = select_device(cli)?;
-            an::generate_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            an::generate_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         NlmCmd::Explore(a) => {
-            let sel = select_device(cli)?;
-            an::explore_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            an::explore_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         NlmCmd::Denoise(a) => {
-            let sel = select_device(cli)?;
-            an::denoise_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            an::denoise_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         NlmCmd::Eval(a) => {
-            let sel = select_device(cli)?;
-            an::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            an::eval_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         NlmCmd::Summarize(a) => {
@@ -545,37 +582,52 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
     }
 }
 
-/// The closing line of `train` and `resume`: what was done (this process trained from `start`
-/// in `took`), where it is, and what to run next.
-fn finish<F: family::Family>(
-    outcome: Outcome,
-    start: u64,
-    took: std::time::Duration,
-    run: &RunDir,
-    quiet: bool,
-) -> i32 {
-    let dir = run.path().display();
-    match outcome {
-        Outcome::Finished(s) => {
-            if !quiet {
-                log::info!(
-                    "finished: {} done ({} in {:.1} s), run directory {dir}. Next: {} --run-dir {dir}",
-                    family::steps::<F>(s),
-                    s.saturating_sub(start),
-                    took.as_secs_f64(),
-                    F::NEXT
-                );
-            }
-            0
-        }
-        Outcome::Interrupted(s) => {
-            log::info!(
-                "interrupted at {} {s}; checkpoint saved. Continue with: attractor resume --run-dir {dir}",
-                F::STEP
-            );
-            crate::error::exit::INTERRUPTED
-        }
+/// `<family> train`: the configuration from the defaults, the file, the `--set`s and then the
+/// explicit flags in `extra`; trained by the library.
+fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -> Result<i32> {
+    let cfg: F::Config = crate::config::build(
+        &<F::Config as family::RunConfig>::defaults(),
+        run.config.as_deref(),
+        &run.sets,
+        extra,
+    )?;
+    let place = family::RunPlace {
+        run_dir: run.run_dir.clone(),
+        overwrite: run.overwrite,
+    };
+    let g = Global::stoppable(cli)?;
+    let report = family::train::<F>(cfg, &place, &g.ctx)?;
+    Ok(finish::<F>(&report, cli.quiet))
+}
+
+/// The closing line of `train` and `resume`: what was done (this process trained from its
+/// start step in its time), where it is, and what to run next; the exit code.
+fn finish<F: Family>(r: &family::TrainReport, quiet: bool) -> i32 {
+    let dir = r.run_dir.display();
+    if r.interrupted {
+        // Said even with --quiet.
+        say(&format!(
+            "interrupted at {} {}; checkpoint saved. Continue with: attractor resume --run-dir {dir}",
+            F::STEP,
+            r.step
+        ));
+        return crate::error::exit::INTERRUPTED;
     }
+    if !quiet {
+        log::info!(
+            "finished: {} done ({} in {:.1} s), run directory {dir}. Next: {} --run-dir {dir}",
+            family::steps::<F>(r.step),
+            r.step.saturating_sub(r.start),
+            r.seconds,
+            F::NEXT
+        );
+    }
+    0
+}
+
+/// A line on stderr that is said even with `--quiet` (which silences the library's messages).
+fn say(line: &str) {
+    eprintln!("{line}");
 }
 
 fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
@@ -605,21 +657,18 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
                 ("init", init.map(|v| v.to_string().into())),
                 ("seed", cli.seed.map(Into::into)),
             ]);
-            family::train::<family::DdmFamily>(cli, run, &extra)
+            train::<family::DdmFamily>(cli, run, &extra)
         }
         DdmCmd::Simulate(a) => {
-            let sel = select_device(cli)?;
-            ddm::simulate_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            ddm::simulate_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         DdmCmd::Eval(a) => {
-            let sel = select_device(cli)?;
-            ddm::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            ddm::eval_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         DdmCmd::Decompose(a) => {
-            let sel = select_device(cli)?;
-            ddm::decompose_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            ddm::decompose_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
     }
@@ -652,32 +701,26 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
                 ("networks", networks.map(Into::into)),
                 ("seed", cli.seed.map(Into::into)),
             ]);
-            family::train::<family::FepFamily>(cli, run, &extra)
+            train::<family::FepFamily>(cli, run, &extra)
         }
         FepCmd::Attractors(a) => {
-            let sel = select_device(cli)?;
-            fc::attractors_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::attractors_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         FepCmd::Eval(a) => {
-            let sel = select_device(cli)?;
-            fc::eval_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::eval_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         FepCmd::Recall(a) => {
-            let sel = select_device(cli)?;
-            fc::recall_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::recall_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
         FepCmd::Sweep(a) => {
-            let sel = select_device(cli)?;
-            train::install_ctrlc_handler();
-            fc::sweep_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::sweep_cmd(a, &Global::stoppable(cli)?)?;
             Ok(0)
         }
         FepCmd::RunFree(a) => {
-            let sel = select_device(cli)?;
-            fc::run_free_cmd(a, &sel.device, cli.seed, cli.quiet)?;
+            fc::run_free_cmd(a, &Global::new(cli)?)?;
             Ok(0)
         }
     }
@@ -800,8 +843,28 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
     struct Resume<'a>(&'a Cli, &'a RunDir, &'a ResumeArgs);
     impl family::Visit for Resume<'_> {
         type Out = Result<i32>;
-        fn visit<F: family::Family>(self) -> Result<i32> {
-            family::resume::<F>(self.0, self.1, self.2.until, self.2.total)
+        fn visit<F: Family>(self) -> Result<i32> {
+            let (cli, rd, a) = (self.0, self.1, self.2);
+            let g = Global::stoppable(cli)?;
+            let o = family::ResumeOptions {
+                until: a.until,
+                total: a.total,
+            };
+            match family::resume::<F>(rd, o, &g.ctx)? {
+                family::Resumed::Trained(r) => Ok(finish::<F>(&r, cli.quiet)),
+                family::Resumed::AlreadyComplete { step, total } => {
+                    let dir = rd.path().display();
+                    // Said even with --quiet: it is the command's only result.
+                    say(&format!(
+                        "{dir} is already complete ({} of {total}); nothing to do. To train it \
+                         longer: attractor resume --run-dir {dir} --total N (N > {total}). \
+                         Next: {} --run-dir {dir}",
+                        family::steps::<F>(step),
+                        F::NEXT
+                    ));
+                    Ok(0)
+                }
+            }
         }
     }
     family::dispatch(&kind, Resume(cli, &rd, a))

@@ -341,12 +341,8 @@ pub struct GenerateArgs {
 }
 
 /// `nlm generate`.
-pub fn generate_cmd(
-    a: &GenerateArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<()> {
+pub fn generate_cmd(a: &GenerateArgs, cx: &super::Global) -> Result<()> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     check_counts(a.chains, a.steps)?;
     let l = load(&a.model, device)?;
     let dim = l.nlm.n();
@@ -359,7 +355,10 @@ pub fn generate_cmd(
         None => Vec::new(),
     };
     let x0 = start_states(&l, a.init, a.chains, &mut rng, device)?;
-    let bar = crate::progress::scope((a.steps * a.sampler.copies()) as u64, "generate", quiet);
+    let bar = cx
+        .ctx
+        .control
+        .scope((a.steps * a.sampler.copies()) as u64, "generate");
     let (frames, _, swap_rate) = a
         .sampler
         .run(&l.nlm, x0, a.steps, l.cfg.dt, &record, &mut rng)?;
@@ -481,7 +480,8 @@ pub struct EvalArgs {
 }
 
 /// `nlm eval`: writes eval.json and returns it.
-pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -> Result<Value> {
+pub fn eval_cmd(a: &EvalArgs, cx: &super::Global) -> Result<Value> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     check_counts(a.n_gen, a.gen_steps)?;
     if a.repeats == 0 || a.repeats > 1000 {
         bail!("--repeats must be between 1 and 1000, got {}", a.repeats);
@@ -502,10 +502,9 @@ pub fn eval_cmd(a: &EvalArgs, device: &Device, seed: Option<u64>, quiet: bool) -
         None => Vec::new(),
     };
     let t0 = std::time::Instant::now();
-    let _bar = crate::progress::scope(
+    let _bar = cx.ctx.control.scope(
         (a.gen_steps * a.sampler.copies() + a.relax_steps) as u64,
         "eval",
-        quiet,
     );
     let x0 = start_states(&l, a.init, chains, &mut rng, device)?;
     let (frames, x_final, swap_rate) =
@@ -691,12 +690,8 @@ pub struct ExploreArgs {
 }
 
 /// `nlm explore`: one long chain; snapshots PNG, PCA trajectory PNG, explore.json.
-pub fn explore_cmd(
-    a: &ExploreArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<Value> {
+pub fn explore_cmd(a: &ExploreArgs, cx: &super::Global) -> Result<Value> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     check_counts(1, a.steps)?;
     if a.every == 0 || a.record_every == 0 || a.pca_images == 0 {
         bail!("--every, --record-every and --pca-images must be >= 1");
@@ -713,7 +708,7 @@ pub fn explore_cmd(
     let x0 = crate::models::nlm::gaussian(&mut rng, 1, dim, 1.0, device);
     let mut traj_at = Vec::new();
     let mut traj_frames = Vec::new();
-    let bar = crate::progress::scope(a.steps as u64, "explore", quiet);
+    let bar = cx.ctx.control.scope(a.steps as u64, "explore");
     langevin(
         &l.nlm,
         x0,
@@ -881,12 +876,8 @@ pub struct DenoiseArgs {
 }
 
 /// `nlm denoise`: PNG grid, energy PNG and denoise.json; returns the JSON.
-pub fn denoise_cmd(
-    a: &DenoiseArgs,
-    device: &Device,
-    seed: Option<u64>,
-    quiet: bool,
-) -> Result<Value> {
+pub fn denoise_cmd(a: &DenoiseArgs, cx: &super::Global) -> Result<Value> {
+    let (device, seed, quiet) = (&cx.ctx.device, cx.seed, cx.quiet);
     let corruption: Corruption = a.corrupt.parse()?;
     check_counts(1, a.steps)?;
     let l = load(&a.model, device)?;
@@ -951,7 +942,7 @@ pub fn denoise_cmd(
         }
     };
     let mut rng = Rng::derived(seed.unwrap_or(l.cfg.seed), streams::CORRUPT);
-    let bar = crate::progress::scope(a.steps as u64, "denoise", quiet);
+    let bar = cx.ctx.control.scope(a.steps as u64, "denoise");
     let d = denoise(
         &l.nlm,
         &x,

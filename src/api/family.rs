@@ -1,20 +1,19 @@
-//! The model families as the command line sees them: one trait ([`Family`]) that each family
-//! implements once — its configuration, trainer, Burn module, driver settings, what happens
-//! around a run, what `export` writes — and one registration line each in [`dispatch`]. The
-//! CLI then has one train path ([`train()`]), one resume path ([`resume`]) and one export path
-//! ([`export`]); a fourth family is its folder under `src/models/`, an `impl Family` here and a
-//! line in [`dispatch`].
+//! The model families: one trait ([`Family`]) that each family implements once — its
+//! configuration, trainer, Burn module, driver settings, what happens around a run, what
+//! `export` writes — and one registration line each in [`dispatch`]. Every front then has one
+//! train path ([`train()`]), one resume path ([`resume`]) and one export path ([`export`]); a
+//! fourth family is its folder under `src/models/`, an `impl Family` here and a line in
+//! [`dispatch`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Cli, RunArgs, finish, select_device};
+use super::Ctx;
 use crate::checkpoint;
-use crate::config;
 use crate::models::export::TrainedModel;
 use crate::run::RunDir;
 use crate::train::{self, DriverOptions, Outcome, Trainable};
@@ -49,29 +48,19 @@ pub trait Family {
         cfg.check()
     }
     /// A fresh trainer (everything is built, and so checked, before the run directory exists).
-    fn trainer(cfg: &Self::Config, device: &Device, quiet: bool) -> Result<Self::Trainer>;
+    fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer>;
     /// The skeleton of a trainer whose state comes from `run`'s newest checkpoint.
-    fn resume_trainer(
-        cfg: &Self::Config,
-        run: &RunDir,
-        device: &Device,
-        quiet: bool,
-    ) -> Result<Self::Trainer>;
+    fn resume_trainer(cfg: &Self::Config, run: &RunDir, device: &Device) -> Result<Self::Trainer>;
     /// The driver's loop settings.
-    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions;
+    fn driver_options(cfg: &Self::Config, until: Option<u64>) -> DriverOptions;
     /// What to say once the run directory exists.
     fn started(trainer: &Self::Trainer, run: &RunDir) -> String {
         let _ = trainer;
         format!("run directory: {}", run.path().display())
     }
     /// Work after the driver returns (a final check, a figure).
-    fn finished(
-        trainer: &Self::Trainer,
-        run: &RunDir,
-        outcome: &Outcome,
-        quiet: bool,
-    ) -> Result<()> {
-        let _ = (trainer, run, outcome, quiet);
+    fn finished(trainer: &Self::Trainer, run: &RunDir, outcome: &Outcome, ctx: &Ctx) -> Result<()> {
+        let _ = (trainer, run, outcome, ctx);
         Ok(())
     }
     /// The tensors `export --format npy|safetensors` writes, from the run's newest checkpoint.
@@ -128,40 +117,71 @@ pub fn dispatch<V: Visit>(kind: &str, v: V) -> Result<V::Out> {
     }
 }
 
-/// `<family> train`: builds the configuration (defaults, file, `--set`s, then the explicit
-/// flags in `extra`), the trainer, the run directory, and runs the driver.
-pub fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -> Result<i32> {
-    let mut cfg: F::Config = config::build(
-        &F::Config::defaults(),
-        run.config.as_deref(),
-        &run.sets,
-        extra,
-    )?;
+/// Where a new run goes.
+#[derive(Clone, Debug, Default)]
+pub struct RunPlace {
+    /// The run directory (default: `runs/<family>-<seed>-<time>`).
+    pub run_dir: Option<PathBuf>,
+    /// Replace an existing run directory there.
+    pub overwrite: bool,
+}
+
+/// What a training (or a resumed training) did.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The step the process started from (0 for a new run).
+    pub start: u64,
+    /// The step reached.
+    pub step: u64,
+    /// The run's planned length in steps.
+    pub total: u64,
+    /// Whether it stopped on request (a checkpoint was saved at `step`).
+    pub interrupted: bool,
+    /// Seconds spent in the driver.
+    pub seconds: f64,
+}
+
+impl TrainReport {
+    fn new(rd: &RunDir, start: u64, total: u64, out: Outcome, took: std::time::Duration) -> Self {
+        let (step, interrupted) = match out {
+            Outcome::Finished(s) => (s, false),
+            Outcome::Interrupted(s) => (s, true),
+        };
+        Self {
+            run_dir: rd.path().to_path_buf(),
+            start,
+            step,
+            total,
+            interrupted,
+            seconds: took.as_secs_f64(),
+        }
+    }
+}
+
+/// Trains a new run of family `F` with configuration `cfg` (completed and checked by
+/// [`Family::prepare`]; build it from defaults, a file and overrides with
+/// [`crate::config::build`]): builds the trainer, the run directory, and runs the one driver
+/// (checkpoints, metrics, stop on request).
+pub fn train<F: Family>(mut cfg: F::Config, place: &RunPlace, ctx: &Ctx) -> Result<TrainReport> {
     F::prepare(&mut cfg)?;
-    let sel = select_device(cli)?;
-    let mut trainer = F::trainer(&cfg, &sel.device, cli.quiet)?;
+    let mut trainer = F::trainer(&cfg, &ctx.device)?;
     let rd = crate::run::start_run(
-        run.run_dir.as_deref(),
+        place.run_dir.as_deref(),
         F::KIND,
         F::KIND,
         cfg.seed(),
-        run.overwrite,
+        place.overwrite,
         &cfg,
     )?;
-    if !cli.quiet {
-        log::info!("{}", F::started(&trainer, &rd));
-    }
-    train::install_ctrlc_handler();
+    log::info!("{}", F::started(&trainer, &rd));
     let t0 = std::time::Instant::now();
-    let out = train::run(
-        &mut trainer,
-        &rd,
-        0,
-        &F::driver_options(&cfg, None, cli.quiet),
-    )?;
+    let opts = F::driver_options(&cfg, None);
+    let out = train::run(&mut trainer, &rd, 0, &opts, &ctx.control)?;
     let took = t0.elapsed();
-    F::finished(&trainer, &rd, &out, cli.quiet)?;
-    Ok(finish::<F>(out, 0, took, &rd, cli.quiet))
+    F::finished(&trainer, &rd, &out, ctx)?;
+    Ok(TrainReport::new(&rd, 0, opts.total_steps, out, took))
 }
 
 /// The run length (`TOTAL_KEY`) of a configuration.
@@ -177,16 +197,34 @@ pub fn steps<F: Family>(n: u64) -> String {
     format!("{n} {}{}", F::STEP, if n == 1 { "" } else { "s" })
 }
 
-/// `resume`: continues `rd` from its newest checkpoint (from its configuration when it has
-/// none yet), up to `until`; `total` first lengthens (or shortens) the run, rewriting
-/// `config.json`: schedules tied to the run's length (the NLM's cosine learning rate) are
-/// re-planned over the new total from the current step on.
-pub fn resume<F: Family>(
-    cli: &Cli,
-    rd: &RunDir,
-    until: Option<u64>,
-    total: Option<u64>,
-) -> Result<i32> {
+/// How a resumed run ended.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Resumed {
+    /// The run had already done all its steps: nothing was done.
+    AlreadyComplete {
+        /// The steps done.
+        step: u64,
+        /// The run's length.
+        total: u64,
+    },
+    /// Trained on.
+    Trained(TrainReport),
+}
+
+/// How to go on with a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResumeOptions {
+    /// Stop after this step (default: the end of the run).
+    pub until: Option<u64>,
+    /// First set the run's length to this many steps (rewriting `config.json`): schedules tied
+    /// to the run's length (the NLM's cosine learning rate) are re-planned over the new total
+    /// from the current step on.
+    pub total: Option<u64>,
+}
+
+/// Continues `rd` from its newest checkpoint (from its configuration when it has none yet).
+pub fn resume<F: Family>(rd: &RunDir, o: ResumeOptions, ctx: &Ctx) -> Result<Resumed> {
     let mut cfg: F::Config = rd.config_or(&F::legacy_defaults())?;
     cfg.check().with_context(|| {
         format!(
@@ -196,7 +234,7 @@ pub fn resume<F: Family>(
     })?;
     let dir = rd.path().display();
     let planned = total_of::<F>(&cfg)?;
-    let longer = total.filter(|n| *n != planned);
+    let longer = o.total.filter(|n| *n != planned);
     if let Some(n) = longer {
         let mut v = serde_json::to_value(&cfg)?;
         v[F::TOTAL_KEY] = n.into();
@@ -204,15 +242,14 @@ pub fn resume<F: Family>(
         cfg.check()?;
     }
     let total = total_of::<F>(&cfg)?;
-    if let Some(u) = until.filter(|u| *u > total) {
+    if let Some(u) = o.until.filter(|u| *u > total) {
         bail!(
             "--until {u} is past the end of the run ({}); to train it longer: attractor resume \
              --run-dir {dir} --total {u}",
             steps::<F>(total)
         );
     }
-    let sel = select_device(cli)?;
-    let mut trainer = F::resume_trainer(&cfg, rd, &sel.device, cli.quiet)?;
+    let mut trainer = F::resume_trainer(&cfg, rd, &ctx.device)?;
     // The checkpoint is read (and so checked against the configuration) before anything is
     // changed: a damaged or mismatched run is refused with config.json untouched.
     let start = train::restore_latest(&mut trainer, rd)?;
@@ -235,29 +272,22 @@ pub fn resume<F: Family>(
         );
     }
     if start >= total {
-        // Said even with --quiet: it is the command's only result.
-        log::info!(
-            "{dir} is already complete ({} of {total}); nothing to do. To train it longer: \
-             attractor resume --run-dir {dir} --total N (N > {total}). Next: {} --run-dir {dir}",
-            steps::<F>(start),
-            F::NEXT
-        );
-        return Ok(0);
+        return Ok(Resumed::AlreadyComplete { step: start, total });
     }
-    if !cli.quiet {
-        log::info!("resuming {} from {} {start}", rd.path().display(), F::STEP);
-    }
-    train::install_ctrlc_handler();
+    log::info!("resuming {} from {} {start}", rd.path().display(), F::STEP);
     let t0 = std::time::Instant::now();
     let out = train::run(
         &mut trainer,
         rd,
         start,
-        &F::driver_options(&cfg, until, cli.quiet),
+        &F::driver_options(&cfg, o.until),
+        &ctx.control,
     )?;
     let took = t0.elapsed();
-    F::finished(&trainer, rd, &out, cli.quiet)?;
-    Ok(finish::<F>(out, start, took, rd, cli.quiet))
+    F::finished(&trainer, rd, &out, ctx)?;
+    Ok(Resumed::Trained(TrainReport::new(
+        rd, start, total, out, took,
+    )))
 }
 
 /// What `export` writes.
@@ -272,11 +302,18 @@ pub enum ExportFormat {
     Burnpack,
 }
 
+impl std::str::FromStr for ExportFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        <Self as clap::ValueEnum>::from_str(s, true).map_err(|_| {
+            anyhow::anyhow!("unknown export format `{s}` (npy, safetensors, burnpack)")
+        })
+    }
+}
+
 /// `export`: the newest checkpoint's tensors of `rd` written to `out`; returns what it wrote.
 pub fn export<F: Family>(rd: &RunDir, format: ExportFormat, out: &Path) -> Result<String> {
-    let dev = crate::device::select(crate::device::DeviceChoice::Flex)
-        .or_else(|_| crate::device::select(crate::device::DeviceChoice::Auto))?
-        .device;
+    let dev = Ctx::cpu()?.device;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     if format == ExportFormat::Burnpack {
         let model: F::Model = crate::models::export::load_model(rd.path(), &dev)?;
@@ -338,7 +375,6 @@ fn loop_options(
         checkpoint_every,
         log_every,
         keep,
-        quiet: false,
         milestones: Vec::new(),
         milestone_dir: "milestones",
         tensorboard,
@@ -382,15 +418,10 @@ impl Family for DdmFamily {
         }
         cfg.validate()
     }
-    fn trainer(cfg: &Self::Config, device: &Device, _: bool) -> Result<Self::Trainer> {
+    fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer> {
         Self::Trainer::new(cfg, device)
     }
-    fn resume_trainer(
-        cfg: &Self::Config,
-        run: &RunDir,
-        device: &Device,
-        _: bool,
-    ) -> Result<Self::Trainer> {
+    fn resume_trainer(cfg: &Self::Config, run: &RunDir, device: &Device) -> Result<Self::Trainer> {
         // A run killed before its first checkpoint restarts from its configuration.
         if checkpoint::list(run.path())?.is_empty() {
             Self::Trainer::new(cfg, device)
@@ -398,7 +429,7 @@ impl Family for DdmFamily {
             Self::Trainer::for_resume(cfg, device)
         }
     }
-    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
+    fn driver_options(cfg: &Self::Config, until: Option<u64>) -> DriverOptions {
         loop_options(
             cfg.iters,
             cfg.checkpoint_every,
@@ -406,7 +437,7 @@ impl Family for DdmFamily {
             cfg.keep_checkpoints,
             cfg.tensorboard,
         )
-        .until(until, quiet)
+        .until(until)
     }
     fn tensors(run: &RunDir, device: &Device) -> Result<NamedTensors> {
         let cfg: Self::Config = run.config_or(&Self::Config::defaults())?;
@@ -429,22 +460,19 @@ impl NlmFamily {
     fn build(
         cfg: &crate::models::nlm::NlmConfig,
         device: &Device,
-        quiet: bool,
     ) -> Result<crate::models::nlm::NlmTrainer> {
         let mut data = crate::analysis::nlm::prepare(cfg)?;
         for w in &data.warnings {
             log::warn!("{w}");
         }
-        if !quiet {
-            log::info!(
-                "data: {} training images of {}×{} ({} held out) from {}",
-                data.train.len(),
-                data.train.rows,
-                data.train.cols,
-                data.held_out.len(),
-                data.train.source
-            );
-        }
+        log::info!(
+            "data: {} training images of {}×{} ({} held out) from {}",
+            data.train.len(),
+            data.train.rows,
+            data.train.cols,
+            data.held_out.len(),
+            data.train.source
+        );
         let x = std::mem::take(&mut data.x_train);
         crate::models::nlm::NlmTrainer::new(cfg, x, data.train.dim(), device)
     }
@@ -462,18 +490,13 @@ impl Family for NlmFamily {
     fn legacy_defaults() -> Self::Config {
         Self::Config::legacy()
     }
-    fn trainer(cfg: &Self::Config, device: &Device, quiet: bool) -> Result<Self::Trainer> {
-        Self::build(cfg, device, quiet)
+    fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer> {
+        Self::build(cfg, device)
     }
-    fn resume_trainer(
-        cfg: &Self::Config,
-        _: &RunDir,
-        device: &Device,
-        quiet: bool,
-    ) -> Result<Self::Trainer> {
-        Self::build(cfg, device, quiet)
+    fn resume_trainer(cfg: &Self::Config, _: &RunDir, device: &Device) -> Result<Self::Trainer> {
+        Self::build(cfg, device)
     }
-    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
+    fn driver_options(cfg: &Self::Config, until: Option<u64>) -> DriverOptions {
         let mut opts = loop_options(
             cfg.updates,
             cfg.checkpoint_every,
@@ -481,7 +504,7 @@ impl Family for NlmFamily {
             cfg.keep_checkpoints,
             cfg.tensorboard,
         )
-        .until(until, quiet);
+        .until(until);
         if cfg.tage_snapshots {
             opts.milestones = crate::models::nlm::tage_schedule(cfg.updates);
             opts.milestone_dir = "tage";
@@ -492,12 +515,7 @@ impl Family for NlmFamily {
     /// short of the end): the training images' energies (`data_energy.json`) and the polarity
     /// check (`polarity_chains` fresh chains): writes `polarity.json` and warns (even with `--quiet`) when the samples' mean pixel or
     /// inverted fraction departs from the data's.
-    fn finished(
-        trainer: &Self::Trainer,
-        run: &RunDir,
-        outcome: &Outcome,
-        quiet: bool,
-    ) -> Result<()> {
+    fn finished(trainer: &Self::Trainer, run: &RunDir, outcome: &Outcome, ctx: &Ctx) -> Result<()> {
         let cfg = &trainer.cfg;
         let done = matches!(outcome, Outcome::Finished(s) if *s >= cfg.updates);
         if !done {
@@ -520,7 +538,9 @@ impl Family for NlmFamily {
             return Ok(());
         }
         let train = data.train;
-        let bar = crate::progress::scope(cfg.polarity_steps as u64, "polarity check", quiet);
+        let bar = ctx
+            .control
+            .scope(cfg.polarity_steps as u64, "polarity check");
         let v = crate::analysis::nlm::polarity_check(
             &trainer.nlm,
             &crate::data::images::signed(&train.pixels),
@@ -543,14 +563,13 @@ impl Family for NlmFamily {
         }
         match v["warning"].as_str() {
             Some(w) => log::warn!("{w}"),
-            None if !quiet => log::info!(
+            None => log::info!(
                 "polarity check: {} fresh samples, mean pixel {:.3} (data {:.3}), {:.1} % inverted",
                 cfg.polarity_chains,
                 v["mean_pixel"].as_f64().unwrap_or(f64::NAN),
                 v["data_mean_pixel"].as_f64().unwrap_or(f64::NAN),
                 100.0 * v["inverted_frac"].as_f64().unwrap_or(f64::NAN)
             ),
-            None => {}
         }
         Ok(())
     }
@@ -575,7 +594,7 @@ impl Family for FepFamily {
     type Trainer = crate::models::fep::FepTrainer;
     type Model = crate::models::fep::FepNetworks;
 
-    fn trainer(cfg: &Self::Config, device: &Device, _: bool) -> Result<Self::Trainer> {
+    fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer> {
         let (pats, _) = crate::cli::fep::resolve_patterns(cfg)?;
         for w in &pats.warnings {
             log::warn!("{w}");
@@ -590,12 +609,7 @@ impl Family for FepFamily {
         }
         Ok(trainer)
     }
-    fn resume_trainer(
-        cfg: &Self::Config,
-        run: &RunDir,
-        device: &Device,
-        _: bool,
-    ) -> Result<Self::Trainer> {
+    fn resume_trainer(cfg: &Self::Config, run: &RunDir, device: &Device) -> Result<Self::Trainer> {
         // The run's own patterns (as trained on) come from its checkpoint when there is one.
         let (pats, n) = match checkpoint::load_latest(run.path())? {
             Some(ck) => {
@@ -613,7 +627,7 @@ impl Family for FepFamily {
         };
         Self::Trainer::new(cfg, pats, n, device)
     }
-    fn driver_options(cfg: &Self::Config, until: Option<u64>, quiet: bool) -> DriverOptions {
+    fn driver_options(cfg: &Self::Config, until: Option<u64>) -> DriverOptions {
         loop_options(
             cfg.epochs,
             cfg.checkpoint_every,
@@ -621,7 +635,7 @@ impl Family for FepFamily {
             cfg.keep_checkpoints,
             cfg.tensorboard,
         )
-        .until(until, quiet)
+        .until(until)
     }
     fn started(trainer: &Self::Trainer, run: &RunDir) -> String {
         format!(
@@ -633,7 +647,7 @@ impl Family for FepFamily {
             trainer.engine()
         )
     }
-    fn finished(trainer: &Self::Trainer, run: &RunDir, _: &Outcome, _: bool) -> Result<()> {
+    fn finished(trainer: &Self::Trainer, run: &RunDir, _: &Outcome, _: &Ctx) -> Result<()> {
         crate::cli::fep::plot_couplings(trainer, &run.file("couplings.png"))
     }
     fn tensors(run: &RunDir, _: &Device) -> Result<NamedTensors> {

@@ -1,0 +1,1 @@
+//! The ddm operations on trained runs (see [`super`]).

@@ -1,0 +1,1 @@
+//! The fep operations on trained runs (see [`super`]).

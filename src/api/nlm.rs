@@ -1,0 +1,1 @@
+//! The nlm operations on trained runs (see [`super`]).
