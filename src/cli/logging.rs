@@ -15,8 +15,12 @@ use log::Level;
 /// The filter used when `RUST_LOG` is unset or empty.
 pub const DEFAULT_FILTER: &str = "warn,attractor=info";
 
-/// The filter used with `--quiet` when `RUST_LOG` is unset or empty: warnings only.
-pub const QUIET_FILTER: &str = "warn";
+/// The log target of the lines the command line says even with `--quiet`.
+pub const SAY: &str = "attractor::say";
+
+/// The filter used with `--quiet` when `RUST_LOG` is unset or empty: warnings, and the lines
+/// said even then.
+pub const QUIET_FILTER: &str = "warn,attractor::say=info";
 
 /// Installs the logger (once; later calls do nothing).
 pub fn init(quiet: bool) {

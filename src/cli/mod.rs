@@ -625,9 +625,10 @@ fn finish<F: Family>(r: &family::TrainReport, quiet: bool) -> i32 {
     0
 }
 
-/// A line on stderr that is said even with `--quiet` (which silences the library's messages).
+/// A line on stderr that is said even with `--quiet` (which silences the library's messages):
+/// its log target passes [`logging::QUIET_FILTER`].
 fn say(line: &str) {
-    eprintln!("{line}");
+    log::info!(target: logging::SAY, "{line}");
 }
 
 fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
