@@ -266,6 +266,19 @@ impl<B: Builtins> Source<B> {
         )
     }
 
+    /// The same source with a relative path made absolute against the working directory (not
+    /// resolving links), so that a run directory names it from anywhere.
+    pub fn absolute(&self) -> Result<Self> {
+        match self {
+            Self::Path(p) if p.is_relative() => {
+                Ok(Self::Path(std::path::absolute(p).with_context(|| {
+                    format!("cannot make {} absolute", p.display())
+                })?))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
     /// The built-in, if this is one.
     pub fn builtin(&self) -> Option<&B> {
         match self {

@@ -119,6 +119,47 @@ fn lock_dir(dir: &Path) -> Result<Arc<RunLock>> {
 /// good checkpoint.
 pub const DIVERGED_FILE: &str = "diverged.json";
 
+/// The model configuration in `dir/config.json`, keys missing from the file (a run written by
+/// an older version) taken from `defaults`; read without taking the run's lock.
+pub fn read_config<C: Serialize + DeserializeOwned>(dir: &Path, defaults: &C) -> Result<C> {
+    let file = dir.join("config.json");
+    let text =
+        fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let c = v
+        .get("config")
+        .and_then(|c| c.as_object())
+        .with_context(|| format!("{} has no `config` object", file.display()))?;
+    let mut base = serde_json::to_value(defaults)?;
+    if let Some(b) = base.as_object_mut() {
+        for (k, val) in c {
+            b.insert(k.clone(), val.clone());
+        }
+    }
+    serde_json::from_value(base)
+        .with_context(|| format!("{}: `config` does not match this model", file.display()))
+}
+
+/// Checks that `path` is a run directory (a folder holding `config.json`), without opening it.
+pub fn check_run_dir(path: &Path) -> Result<()> {
+    if !path.is_dir() {
+        bail!(
+            "run directory {} does not exist (create one with `attractor ddm|nlm|fep train \
+             --run-dir {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    if !path.join("config.json").is_file() {
+        bail!(
+            "{} is not a run directory (no config.json; give the --run-dir of a training run)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Default root for run directories.
 pub const DEFAULT_ROOT: &str = "checkpoints";
 
@@ -179,20 +220,7 @@ impl RunDir {
 
     /// Opens an existing run directory (it must hold `config.json`) and locks it.
     pub fn open(path: &Path) -> Result<Self> {
-        if !path.is_dir() {
-            bail!(
-                "run directory {} does not exist (create one with `attractor ddm|nlm|fep train \
-                 --run-dir {}`)",
-                path.display(),
-                path.display()
-            );
-        }
-        if !path.join("config.json").is_file() {
-            bail!(
-                "{} is not a run directory (no config.json; give the --run-dir of a training run)",
-                path.display()
-            );
-        }
+        check_run_dir(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             _lock: lock_dir(path)?,
@@ -237,20 +265,7 @@ impl RunDir {
     /// The model configuration of the run, keys missing from the file (a run written by an
     /// older version) taken from `defaults`.
     pub fn config_or<C: Serialize + DeserializeOwned>(&self, defaults: &C) -> Result<C> {
-        let v = self.config_value()?;
-        let file = self.file("config.json");
-        let c = v
-            .get("config")
-            .and_then(|c| c.as_object())
-            .with_context(|| format!("{} has no `config` object", file.display()))?;
-        let mut base = serde_json::to_value(defaults)?;
-        if let Some(b) = base.as_object_mut() {
-            for (k, val) in c {
-                b.insert(k.clone(), val.clone());
-            }
-        }
-        serde_json::from_value(base)
-            .with_context(|| format!("{}: `config` does not match this model", file.display()))
+        read_config(&self.path, defaults)
     }
 
     /// Appends one JSON line to `metrics.jsonl`.

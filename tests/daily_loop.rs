@@ -193,3 +193,88 @@ fn a_headless_machine_with_a_vulkan_driver_prints_no_error_line() {
         );
     }
 }
+
+#[test]
+fn a_run_trained_on_a_relative_data_folder_generates_from_anywhere() {
+    let t = tmpdir("relative-data");
+    let data = t.join("mypngs");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..12u32 {
+        let mut img = image::GrayImage::new(6, 6);
+        for j in 0..6 {
+            img.put_pixel(j, 1 + i % 4, image::Luma([255]));
+        }
+        img.save(data.join(format!("{i:02}.png"))).unwrap();
+    }
+    let run_in = |cwd: &Path, args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(cwd)
+            .args(["--device", "flex", "--quiet"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Trained from `t` with `--data mypngs`…
+    let o = run_in(
+        &t,
+        &[
+            "nlm",
+            "train",
+            "--data",
+            "mypngs",
+            "--updates",
+            "4",
+            "--chains",
+            "8",
+            "--batch",
+            "8",
+            "--run-dir",
+            "run",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.join("run/config.json")).unwrap()).unwrap();
+    let stored = cfg["config"]["data"].as_str().unwrap().to_string();
+    assert!(Path::new(&stored).is_absolute(), "stored {stored}");
+    // …and sampled from another working directory.
+    let elsewhere = tmpdir("relative-data-elsewhere");
+    let run = t.join("run");
+    let r = run.to_str().unwrap();
+    let o = run_in(
+        &elsewhere,
+        &[
+            "nlm",
+            "generate",
+            "--run-dir",
+            r,
+            "--chains",
+            "4",
+            "--steps",
+            "3",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("generate.png").is_file());
+    // A folder that went away is named as the run's training images.
+    std::fs::rename(&data, t.join("moved")).unwrap();
+    let o = run_in(
+        &elsewhere,
+        &[
+            "nlm",
+            "generate",
+            "--run-dir",
+            r,
+            "--chains",
+            "4",
+            "--steps",
+            "3",
+        ],
+    );
+    assert_clean_error(
+        &o,
+        &[&format!(
+            "this run was trained on images at {stored}, which cannot be found"
+        )],
+    );
+}

@@ -32,7 +32,8 @@ pub struct DdmBenchArgs {
     /// Trajectories simulated together.
     #[arg(long, default_value_t = 256)]
     pub trajectories: usize,
-    /// Backends to measure (default: every compiled one; wgpu only with a hardware GPU).
+    /// Backends to measure (default: the global `--device` when given, else every compiled
+    /// one; wgpu only with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
     /// Gradient path of the training benchmark.
@@ -195,7 +196,7 @@ pub struct OpsBenchArgs {
     /// Repetitions.
     #[arg(long, default_value_t = 50)]
     pub reps: usize,
-    /// Backends (default: the compiled CPU ones).
+    /// Backends (default: the global `--device` when given, else the compiled CPU ones).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
 }
@@ -293,7 +294,8 @@ pub struct FepBenchArgs {
     /// Engines to time (`tensor`, `host`; default: both on CPU devices, tensor elsewhere).
     #[arg(long, value_delimiter = ',')]
     pub engines: Vec<crate::models::fep::Engine>,
-    /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
+    /// Backends (default: the global `--device` when given, else the compiled CPU ones, and
+    /// wgpu with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
 }
@@ -375,7 +377,8 @@ pub struct NlmBenchArgs {
     /// Timed sampling steps per backend.
     #[arg(long, default_value_t = 100)]
     pub sample_steps: usize,
-    /// Backends (default: the compiled CPU ones, and wgpu with a hardware GPU).
+    /// Backends (default: the global `--device` when given, else the compiled CPU ones, and
+    /// wgpu with a hardware GPU).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<DeviceChoice>,
     /// Also time the stages of one Langevin step (ms per call; meaningful on CPU backends,

@@ -33,6 +33,25 @@ pub struct NlmData {
 /// are trained on and the rest held out, or, when the pool has no more than `n_data` images,
 /// the last `held_out` share of it is held out.
 pub fn prepare(cfg: &NlmConfig) -> Result<NlmData> {
+    prepare_with(cfg, false)
+}
+
+/// [`prepare`] for a trained run's configuration: a folder of images that is no longer there
+/// is named as the run's training images.
+pub fn prepare_trained(cfg: &NlmConfig) -> Result<NlmData> {
+    prepare_with(cfg, true)
+}
+
+fn prepare_with(cfg: &NlmConfig, trained: bool) -> Result<NlmData> {
+    if let (true, crate::config::Source::Path(p)) = (trained, &cfg.data)
+        && !p.exists()
+    {
+        bail!(
+            "this run was trained on images at {}, which cannot be found (put them back there, \
+             or set `data` in the run's config.json to where they are now)",
+            p.display()
+        );
+    }
     let (set, _) = load_source(&cfg.data.to_string())?;
     let mut warnings = set.warnings.clone();
     let class_folders = set.class_names.is_some();

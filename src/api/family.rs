@@ -69,6 +69,8 @@ pub trait Family {
 
 /// What the driver needs of a family's configuration.
 pub trait RunConfig: Serialize + DeserializeOwned + Clone {
+    /// The family this configuration trains.
+    type Family: Family<Config = Self>;
     /// The configuration of a new run before the user's file, `--set`s and flags.
     fn defaults() -> Self;
     /// The seed of every random stream of a run.
@@ -78,8 +80,9 @@ pub trait RunConfig: Serialize + DeserializeOwned + Clone {
 }
 
 macro_rules! run_config {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $f:ty),*) => {$(
         impl RunConfig for $t {
+            type Family = $f;
             fn defaults() -> Self {
                 Self::new()
             }
@@ -94,9 +97,9 @@ macro_rules! run_config {
 }
 
 run_config!(
-    crate::models::ddm::DdmConfig,
-    crate::models::nlm::NlmConfig,
-    crate::models::fep::FepConfig
+    crate::models::ddm::DdmConfig => DdmFamily,
+    crate::models::nlm::NlmConfig => NlmFamily,
+    crate::models::fep::FepConfig => FepFamily
 );
 
 /// Something done with a family chosen by its name (see [`dispatch`]).
@@ -120,10 +123,26 @@ pub fn dispatch<V: Visit>(kind: &str, v: V) -> Result<V::Out> {
 /// Where a new run goes.
 #[derive(Clone, Debug, Default)]
 pub struct RunPlace {
-    /// The run directory (default: `runs/<family>-<seed>-<time>`).
+    /// The run directory (default: a new folder under `checkpoints/`, named by family and
+    /// time).
     pub run_dir: Option<PathBuf>,
     /// Replace an existing run directory there.
     pub overwrite: bool,
+}
+
+impl RunPlace {
+    /// The run directory `dir` (refused if it already holds a run).
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            run_dir: Some(dir.into()),
+            overwrite: false,
+        }
+    }
+    /// The same, replacing a run already there.
+    pub fn overwrite(mut self) -> Self {
+        self.overwrite = true;
+        self
+    }
 }
 
 /// What a training (or a resumed training) did.
@@ -160,11 +179,16 @@ impl TrainReport {
     }
 }
 
-/// Trains a new run of family `F` with configuration `cfg` (completed and checked by
-/// [`Family::prepare`]; build it from defaults, a file and overrides with
+/// Trains a new run with configuration `cfg` — its type names the family: a
+/// [`crate::models::nlm::NlmConfig`] trains an NLM — completed and checked by
+/// [`Family::prepare`] (build it in code, or from defaults, a file and overrides with
 /// [`crate::config::build`]): builds the trainer, the run directory, and runs the one driver
 /// (checkpoints, metrics, stop on request).
-pub fn train<F: Family>(mut cfg: F::Config, place: &RunPlace, ctx: &Ctx) -> Result<TrainReport> {
+pub fn train<C: RunConfig>(cfg: C, place: &RunPlace, ctx: &Ctx) -> Result<TrainReport> {
+    train_family::<C::Family>(cfg, place, ctx)
+}
+
+fn train_family<F: Family>(mut cfg: F::Config, place: &RunPlace, ctx: &Ctx) -> Result<TrainReport> {
     F::prepare(&mut cfg)?;
     let mut trainer = F::trainer(&cfg, &ctx.device)?;
     let rd = crate::run::start_run(
@@ -490,6 +514,12 @@ impl Family for NlmFamily {
     fn legacy_defaults() -> Self::Config {
         Self::Config::legacy()
     }
+    /// A folder of images is stored as an absolute path: the run's commands find it from any
+    /// working directory.
+    fn prepare(cfg: &mut Self::Config) -> Result<()> {
+        cfg.data = cfg.data.absolute()?;
+        cfg.validate()
+    }
     fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer> {
         Self::build(cfg, device)
     }
@@ -593,6 +623,12 @@ impl Family for FepFamily {
     type Config = crate::models::fep::FepConfig;
     type Trainer = crate::models::fep::FepTrainer;
     type Model = crate::models::fep::FepNetworks;
+
+    /// A pattern file is stored as an absolute path (see the NLM's `prepare`).
+    fn prepare(cfg: &mut Self::Config) -> Result<()> {
+        cfg.patterns = cfg.patterns.absolute()?;
+        cfg.validate()
+    }
 
     fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer> {
         let (pats, _) = crate::cli::fep::resolve_patterns(cfg)?;

@@ -7,8 +7,11 @@
 //! written only where an operation's purpose is a run directory (training) or where the caller
 //! asks for them.
 //!
-//! - [`family`]: the model-family registry ([`family::Family`], [`family::dispatch`]) and the
-//!   one train, resume and export path of every family;
+//! - [`train()`] a new run from a configuration ([`crate::models::nlm::NlmConfig`] trains an
+//!   NLM, and so on), [`Run::open`] an existing one (family, configuration, metrics, progress,
+//!   its Burn module, [`Run::resume`], [`Run::export`]);
+//! - [`family`]: the model-family registry ([`family::Family`], [`family::dispatch`]) behind
+//!   them: the one train, resume and export path of every family;
 //! - [`nlm`], [`ddm`], [`fep`]: each family's operations on a trained run.
 
 use burn::tensor::Device;
@@ -19,6 +22,10 @@ pub mod ddm;
 pub mod family;
 pub mod fep;
 pub mod nlm;
+pub mod run;
+
+pub use family::{ExportFormat, ResumeOptions, Resumed, RunConfig, RunPlace, TrainReport, train};
+pub use run::{Kind, MetricsLine, Run};
 
 /// What every operation is handed besides its inputs: the device it computes on and where it
 /// reports progress and looks for a stop request.

@@ -13,7 +13,7 @@ pub mod help;
 pub mod logging;
 pub mod nlm;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, FromArgMatches, Parser, Subcommand};
@@ -23,7 +23,6 @@ use crate::api::{Ctx, family::Family};
 use crate::checkpoint;
 use crate::device::{self, DeviceChoice, Selected};
 use crate::progress::{Control, Stop};
-use crate::run::RunDir;
 use crate::sde::builtin::catalogue;
 
 /// The help heading of the options every command takes (given before or after the command).
@@ -71,7 +70,8 @@ pub enum Cmd {
     },
     /// Continues a run from its newest checkpoint.
     Resume(ResumeArgs),
-    /// Writes the trained parameters as .npy files or one .safetensors file.
+    /// Writes the trained parameters as .npy files or one .safetensors file (read on the CPU:
+    /// `--device` is not used).
     Export(ExportArgs),
     /// Checks every checkpoint of a run directory (format and checksum) without changing it.
     Verify(VerifyArgs),
@@ -476,31 +476,42 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Export(a) => export(a),
         Cmd::Verify(a) => verify(a),
         Cmd::Runs(a) => runs(a),
-        Cmd::Bench {
-            cmd: BenchCmd::Fep(a),
-        } => {
-            crate::analysis::bench::fep(a)?;
-            Ok(0)
-        }
-        Cmd::Bench {
-            cmd: BenchCmd::Nlm(a),
-        } => {
-            crate::analysis::bench::nlm(a)?;
-            Ok(0)
-        }
-        Cmd::Bench {
-            cmd: BenchCmd::Ops(a),
-        } => {
-            crate::analysis::bench::ops(a)?;
-            Ok(0)
-        }
-        Cmd::Bench {
-            cmd: BenchCmd::Ddm(a),
-        } => {
-            crate::analysis::bench::ddm(a, cli.quiet)?;
-            Ok(0)
-        }
+        Cmd::Bench { cmd } => bench(&cli, cmd),
     }
+}
+
+/// `bench`: each benchmark measures the backends of its `--devices`; without them, the global
+/// `--device` when one is given, else every compiled backend.
+fn bench(cli: &Cli, cmd: &BenchCmd) -> Result<i32> {
+    use crate::analysis::bench;
+    let pick = |given: &[DeviceChoice]| -> Vec<DeviceChoice> {
+        match (given.is_empty(), cli.device) {
+            (true, DeviceChoice::Auto) | (false, _) => given.to_vec(),
+            (true, d) => vec![d],
+        }
+    };
+    match cmd {
+        BenchCmd::Fep(a) => bench::fep(&bench::FepBenchArgs {
+            devices: pick(&a.devices),
+            ..a.clone()
+        })?,
+        BenchCmd::Nlm(a) => bench::nlm(&bench::NlmBenchArgs {
+            devices: pick(&a.devices),
+            ..a.clone()
+        })?,
+        BenchCmd::Ops(a) => bench::ops(&bench::OpsBenchArgs {
+            devices: pick(&a.devices),
+            ..a.clone()
+        })?,
+        BenchCmd::Ddm(a) => bench::ddm(
+            &bench::DdmBenchArgs {
+                devices: pick(&a.devices),
+                ..a.clone()
+            },
+            cli.quiet,
+        )?,
+    }
+    Ok(0)
 }
 
 /// Writes `bytes` to standard output. A reader that went away (`attractor completions bash |
@@ -596,7 +607,7 @@ fn train<F: Family>(cli: &Cli, run: &RunArgs, extra: &[serde_json::Value]) -> Re
         overwrite: run.overwrite,
     };
     let g = Global::stoppable(cli)?;
-    let report = family::train::<F>(cfg, &place, &g.ctx)?;
+    let report = family::train(cfg, &place, &g.ctx)?;
     Ok(finish::<F>(&report, cli.quiet))
 }
 
@@ -839,22 +850,21 @@ fn runs_table(a: &RunsArgs, list: &[crate::run::RunSummary]) -> String {
 }
 
 fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
-    let rd = RunDir::open(&a.run_dir)?;
-    let kind = rd.meta()?.model;
-    struct Resume<'a>(&'a Cli, &'a RunDir, &'a ResumeArgs);
-    impl family::Visit for Resume<'_> {
+    let run = crate::api::Run::open(&a.run_dir)?;
+    struct Say<'a>(&'a Cli, &'a crate::api::Run, &'a ResumeArgs);
+    impl family::Visit for Say<'_> {
         type Out = Result<i32>;
         fn visit<F: Family>(self) -> Result<i32> {
-            let (cli, rd, a) = (self.0, self.1, self.2);
+            let (cli, run, a) = (self.0, self.1, self.2);
             let g = Global::stoppable(cli)?;
             let o = family::ResumeOptions {
                 until: a.until,
                 total: a.total,
             };
-            match family::resume::<F>(rd, o, &g.ctx)? {
+            match run.resume(o, &g.ctx)? {
                 family::Resumed::Trained(r) => Ok(finish::<F>(&r, cli.quiet)),
                 family::Resumed::AlreadyComplete { step, total } => {
-                    let dir = rd.path().display();
+                    let dir = run.path().display();
                     // Said even with --quiet: it is the command's only result.
                     say(&format!(
                         "{dir} is already complete ({} of {total}); nothing to do. To train it \
@@ -868,22 +878,14 @@ fn resume(cli: &Cli, a: &ResumeArgs) -> Result<i32> {
             }
         }
     }
-    family::dispatch(&kind, Resume(cli, &rd, a))
-        .with_context(|| format!("resume: {}", rd.file("config.json").display()))?
+    family::dispatch(run.kind().name(), Say(cli, &run, a))
+        .with_context(|| format!("resume: {}", run.path().join("config.json").display()))?
 }
 
 fn export(a: &ExportArgs) -> Result<i32> {
-    let rd = RunDir::open(&a.run_dir)?;
-    let out = a.out.clone().unwrap_or_else(|| rd.file("export"));
-    let kind = rd.meta()?.model;
-    struct Export<'a>(&'a RunDir, family::ExportFormat, &'a Path);
-    impl family::Visit for Export<'_> {
-        type Out = Result<String>;
-        fn visit<F: family::Family>(self) -> Result<String> {
-            family::export::<F>(self.0, self.1, self.2)
-        }
-    }
-    let said = family::dispatch(&kind, Export(&rd, a.format, &out)).context("export")??;
+    let run = crate::api::Run::open(&a.run_dir)?;
+    let out = a.out.clone().unwrap_or_else(|| run.path().join("export"));
+    let said = run.export(a.format, &out).context("export")?;
     println!("{said}");
     Ok(0)
 }
