@@ -2,7 +2,7 @@
 //!
 //! With a run directory as argument (`checkpoints/<run>` of `attractor nlm train`), loads its
 //! NLM; with none, first trains a small one (100 updates on the bundled digits, 7×7) into a
-//! temporary run directory through the project's training driver. Then:
+//! temporary run directory with `attractor::api::train`. Then, with `Run::open`:
 //! 1. builds the module the Burn way — `NlmModelConfig::load("model.json")`, `init`,
 //!    `load_file("model.bpk")` — and checks it against `attractor::load_model`;
 //! 2. counts its parameters, moves it to another device with `to_device`;
@@ -13,47 +13,45 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use attractor::api::{Ctx, Run, RunPlace, train};
 use attractor::device::{DeviceChoice, select};
-use attractor::models::nlm::{Nlm, NlmConfig, NlmModelConfig, NlmTrainer};
-use attractor::run::RunDir;
-use attractor::train::{DriverOptions, run};
+use attractor::models::nlm::{Nlm, NlmConfig, NlmModelConfig};
 use attractor::transfer::{tensor2_f32, to_vec_f32};
 use burn::config::Config;
 use burn::module::Module;
 
 fn main() -> Result<()> {
     let device = select(DeviceChoice::Flex)?.device;
-    let cfg = NlmConfig::new()
-        .with_pool(4)
-        .with_n_data(300)
-        .with_chains(32)
-        .with_batch(32)
-        .with_updates(100);
     let given = std::env::args().nth(1);
     let dir = match &given {
         Some(d) => PathBuf::from(d),
         None => {
             let dir =
                 std::env::temp_dir().join(format!("attractor-example-{}", std::process::id()));
-            let rd = RunDir::create(&dir, true)?;
-            let data = attractor::analysis::nlm::prepare(&cfg)?;
-            let dim = data.train.dim();
-            let mut trainer = NlmTrainer::new(&cfg, data.x_train, dim, &device)?;
-            let opts = DriverOptions {
-                total_steps: cfg.updates,
-                until: None,
-                checkpoint_every: 50,
-                log_every: 50,
-                keep: 2,
-                milestones: Vec::new(),
-                milestone_dir: "milestones",
-                tensorboard: true,
-            };
-            run(&mut trainer, &rd, 0, &opts, &Default::default())?;
-            println!("trained {} updates into {}", cfg.updates, dir.display());
+            let cfg = NlmConfig::new()
+                .with_pool(4)
+                .with_n_data(300)
+                .with_chains(32)
+                .with_batch(32)
+                .with_updates(100)
+                .with_polarity_chains(0);
+            let r = train(
+                cfg,
+                &RunPlace::at(&dir).overwrite(),
+                &Ctx::new(device.clone()),
+            )?;
+            println!("trained {} updates into {}", r.step, dir.display());
             dir
         }
     };
+    let run = Run::open(&dir)?;
+    println!(
+        "{}: a {} run, {} of {:?} steps done",
+        dir.display(),
+        run.kind(),
+        run.step()?,
+        run.status()?.total_steps
+    );
 
     // 1. The Burn way: configuration, init, record.
     let model_cfg = NlmModelConfig::load(dir.join("model.json"))
@@ -62,7 +60,7 @@ fn main() -> Result<()> {
         .init(&device)
         .try_load_file(dir.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("cannot load model.bpk: {e:?}"))?;
-    let same: Nlm = attractor::load_model(&dir, &device)?;
+    let same: Nlm = run.load_model(&device)?;
     anyhow::ensure!(
         to_vec_f32(&nlm.j)? == to_vec_f32(&same.j)?,
         "two loads differ"
