@@ -1292,3 +1292,216 @@ pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
         run_dir: rd.path().to_path_buf(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::family::{FepFamily, RunPlace, train};
+    use crate::models::fep::Order;
+
+    /// A fresh scratch folder holding the three 8-value patterns of `tests/cli.rs`.
+    fn scratch(name: &str) -> Result<(PathBuf, PathBuf)> {
+        let dir =
+            std::env::temp_dir().join(format!("attractor-api-fep-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let csv = dir.join("p.csv");
+        std::fs::write(&csv, "1,0,0,1,0,1,0,1\n0,1,1,0,0,1,1,0\n1,1,0,0,1,0,0,1\n")?;
+        Ok((dir, csv))
+    }
+
+    /// Two networks trained for 40 sequential epochs on the three patterns, through the
+    /// library's one training path.
+    fn tiny_run(name: &str) -> Result<(PathBuf, Ctx)> {
+        let (dir, csv) = scratch(name)?;
+        let ctx = Ctx::cpu()?;
+        let cfg = FepConfig::new()
+            .with_patterns(PatternSource::Path(csv))
+            .with_epochs(40)
+            .with_steps_per_epoch(1)
+            .with_order(Order::Sequential)
+            .with_evidence(20.0)
+            .with_networks(2);
+        let place = RunPlace {
+            run_dir: Some(dir.join("run")),
+            overwrite: true,
+        };
+        let report = train::<FepFamily>(cfg, &place, &ctx)?;
+        assert!(report.run_dir.join("couplings.png").is_file());
+        Ok((report.run_dir, ctx))
+    }
+
+    fn keys(v: &impl Serialize) -> Result<Vec<String>> {
+        let v = serde_json::to_value(v)?;
+        let obj = v.as_object().context("not an object")?;
+        Ok(obj.keys().cloned().collect())
+    }
+
+    #[test]
+    fn attractors_of_a_tiny_run() -> Result<()> {
+        let (run, ctx) = tiny_run("attractors")?;
+        let o = AttractorsOptions::default();
+        let a = attractors(&run, &o, &ctx)?;
+        assert!(a.count() >= 1);
+        assert_eq!(a.attractors.shape, vec![a.count(), 8]);
+        assert_eq!(a.attractors.data.len(), a.count() * 8);
+        assert_eq!(a.patterns.shape, vec![3, 8]);
+        assert!(a.picture().width() > 0);
+        let sym = attractors(
+            &run,
+            &AttractorsOptions {
+                network: 1,
+                symmetric_part: true,
+                seed: Some(3),
+            },
+            &ctx,
+        )?;
+        assert_eq!(sym.network, 1);
+        let err = attractors(&run, &AttractorsOptions { network: 2, ..o }, &ctx)
+            .err()
+            .context("network 2 of 2 accepted")?;
+        assert_eq!(
+            err.to_string(),
+            "--network 2 out of range (the run has 2 networks)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn eval_scores_every_network_and_serialises_as_eval_json() -> Result<()> {
+        let (run, ctx) = tiny_run("eval")?;
+        let o = EvalOptions {
+            trials: 5,
+            steps: 5,
+            ..EvalOptions::default()
+        };
+        let r = eval(&run, &o, &ctx)?;
+        assert_eq!(r.networks, 2);
+        assert_eq!(r.step, 40);
+        assert_eq!(r.per_network.retrieval_dr2.len(), 2);
+        assert!(r.asymmetry.is_finite() && r.retrieval_dr2.is_finite());
+        // No held-out set for a CSV run: NaN, written null.
+        assert!(r.generalization_dr2.is_nan());
+        let v = serde_json::to_value(&r)?;
+        assert!(v["generalization_dr2"].is_null());
+        assert_eq!(v["scoring"]["trials"], 5);
+        assert_eq!(keys(&r)?.len(), 15);
+        // The same seed gives the same report.
+        let again = eval(&run, &o, &ctx)?;
+        assert_eq!(serde_json::to_value(&again)?, v);
+        let bad = EvalOptions {
+            pattern_index: vec![3],
+            ..o.clone()
+        };
+        let err = eval(&run, &bad, &ctx).err().context("index 3 accepted")?;
+        assert_eq!(
+            err.to_string(),
+            "--pattern-index 3 out of range (3 patterns)"
+        );
+        let zero = EvalOptions {
+            trials: 0,
+            ..o.clone()
+        };
+        assert!(eval(&run, &zero, &ctx).is_err());
+        // A raised stop flag ends the scoring before the first network.
+        let stopped = ctx.clone();
+        stopped.control.stop.request();
+        let err = eval(&run, &o, &stopped).err().context("stop ignored")?;
+        assert!(err.to_string().contains("stopped"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn run_free_labels_every_state() -> Result<()> {
+        let (run, ctx) = tiny_run("free")?;
+        let o = RunFreeOptions {
+            steps: 30,
+            ..RunFreeOptions::default()
+        };
+        let r = run_free(&run, &o, &ctx)?;
+        assert_eq!(r.states.shape, vec![30, 8]);
+        assert_eq!(r.labels.len(), 30);
+        assert_eq!(r.correlations.shape, vec![3, 30]);
+        assert!((0.0..=1.0).contains(&r.labelled_frac));
+        assert!(r.correlations.data.iter().all(|c| c.abs() <= 1.0 + 1e-9));
+        // The JSON file holds the measures, not the states.
+        let k = keys(&r)?;
+        assert_eq!(k.len(), 8);
+        assert!(!k.iter().any(|k| k == "states" || k == "run_dir"));
+        let err = run_free(&run, &RunFreeOptions { steps: 0, ..o }, &ctx)
+            .err()
+            .context("0 steps accepted")?;
+        assert_eq!(err.to_string(), "--steps must be >= 1 and --beta >= 0");
+        Ok(())
+    }
+
+    #[test]
+    fn recall_reconstructs_corrupted_patterns() -> Result<()> {
+        let (run, ctx) = tiny_run("recall")?;
+        let o = RecallOptions {
+            pattern_index: vec![0, 2],
+            noise_sd: 1.0,
+            ..RecallOptions::default()
+        };
+        let r = recall(&run, &o, &ctx)?;
+        assert_eq!(r.cues.len(), 2);
+        assert_eq!(r.outputs.shape, vec![2, 8]);
+        assert!(r.corr_cue.is_finite() && r.corr_output.is_finite());
+        assert_eq!(r.targets.iter().filter(|t| t.is_some()).count(), 2);
+        assert!(r.picture().height() > 0);
+        assert_eq!(keys(&r)?.len(), 7);
+        let none = RecallOptions {
+            pattern_index: Vec::new(),
+            ..o
+        };
+        let err = recall(&run, &none, &ctx).err().context("no cue accepted")?;
+        assert_eq!(
+            err.to_string(),
+            "give --cue FILE or at least one --pattern-index"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn sweep_trains_and_scores_a_small_grid() -> Result<()> {
+        let (dir, csv) = scratch("sweep")?;
+        let ctx = Ctx::cpu()?;
+        let o = SweepOptions {
+            evidence: vec![5.0, 10.0],
+            beta: parse_range("0.1..1:3", true)?,
+            epochs: 10,
+            trials: 3,
+            patterns: PatternSource::Path(csv),
+            run_dir: Some(dir.join("sweep")),
+            ..SweepOptions::default()
+        };
+        let r = sweep(&o, &ctx)?;
+        assert_eq!(r.networks, 6);
+        assert_eq!(r.n, 8);
+        for grid in [&r.retrieval_dr2, &r.n_attractors, &r.orthogonality_deg] {
+            assert_eq!(grid.len(), 6);
+        }
+        assert!(r.n_attractors.iter().all(|x| *x >= 1.0));
+        assert!(r.generalization_dr2.iter().all(|x| x.is_nan()));
+        assert!(r.run_dir.join("config.json").is_file());
+        assert_eq!(keys(&r)?.len(), 18);
+        let err = sweep(&SweepOptions { seeds: 0, ..o }, &ctx)
+            .err()
+            .context("0 seeds accepted")?;
+        assert_eq!(err.to_string(), "--seeds and --trials must be >= 1");
+        Ok(())
+    }
+
+    #[test]
+    fn ranges_parse_as_the_command_line_documents() -> Result<()> {
+        assert_eq!(parse_range("1..3", false)?, vec![1.0, 2.0, 3.0]);
+        assert_eq!(parse_range("0.5,2", true)?, vec![0.5, 2.0]);
+        assert_eq!(parse_range("0..1:3", false)?, vec![0.0, 0.5, 1.0]);
+        let d = SweepOptions::default();
+        assert_eq!(parse_range("1..20", false)?, d.evidence);
+        assert_eq!(parse_range("0.01..1:19", true)?, d.beta);
+        assert!(parse_range("a..b", false).is_err());
+        assert!(parse_range("-1,2", false).is_err());
+        Ok(())
+    }
+}
