@@ -1195,9 +1195,13 @@ fn score_sweep(
     Ok(results)
 }
 
-/// Trains `evidence × beta × seeds` networks as one batched run (a run directory, checkpointed
-/// by the training driver, stoppable through `ctx.control`) and scores each (`fep sweep`).
-pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
+/// Checks the options of a sweep and builds its configuration and trainer: network
+/// `(ie · |beta| + ib) · seeds + s` has evidence `evidence[ie]` and precision `beta[ib]`; with
+/// the held-out patterns, if any.
+fn sweep_trainer(
+    o: &SweepOptions,
+    device: &Device,
+) -> Result<(FepConfig, FepTrainer, Option<Patterns>)> {
     let (evs, betas) = (&o.evidence, &o.beta);
     if o.seeds == 0 || o.trials == 0 {
         bail!("--seeds and --trials must be >= 1");
@@ -1219,7 +1223,7 @@ pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
         .with_seed(o.seed.unwrap_or(0));
     cfg.validate()?;
     let (pats, test) = resolve_patterns(&cfg)?;
-    let mut t = FepTrainer::new(&cfg, pats.data.clone(), pats.n, &ctx.device)?;
+    let mut t = FepTrainer::new(&cfg, pats.data, pats.n, device)?;
     let mut k = 0;
     for &e in evs {
         for &b in betas {
@@ -1230,6 +1234,14 @@ pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
             }
         }
     }
+    Ok((cfg, t, test))
+}
+
+/// Trains `evidence × beta × seeds` networks as one batched run (a run directory, checkpointed
+/// by the training driver, stoppable through `ctx.control`) and scores each (`fep sweep`).
+pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
+    let (cfg, mut t, test) = sweep_trainer(o, &ctx.device)?;
+    let (evs, betas, g) = (&o.evidence, &o.beta, t.g);
     let rd = crate::run::start_run(
         o.run_dir.as_deref(),
         "fep-sweep",
@@ -1243,7 +1255,7 @@ pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
         evs.len(),
         betas.len(),
         o.seeds,
-        pats.n,
+        t.n,
         t.engine()
     );
     let t0 = Instant::now();
