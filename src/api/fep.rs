@@ -119,7 +119,8 @@ pub struct LoadedFep {
 }
 
 impl LoadedFep {
-    /// Fails unless `network` is one of the run's networks (`message` names the limit).
+    /// Fails unless `network` is one of the run's networks (`long`: the message of `fep
+    /// attractors`, "the run has G networks"; else "G networks").
     fn check_network(&self, network: usize, long: bool) -> Result<()> {
         let g = self.trainer.g;
         if network >= g {
