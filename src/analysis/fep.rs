@@ -1,7 +1,7 @@
 //! FEP network measurements on the host (f64; no CLI, no output files): deterministic
 //! attractors, orthogonality, retrieval and one-shot generalisation (ΔR²), asymmetry, and the
-//! forward-transition fraction of free-running replay ([`free`]). The `fep …` commands that load
-//! runs and write files are in [`crate::cli::fep`].
+//! forward-transition fraction of free-running replay ([`free`]). The operations on trained runs
+//! that use them are in [`crate::api::fep`].
 
 use crate::models::cb::{langevin, sample};
 use crate::rng::Rng;

@@ -631,7 +631,7 @@ impl Family for FepFamily {
     }
 
     fn trainer(cfg: &Self::Config, device: &Device) -> Result<Self::Trainer> {
-        let (pats, _) = crate::cli::fep::resolve_patterns(cfg)?;
+        let (pats, _) = super::fep::resolve_patterns(cfg)?;
         for w in &pats.warnings {
             log::warn!("{w}");
         }
@@ -657,7 +657,7 @@ impl Family for FepFamily {
                 (arr.data.iter().map(|&x| x as f64).collect::<Vec<f64>>(), n)
             }
             None => {
-                let (p, _) = crate::cli::fep::resolve_patterns(cfg)?;
+                let (p, _) = super::fep::resolve_patterns(cfg)?;
                 (p.data, p.n)
             }
         };
@@ -684,7 +684,7 @@ impl Family for FepFamily {
         )
     }
     fn finished(trainer: &Self::Trainer, run: &RunDir, _: &Outcome, _: &Ctx) -> Result<()> {
-        crate::cli::fep::plot_couplings(trainer, &run.file("couplings.png"))
+        super::fep::plot_couplings(trainer, &run.file("couplings.png"))
     }
     fn tensors(run: &RunDir, _: &Device) -> Result<NamedTensors> {
         checkpoint_arrays(run, &["J", "state", "patterns"])
