@@ -1309,7 +1309,7 @@ pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::family::{FepFamily, RunPlace, train};
+    use crate::api::family::{RunPlace, train};
     use crate::models::fep::Order;
 
     /// A fresh scratch folder holding the three 8-value patterns of `tests/cli.rs`.
@@ -1339,7 +1339,7 @@ mod tests {
             run_dir: Some(dir.join("run")),
             overwrite: true,
         };
-        let report = train::<FepFamily>(cfg, &place, &ctx)?;
+        let report = train(cfg, &place, &ctx)?;
         assert!(report.run_dir.join("couplings.png").is_file());
         Ok((report.run_dir, ctx))
     }
