@@ -70,6 +70,13 @@ impl DdmRun {
     /// `config.json`.
     pub fn open(dir: &Path, ctx: &Ctx) -> Result<Self> {
         let (rd, cfg, ck) = Self::read(dir)?;
+        if let Some(name) = rust_target(&cfg) {
+            bail!(
+                "{} was trained on `{name}`, an SDE written in Rust: open it with \
+                 DdmRun::open_with_target",
+                dir.display()
+            );
+        }
         let ddm = load_network(&cfg, &ck, &ctx.device)?;
         Self::assemble(rd, ddm, &ck)
     }
@@ -123,11 +130,26 @@ impl DdmRun {
 // A target written in Rust
 // ---------------------------------------------------------------------------------------------
 
+/// The folder of the `sde` path that a run trained by [`train_on`] records (no such file).
+pub const RUST_SDE: &str = "<rust>";
+
+/// The name of the Rust target a configuration was trained on by [`train_on`], if it was.
+pub fn rust_target(cfg: &DdmConfig) -> Option<String> {
+    match &cfg.sde {
+        crate::config::Source::Path(p) if p.parent() == Some(Path::new(RUST_SDE)) => {
+            Some(p.file_name()?.to_string_lossy().into_owned())
+        }
+        _ => None,
+    }
+}
+
 /// Trains a new run of `cfg` on `target` — an SDE written in Rust ([`Target::custom`] of an
 /// [`Sde`]) — through the one driver, as [`super::family::train`] does for the built-in and
 /// file targets: run directory, checkpoints, metrics, stop on request. `cfg`'s `sde` is
-/// recorded as `rust:<name>`, so that the run is never silently reopened on another target:
-/// open it with [`DdmRun::open_with_target`].
+/// recorded as the path `<rust>/<name>` ([`RUST_SDE`]), which names no file, so that the run is
+/// never silently reopened on another target: open it with [`DdmRun::open_with_target`].
+/// (Resuming such a run is not supported: [`super::family::resume`] rebuilds the target from
+/// `config.json`.)
 ///
 /// ```no_run
 /// # fn main() -> anyhow::Result<()> {
@@ -163,7 +185,7 @@ pub fn train_on(
     place: &RunPlace,
     ctx: &Ctx,
 ) -> Result<TrainReport> {
-    cfg.sde = crate::config::Source::Path(format!("rust:{}", target.name()).into());
+    cfg.sde = crate::config::Source::Path(Path::new(RUST_SDE).join(target.name()));
     cfg.params.clear();
     cfg.sde_toml = None;
     let mut trainer = DdmTrainer::with_target(&cfg, target, &ctx.device)?;
@@ -897,4 +919,216 @@ fn grid_epr(f: &DriftFields) -> Option<f64> {
         phi += f.density[i] * q;
     }
     Some(phi / tot.max(1e-300))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use burn::tensor::Tensor;
+
+    use super::*;
+    use crate::sde::Diffusion;
+
+    /// A scratch run directory under the system temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let p = std::env::temp_dir()
+                .join(format!("attractor-api-ddm-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            Self(p)
+        }
+        fn place(&self) -> RunPlace {
+            RunPlace {
+                run_dir: Some(self.0.clone()),
+                overwrite: true,
+            }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tiny() -> DdmConfig {
+        DdmConfig::new()
+            .with_neurons(40)
+            .with_iters(30)
+            .with_pool_size(1000)
+            .with_seed(11)
+    }
+
+    /// A tiny rotated-OU run (d = 2) trained through the family's one train path, opened.
+    fn tiny_run(name: &str, ctx: &Ctx) -> Result<(Scratch, DdmRun)> {
+        let dir = Scratch::new(name);
+        let rep = super::super::family::train::<DdmFamily>(tiny(), &dir.place(), ctx)?;
+        assert_eq!((rep.step, rep.total, rep.interrupted), (30, 30, false));
+        let run = DdmRun::open(&dir.0, ctx)?;
+        Ok((dir, run))
+    }
+
+    #[test]
+    fn simulate_returns_the_paths_with_their_shape() -> Result<()> {
+        let ctx = Ctx::cpu()?;
+        let (_dir, run) = tiny_run("simulate", &ctx)?;
+        assert_eq!(run.step, 30);
+        let o = SimulateOptions {
+            t_end: 2.0,
+            trajectories: 3,
+            record_every: Some(10),
+            ..SimulateOptions::default()
+        };
+        let s = simulate(&run, &o, &ctx)?;
+        assert_eq!((s.trajectories, s.d, s.record_every), (3, 2, 10));
+        assert_eq!(s.paths.shape, vec![3, s.steps, 2]);
+        assert_eq!(s.paths.data.len(), 3 * s.steps * 2);
+        assert!(s.paths.data.iter().all(|x| x.is_finite()));
+        assert!((s.dt_record - 10.0 * s.dt).abs() < 1e-12);
+        // The same seed draws the same paths; another seed others.
+        assert_eq!(simulate(&run, &o, &ctx)?.paths, s.paths);
+        let other = SimulateOptions {
+            seed: Some(99),
+            ..o.clone()
+        };
+        assert_ne!(simulate(&run, &other, &ctx)?.paths, s.paths);
+        // The arrays are not part of the report.
+        let v = serde_json::to_value(&s)?;
+        assert!(v.get("paths").is_none() && v["steps"] == s.steps);
+        let bad = SimulateOptions { t_end: 0.0, ..o };
+        let e = simulate(&run, &bad, &ctx).unwrap_err().to_string();
+        assert_eq!(e, "--t-end must be > 0, got 0");
+        Ok(())
+    }
+
+    #[test]
+    fn eval_reports_the_metrics_and_the_step() -> Result<()> {
+        let ctx = Ctx::cpu()?;
+        let (_dir, run) = tiny_run("eval", &ctx)?;
+        let o = EvalOptions {
+            t_end: Some(5.0),
+            trajectories: 4,
+            points: 500,
+            burn_in: 1.0,
+            seed: Some(3),
+        };
+        let r = eval(&run, &o, &ctx)?;
+        assert_eq!(r.step, 30);
+        let m = &r.metrics;
+        assert!(m.drift_rel_err.is_finite() && m.drift_rel_err >= 0.0);
+        assert_eq!(m.hist_l1_per_coord.len(), 2);
+        assert_eq!((m.cov_model.len(), m.cov_target.len()), (4, 4));
+        // Rotated OU: closed-form EPR 2θ²/a = 2, constant noise, no well metrics.
+        assert_eq!(m.epr_theory, Some(2.0));
+        assert!(m.quadratic_variation.is_some());
+        let v = serde_json::to_value(&r)?;
+        assert_eq!(v["step"], 30);
+        assert!(v.get("mean_residence_model").is_none() && v.get("metrics").is_none());
+        assert_eq!(v["sim_trajectories"], 4);
+        // Deterministic for a seed.
+        assert_eq!(v, serde_json::to_value(eval(&run, &o, &ctx)?)?);
+        let bad = EvalOptions { points: 0, ..o };
+        let e = eval(&run, &bad, &ctx).unwrap_err().to_string();
+        assert_eq!(e, "--trajectories and --points must be >= 1");
+        Ok(())
+    }
+
+    #[test]
+    fn eval_stops_on_request() -> Result<()> {
+        let ctx = Ctx::cpu()?;
+        let (_dir, run) = tiny_run("eval-stop", &ctx)?;
+        ctx.control.stop.request();
+        let o = EvalOptions {
+            t_end: Some(5.0),
+            points: 100,
+            ..EvalOptions::default()
+        };
+        let e = eval(&run, &o, &ctx).unwrap_err().to_string();
+        assert_eq!(e, "stopped on request");
+        Ok(())
+    }
+
+    #[test]
+    fn decompose_returns_the_fields_on_the_grid() -> Result<()> {
+        let ctx = Ctx::cpu()?;
+        let (_dir, run) = tiny_run("decompose", &ctx)?;
+        let o = DecomposeOptions {
+            grid: 7,
+            t_end: 10.0,
+            trajectories: 4,
+            seed: None,
+        };
+        let r = decompose(&run, &o, &ctx)?;
+        let f = &r.fields;
+        assert_eq!((f.d, f.g, f.x.len(), f.y.len()), (2, 7, 49, 49));
+        for v in [&f.full, &f.symmetric, &f.antisymmetric] {
+            assert_eq!(v.len(), 98);
+        }
+        assert_eq!((f.reversible.len(), f.irreversible.len()), (98, 98));
+        assert_eq!(f.density.len(), 49);
+        for (a, (b, c)) in f.antisymmetric.iter().zip(f.full.iter().zip(&f.symmetric)) {
+            assert_eq!(*a, b - c);
+        }
+        assert!((0.0..=1.0).contains(&r.asymmetry_index));
+        assert!(r.epr_grid_estimate.is_some());
+        let v = serde_json::to_value(&r)?;
+        assert!(v.get("fields").is_none());
+        assert_eq!(v["step"], 30);
+        // The grid is clamped to at least 5 points an axis.
+        let small = DecomposeOptions { grid: 2, ..o };
+        assert_eq!(decompose(&run, &small, &ctx)?.fields.g, 5);
+        Ok(())
+    }
+
+    /// dz = −z dt + 0.5 dW in two dimensions, written in Rust.
+    struct Ou;
+
+    impl Sde for Ou {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn noise_dim(&self) -> usize {
+            2
+        }
+        fn drift(&self, z: Tensor<2>, _u: Option<Tensor<2>>) -> Tensor<2> {
+            -z
+        }
+        fn diffusion(&self, _z: &Tensor<2>) -> Diffusion {
+            Diffusion::Isotropic(0.5)
+        }
+    }
+
+    #[test]
+    fn a_run_on_a_rust_sde_trains_reopens_and_evaluates() -> Result<()> {
+        let ctx = Ctx::cpu()?;
+        let dir = Scratch::new("rust-sde");
+        let target = || Target::custom("ou", Arc::new(Ou), 0.01, &ctx.device);
+        let rep = train_on(target()?, tiny().with_iters(200), &dir.place(), &ctx)?;
+        assert_eq!((rep.step, rep.interrupted), (200, false));
+        let run = DdmRun::open_with_target(&rep.run_dir, target()?, &ctx)?;
+        assert_eq!(run.step, 200);
+        let o = EvalOptions {
+            t_end: Some(5.0),
+            trajectories: 4,
+            points: 500,
+            ..EvalOptions::default()
+        };
+        let m = eval(&run, &o, &ctx)?.metrics;
+        assert!(m.drift_rel_err < 0.2, "drift error {}", m.drift_rel_err);
+        assert!(
+            m.diffusion_rel_err < 0.2,
+            "diffusion error {}",
+            m.diffusion_rel_err
+        );
+        // config.json names the Rust target: the run is not reopened on another one.
+        let cfg = std::fs::read_to_string(dir.0.join("config.json"))?;
+        assert!(cfg.contains("\"<rust>/ou\""), "{cfg}");
+        let e = DdmRun::open(&dir.0, &ctx).unwrap_err().to_string();
+        assert!(e.contains("`ou`, an SDE written in Rust"), "{e}");
+        Ok(())
+    }
 }
