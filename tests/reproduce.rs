@@ -2,8 +2,9 @@
 
 mod common;
 
-use attractor::cli::ddm::{EvalArgs, evaluate};
-use attractor::models::ddm::{DdmConfig, DdmTrainer};
+use attractor::api::Ctx;
+use attractor::api::ddm::{EvalOptions, evaluate as metrics};
+use attractor::models::ddm::{Ddm, DdmConfig, DdmTrainer};
 use attractor::train::Trainable;
 
 fn train(cfg: &DdmConfig) -> DdmTrainer {
@@ -14,14 +15,24 @@ fn train(cfg: &DdmConfig) -> DdmTrainer {
     t
 }
 
-fn args(t_end: f64, k: usize) -> EvalArgs {
-    EvalArgs {
-        run_dir: "unused".into(),
+fn args(t_end: f64, k: usize) -> EvalOptions {
+    EvalOptions {
         t_end: Some(t_end),
         trajectories: k,
         points: 20000,
         burn_in: 10.0,
+        seed: None,
     }
+}
+
+/// `ddm eval`'s metrics of `ddm` drawn from `seed`, as they are written to `eval.json`.
+fn evaluate(ddm: &Ddm, o: &EvalOptions, seed: u64) -> serde_json::Value {
+    let o = EvalOptions {
+        seed: Some(seed),
+        ..o.clone()
+    };
+    let m = metrics(ddm, &o, &Ctx::new(common::cpu())).unwrap();
+    serde_json::to_value(m).unwrap()
 }
 
 /// Spec check 3 (short): rotated OU, θ = 1: drift error < 1e-2, EPR 2θ²/a = 2 within 10 %,
@@ -34,7 +45,7 @@ fn rotated_ou_is_embedded_with_its_entropy_production() {
         .with_iters(300)
         .with_pool_size(20000);
     let t = train(&cfg);
-    let r = evaluate(&t.ddm, &args(400.0, 64), 1, true).unwrap();
+    let r = evaluate(&t.ddm, &args(400.0, 64), 1);
     let err = r["drift_rel_err"].as_f64().unwrap();
     let epr = r["epr_model"].as_f64().unwrap();
     let cov = r["cov_model"].as_array().unwrap();
@@ -57,7 +68,7 @@ fn rotated_ou_is_embedded_with_its_entropy_production() {
             .with_iters(300)
             .with_lr(1e-2),
     );
-    let rs = evaluate(&sym.ddm, &args(50.0, 8), 1, true).unwrap();
+    let rs = evaluate(&sym.ddm, &args(50.0, 8), 1);
     let es = rs["drift_rel_err"].as_f64().unwrap();
     eprintln!("symmetric control: drift_rel_err {es:.3}");
     assert!(
@@ -76,7 +87,7 @@ fn double_well_matches_the_exact_stationary_density() {
         .with_iters(300)
         .with_pool_size(20000);
     let t = train(&cfg);
-    let r = evaluate(&t.ddm, &args(500.0, 64), 2, true).unwrap();
+    let r = evaluate(&t.ddm, &args(500.0, 64), 2);
     let err = r["drift_rel_err"].as_f64().unwrap();
     let l1 = r["hist_l1_exact"].as_f64().unwrap();
     let epr = r["epr_model"].as_f64().unwrap();

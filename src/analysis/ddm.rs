@@ -2,7 +2,7 @@
 //! the target (with the entropy-production estimator), drift and diffusion errors, the asymmetry
 //! index, the largest Lyapunov exponent, well-to-well transitions, the switching protocol,
 //! limit cycles, the kernel density of `ddm decompose` and the named tensors of `export`. The
-//! `ddm …` commands that load runs and write files are in [`crate::cli::ddm`].
+//! operations on run directories that use them are in [`crate::api::ddm`].
 
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Tensor};

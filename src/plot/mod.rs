@@ -129,6 +129,7 @@ fn gray_level(v: f32, lo: f32, span: f64) -> Color {
 mod axes;
 mod compare;
 mod curves;
+pub mod ddm;
 mod text;
 
 use self::axes::*;
