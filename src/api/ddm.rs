@@ -966,7 +966,7 @@ mod tests {
     /// A tiny rotated-OU run (d = 2) trained through the family's one train path, opened.
     fn tiny_run(name: &str, ctx: &Ctx) -> Result<(Scratch, DdmRun)> {
         let dir = Scratch::new(name);
-        let rep = super::super::family::train::<DdmFamily>(tiny(), &dir.place(), ctx)?;
+        let rep = super::super::family::train(tiny(), &dir.place(), ctx)?;
         assert_eq!((rep.step, rep.total, rep.interrupted), (30, 30, false));
         let run = DdmRun::open(&dir.0, ctx)?;
         Ok((dir, run))
