@@ -747,21 +747,7 @@ pub fn eval(run_dir: &Path, o: &EvalOptions, ctx: &Ctx) -> Result<EvalReport> {
         Some(trace_points(&l, &frames, &train, o.repeats, device)?)
     };
     let relaxed = if o.relax_steps > 0 {
-        let x = langevin(
-            &l.nlm,
-            x_final,
-            o.relax_steps,
-            l.cfg.dt,
-            false,
-            &mut rng,
-            &[],
-            &mut |_, _| Ok(()),
-        )?;
-        let relaxed = to_vec_f32(&fast::tanh(x))?;
-        Some(RelaxedMetrics {
-            metrics: metrics_repeated(&train, &relaxed, dim, o.repeats, device)?,
-            relax_steps: o.relax_steps,
-        })
+        Some(relax_metrics(&l, x_final, &train, o, &mut rng, device)?)
     } else {
         None
     };
@@ -770,24 +756,7 @@ pub fn eval(run_dir: &Path, o: &EvalOptions, ctx: &Ctx) -> Result<EvalReport> {
     } else {
         Some(start_distance(last, start_pixels(&l, o.init, chains)?, dim))
     };
-    let warning = polarity_warning(
-        "the samples",
-        metrics.mean_pixel,
-        metrics.data_mean_pixel,
-        metrics.inverted_frac,
-    );
-    if let Some(w) = &warning {
-        log::warn!("{w}");
-    }
-    if energy_gen.is_nan() || energy_gen > UNSTABLE_ENERGY * thermal {
-        log::warn!(
-            "the samples' mean energy {energy_gen:.3e} is {:.0}× the thermal level N·T/2 = \
-             {thermal:.0}: the Langevin chains are unstable at dt = {} (a smaller dt, or \
-             retraining with `--set stiffness_cap=1`, keeps them stable)",
-            energy_gen / thermal,
-            l.cfg.dt
-        );
-    }
+    let polarity_ok = eval_warnings(&metrics, energy_gen, thermal, l.cfg.dt);
     Ok(EvalReport {
         start_ratio: start_dist.map(|d| d / metrics.ref_nn),
         metrics,
@@ -800,7 +769,7 @@ pub fn eval(run_dir: &Path, o: &EvalOptions, ctx: &Ctx) -> Result<EvalReport> {
         trace,
         relaxed,
         start_dist,
-        polarity_ok: warning.is_none(),
+        polarity_ok,
         init: o.init,
         sampler: o.sampler.report(swap_rate),
         t_age: l.step,
@@ -812,6 +781,55 @@ pub fn eval(run_dir: &Path, o: &EvalOptions, ctx: &Ctx) -> Result<EvalReport> {
         untrained: o.model.untrained,
         temperature: l.nlm.temperature,
     })
+}
+
+/// The metrics of the final states relaxed `o.relax_steps` noise-free steps.
+fn relax_metrics(
+    l: &LoadedNlm,
+    x_final: Tensor<2>,
+    train: &[f32],
+    o: &EvalOptions,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<RelaxedMetrics> {
+    let x = langevin(
+        &l.nlm,
+        x_final,
+        o.relax_steps,
+        l.cfg.dt,
+        false,
+        rng,
+        &[],
+        &mut |_, _| Ok(()),
+    )?;
+    let relaxed = to_vec_f32(&fast::tanh(x))?;
+    Ok(RelaxedMetrics {
+        metrics: metrics_repeated(train, &relaxed, l.nlm.n(), o.repeats, device)?,
+        relax_steps: o.relax_steps,
+    })
+}
+
+/// Warns when the samples' polarity departs from the data's (and says whether it matches) or
+/// when their mean energy shows unstable chains.
+fn eval_warnings(m: &Metrics, energy_gen: f64, thermal: f64, dt: f64) -> bool {
+    let warning = polarity_warning(
+        "the samples",
+        m.mean_pixel,
+        m.data_mean_pixel,
+        m.inverted_frac,
+    );
+    if let Some(w) = &warning {
+        log::warn!("{w}");
+    }
+    if energy_gen.is_nan() || energy_gen > UNSTABLE_ENERGY * thermal {
+        log::warn!(
+            "the samples' mean energy {energy_gen:.3e} is {:.0}× the thermal level N·T/2 = \
+             {thermal:.0}: the Langevin chains are unstable at dt = {dt} (a smaller dt, or \
+             retraining with `--set stiffness_cap=1`, keeps them stable)",
+            energy_gen / thermal,
+        );
+    }
+    warning.is_none()
 }
 
 /// The metrics (and class shares) of every recorded frame.
