@@ -1,7 +1,7 @@
 //! NLM measurements (no CLI, no output files): data preparation, Langevin sampling and
 //! generation, the paper's metrics (E_AAI, Acc_S, Acc_T, E²), the polarity check, principal
 //! components, nearest-neighbour classes, corruptions and denoising. The `nlm …` commands that
-//! load runs and write files are in [`crate::cli::nlm`].
+//! load runs are in the library's run-level layer (`api::nlm`).
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
@@ -215,7 +215,8 @@ pub fn generate(
 }
 
 /// Where generation chains start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// Fresh N(0, 1) states (the paper's protocol).
     Noise,
@@ -271,7 +272,8 @@ pub fn generate_from(
 }
 
 /// How `nlm generate` and `nlm eval` draw samples of the model at its temperature T.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum GenSampler {
     /// Langevin dynamics at T from the start states (Euler–Maruyama; the paper's sampler).
     Langevin,
@@ -612,13 +614,76 @@ pub fn polarity_warning(
     ))
 }
 
+/// The paper's metric block of generated images against reference images, as [`metrics`]
+/// returns it (and `nlm eval` writes it); with several sample sets ([`metrics_repeated`]) every
+/// number is the mean over the sets, the headline metrics have a `<key>_sd` (sample standard
+/// deviation; absent where a set's value is not finite) and `repeats` lists each set's own block.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Metrics {
+    /// Sample–reference pairs compared (min of the two counts; of the first set).
+    pub n: usize,
+    /// E_AAI: the mean of |Acc_S − ½| and |Acc_T − ½| (0 at indistinguishable sets).
+    pub e_aai: f64,
+    /// Acc_S: share of samples whose nearest neighbour is a sample.
+    pub acc_s: f64,
+    /// Acc_T: share of references whose nearest neighbour is a reference.
+    pub acc_t: f64,
+    /// E²: the squared distance of the pixel covariances.
+    pub e2: f64,
+    /// Mean pixel of the samples (display space).
+    pub mean_pixel: f64,
+    /// Mean pixel of the references.
+    pub data_mean_pixel: f64,
+    /// Share of positive sample pixels.
+    pub frac_positive: f64,
+    /// Share of positive reference pixels.
+    pub data_frac_positive: f64,
+    /// Share of samples with negative overlap with the references' mean image.
+    pub inverted_frac: f64,
+    /// The same for the references themselves.
+    pub data_inverted_frac: f64,
+    /// Median sample-to-nearest-reference distance over `ref_nn`.
+    pub nn_ratio: f64,
+    /// Median reference-to-nearest-other-reference distance.
+    pub ref_nn: f64,
+    /// Sample SD of `e_aai` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e_aai_sd: Option<f64>,
+    /// Sample SD of `acc_s` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acc_s_sd: Option<f64>,
+    /// Sample SD of `acc_t` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acc_t_sd: Option<f64>,
+    /// Sample SD of `e2` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2_sd: Option<f64>,
+    /// Sample SD of `mean_pixel` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_pixel_sd: Option<f64>,
+    /// Sample SD of `inverted_frac` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inverted_frac_sd: Option<f64>,
+    /// Sample SD of `nn_ratio` over the sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nn_ratio_sd: Option<f64>,
+    /// Each set's own block (more than one set only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Vec<Metrics>>,
+}
+
 /// The paper's metric block of generated images against reference images (both in display
 /// space, `[n, dim]`): e_aai, acc_s, acc_t, e2, the mean pixel of each, the fraction of
 /// positive pixels, the fraction of inverted images (`inverted_frac`: negative overlap with
 /// the reference mean image, see [`inverted_frac`]; `data_inverted_frac` for the references themselves), and the
 /// nearest-neighbour distance ratio (median distance of a sample to its nearest reference over
 /// the median reference-to-reference nearest distance, `ref_nn`).
-pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device) -> Result<Value> {
+pub fn metrics(
+    reference: &[f32],
+    generated: &[f32],
+    dim: usize,
+    device: &Device,
+) -> Result<Metrics> {
     let n = (reference.len() / dim).min(generated.len() / dim);
     let (r, g) = (&reference[..n * dim], &generated[..n * dim]);
     let (e, acc_s, acc_t) = aai(r, g, dim, device)?;
@@ -638,21 +703,29 @@ pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device
             .map(|x| x.0)
             .collect(),
     );
-    Ok(json!({
-        "n": n,
-        "e_aai": e,
-        "acc_s": acc_s,
-        "acc_t": acc_t,
-        "e2": cov,
-        "mean_pixel": mean(g),
-        "data_mean_pixel": mean(r),
-        "frac_positive": pos(g),
-        "data_frac_positive": pos(r),
-        "inverted_frac": inverted_frac(g, &ref_mean, dim),
-        "data_inverted_frac": inverted_frac(r, &ref_mean, dim),
-        "nn_ratio": gen_nn / ref_nn,
-        "ref_nn": ref_nn,
-    }))
+    Ok(Metrics {
+        n,
+        e_aai: e,
+        acc_s,
+        acc_t,
+        e2: cov,
+        mean_pixel: mean(g),
+        data_mean_pixel: mean(r),
+        frac_positive: pos(g),
+        data_frac_positive: pos(r),
+        inverted_frac: inverted_frac(g, &ref_mean, dim),
+        data_inverted_frac: inverted_frac(r, &ref_mean, dim),
+        nn_ratio: gen_nn / ref_nn,
+        ref_nn,
+        e_aai_sd: None,
+        acc_s_sd: None,
+        acc_t_sd: None,
+        e2_sd: None,
+        mean_pixel_sd: None,
+        inverted_frac_sd: None,
+        nn_ratio_sd: None,
+        repeats: None,
+    })
 }
 
 /// [`metrics`] of `reps` equal blocks of `generated` (independent sample sets) against the same
@@ -660,13 +733,14 @@ pub fn metrics(reference: &[f32], generated: &[f32], dim: usize, device: &Device
 /// blocks, `<key>_sd` (sample standard deviation) is added for the headline metrics, and
 /// `repeats` lists each block's own metrics (E_AAI of 1000 samples against 500–1000 images
 /// scatters by about ±0.004 between sample sets, so a threshold is better tested on the mean).
+/// A number that is not finite in some block keeps the first block's value and gets no SD.
 pub fn metrics_repeated(
     reference: &[f32],
     generated: &[f32],
     dim: usize,
     reps: usize,
     device: &Device,
-) -> Result<Value> {
+) -> Result<Metrics> {
     let block = generated.len() / reps.max(1);
     if reps <= 1 {
         return metrics(reference, generated, dim, device);
@@ -677,32 +751,29 @@ pub fn metrics_repeated(
         .map(|g| metrics(reference, g, dim, device))
         .collect::<Result<Vec<_>>>()?;
     let mut v = each[0].clone();
-    let keys: Vec<String> = each[0]
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    for k in keys {
-        let xs: Vec<f64> = each.iter().filter_map(|m| m[&k].as_f64()).collect();
-        if xs.len() != each.len() || k == "n" {
-            continue;
-        }
-        let (mean, sd) = mean_sample_sd(&xs);
-        v[&k] = mean.into();
-        if [
-            "e_aai",
-            "acc_s",
-            "acc_t",
-            "e2",
-            "mean_pixel",
-            "inverted_frac",
-            "nn_ratio",
-        ]
-        .contains(&k.as_str())
-        {
-            v[format!("{k}_sd")] = sd.into();
-        }
-    }
-    v["repeats"] = each.into();
+    // The mean over the blocks (and its SD) where every block's value is finite.
+    let agg = |get: fn(&Metrics) -> f64| -> Option<(f64, f64)> {
+        let xs: Vec<f64> = each.iter().map(get).filter(|x| x.is_finite()).collect();
+        (xs.len() == each.len()).then(|| mean_sample_sd(&xs))
+    };
+    let mean_sd = |field: &mut f64, get: fn(&Metrics) -> f64| -> Option<f64> {
+        let (m, sd) = agg(get)?;
+        *field = m;
+        Some(sd)
+    };
+    v.e_aai_sd = mean_sd(&mut v.e_aai, |m| m.e_aai);
+    v.acc_s_sd = mean_sd(&mut v.acc_s, |m| m.acc_s);
+    v.acc_t_sd = mean_sd(&mut v.acc_t, |m| m.acc_t);
+    v.e2_sd = mean_sd(&mut v.e2, |m| m.e2);
+    v.mean_pixel_sd = mean_sd(&mut v.mean_pixel, |m| m.mean_pixel);
+    v.inverted_frac_sd = mean_sd(&mut v.inverted_frac, |m| m.inverted_frac);
+    v.nn_ratio_sd = mean_sd(&mut v.nn_ratio, |m| m.nn_ratio);
+    mean_sd(&mut v.data_mean_pixel, |m| m.data_mean_pixel);
+    mean_sd(&mut v.frac_positive, |m| m.frac_positive);
+    mean_sd(&mut v.data_frac_positive, |m| m.data_frac_positive);
+    mean_sd(&mut v.data_inverted_frac, |m| m.data_inverted_frac);
+    mean_sd(&mut v.ref_nn, |m| m.ref_nn);
+    v.repeats = Some(each);
     Ok(v)
 }
 
@@ -920,7 +991,7 @@ pub fn class_share_metrics(
     train: &ImageSet,
     train_signed: &[f32],
     device: &Device,
-) -> Result<Option<Value>> {
+) -> Result<Option<ClassShares>> {
     let Some(labels) = &train.labels else {
         return Ok(None);
     };
@@ -934,15 +1005,38 @@ pub fn class_share_metrics(
     let pick = |v: &[f64]| present.iter().map(|&c| v[c]).collect::<Vec<f64>>();
     let (ps, pd) = (pick(&ps), pick(&pd));
     let starved = starved_classes(&ps, &pd);
-    Ok(Some(json!({
-        "classes": present.iter().map(|&c| train.class_name(c as u8)).collect::<Vec<_>>(),
-        "class_shares": ps,
-        "data_class_shares": pd,
-        "class_tv": total_variation(&ps, &pd),
-        "classes_starved": starved.len(),
-        "starved_classes": starved.iter().map(|&i| train.class_name(present[i] as u8)).collect::<Vec<_>>(),
-        "class_samples": got.len(),
-    })))
+    Ok(Some(ClassShares {
+        classes: present.iter().map(|&c| train.class_name(c as u8)).collect(),
+        class_tv: total_variation(&ps, &pd),
+        classes_starved: starved.len(),
+        starved_classes: starved
+            .iter()
+            .map(|&i| train.class_name(present[i] as u8))
+            .collect(),
+        class_samples: got.len(),
+        class_shares: ps,
+        data_class_shares: pd,
+    }))
+}
+
+/// The samples' class shares against the data's ([`class_share_metrics`]), classes in label
+/// order.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ClassShares {
+    /// The names of the classes present in the training images.
+    pub classes: Vec<String>,
+    /// The samples' share in each class (labelled by their nearest training image).
+    pub class_shares: Vec<f64>,
+    /// The training images' share in each class.
+    pub data_class_shares: Vec<f64>,
+    /// Total variation distance of the two.
+    pub class_tv: f64,
+    /// How many data classes get under a quarter of their share.
+    pub classes_starved: usize,
+    /// Their names.
+    pub starved_classes: Vec<String>,
+    /// Samples labelled.
+    pub class_samples: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -950,7 +1044,7 @@ pub fn class_share_metrics(
 // ---------------------------------------------------------------------------------------------
 
 /// A corruption of x-space images.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Corruption {
     /// Each neuron w.p. p replaced by U(−1, 1).
     Uniform(f64),
@@ -987,6 +1081,17 @@ impl std::str::FromStr for Corruption {
     }
 }
 
+impl std::fmt::Display for Corruption {
+    /// `uniform:P`, `gauss:S` or `mask:P`, as parsed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uniform(p) => write!(f, "uniform:{p}"),
+            Self::Gauss(s) => write!(f, "gauss:{s}"),
+            Self::Mask(p) => write!(f, "mask:{p}"),
+        }
+    }
+}
+
 impl Corruption {
     /// Corrupts x-space values in place.
     pub fn apply(&self, x: &mut [f32], rng: &mut Rng) {
@@ -1009,7 +1114,8 @@ impl Corruption {
 }
 
 /// Where the noise-free relaxation of `nlm denoise` stops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Stop {
     /// Each image stops at the first step where its energy has fallen to the training images'
     /// typical (median) energy under the model — where the data live, since at T = 1 the data
@@ -1454,13 +1560,10 @@ mod tests {
             class_names: None,
         };
         let m = class_share_metrics(&q, &set, &train, &dev)?.context("labelled")?;
-        assert_eq!(m["class_shares"], json!([0.25, 0.5, 0.25]));
-        assert_eq!(m["classes"], json!(["0", "1", "2"]));
-        assert!(
-            (m["class_tv"].as_f64().unwrap_or(f64::NAN) - 1.0 / 6.0).abs() < 1e-12,
-            "{m}"
-        );
-        assert_eq!(m["classes_starved"], 0);
+        assert_eq!(m.class_shares, vec![0.25, 0.5, 0.25]);
+        assert_eq!(m.classes, vec!["0", "1", "2"]);
+        assert!((m.class_tv - 1.0 / 6.0).abs() < 1e-12, "{m:?}");
+        assert_eq!(m.classes_starved, 0);
         Ok(())
     }
 

@@ -554,14 +554,14 @@ impl Family for NlmFamily {
         let data = crate::analysis::nlm::prepare(cfg)?;
         // The training images' typical energy under the final model: where `nlm denoise`
         // stops by default.
-        let energy = crate::cli::nlm::data_energy_json(
+        let energy = super::nlm::data_energy(
             &trainer.nlm,
             &data.x_train,
             cfg.updates,
             &trainer.chains.device(),
         )?;
         checkpoint::atomic_write(
-            &run.file(crate::cli::nlm::DATA_ENERGY_FILE),
+            &run.file(super::nlm::DATA_ENERGY_FILE),
             serde_json::to_string_pretty(&energy)?.as_bytes(),
         )?;
         if cfg.polarity_chains == 0 {
