@@ -173,6 +173,21 @@ impl Run {
         family::dispatch(self.kind.name(), Go(&rd, format, out))?
     }
 
+    /// The newest checkpoint's named tensors (what [`Run::export`] writes as `.npy` files:
+    /// `J`, `b`, `W`, `U` …), read on the CPU.
+    pub fn tensors(&self) -> Result<family::NamedTensors> {
+        let rd = RunDir::open(&self.path)?;
+        struct Go<'a>(&'a RunDir, &'a Device);
+        impl Visit for Go<'_> {
+            type Out = Result<family::NamedTensors>;
+            fn visit<F: Family>(self) -> Result<family::NamedTensors> {
+                F::tensors(self.0, self.1)
+            }
+        }
+        let dev = Ctx::cpu()?.device;
+        family::dispatch(self.kind.name(), Go(&rd, &dev))?
+    }
+
     fn expect(&self, kind: &str) -> Result<()> {
         if self.kind.name() != kind {
             bail!(
@@ -250,6 +265,12 @@ mod tests {
         assert_eq!(run.config::<family::FepFamily>()?.epochs, 80);
         let net: FepNetworks = run.load_model(&ctx.device)?;
         assert!(burn::module::Module::num_params(&net) > 0);
+        let t = run.tensors()?;
+        let names: Vec<&str> = t.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["J", "state", "patterns"]);
+        let j = crate::checkpoint::load_latest(&dir)?.context("checkpoint")?;
+        assert_eq!(t[0].2, j.array("J")?.data);
+        assert_eq!(t[0].1, j.array("J")?.shape);
 
         // The same seed without the interruption gives the same couplings.
         let dir2 = tmp("fep-straight");
