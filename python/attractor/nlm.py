@@ -127,18 +127,20 @@ class NlmRun(Run):
         ``data``, ``held-out``; ``sampler``: ``langevin`` or ``tempering``). Returns the
         samples ``(chains, h, w)`` in [0, 1]; with ``info=True``, ``(samples, report)``:
         the report has ``mean_pixel``, class shares … and, with ``snapshots=E``, ``frames``
-        ``(steps // E, chains, h, w)`` and ``frame_steps``."""
+        ``(k, chains, h, w)`` at ``frame_steps`` (every E steps, and ``steps``)."""
         opts = dict(chains=chains, steps=steps, seed=seed, init=init, snapshots=snapshots,
                     sampler=sampler, replicas=replicas, t_max=t_max, swap_every=swap_every,
                     **_model_opts(tage, untrained, temperature))
         out = _attractor.nlm_generate(self.path, to_json(opts), device, progress_callback(progress))
+        frames = out["frames"]
+        samples = frames[-1]  # a view: the final states
         if not info:
-            return out["samples"]
+            return samples
         report = json.loads(out["json"])
-        for k in ("frames", "frame_steps"):
-            if k in out:
-                report[k] = out[k]
-        return out["samples"], report
+        if snapshots is not None:
+            report["frames"] = frames  # every snapshot, then the final states (if not one)
+            report["frame_steps"] = out["frame_steps"]
+        return samples, report
 
     def denoise(
         self,

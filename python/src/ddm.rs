@@ -104,7 +104,10 @@ fn ddm_decompose<'py>(
     d.set_item("grid_y", array(py, f.y, &[pts])?)?;
     d.set_item("drift", array(py, f.full, &[pts, dim])?)?;
     d.set_item("drift_symmetric", array(py, f.symmetric, &[pts, dim])?)?;
-    d.set_item("drift_antisymmetric", array(py, f.antisymmetric, &[pts, dim])?)?;
+    d.set_item(
+        "drift_antisymmetric",
+        array(py, f.antisymmetric, &[pts, dim])?,
+    )?;
     d.set_item("density", array(py, f.density, &[pts])?)?;
     Ok(d)
 }

@@ -105,7 +105,8 @@ fn show(
         }
         *seen = s.changes;
         let done = std::mem::take(&mut s.done);
-        let row = |t: &Task, finished| (t.id, t.label.clone(), t.len, t.pos, t.msg.clone(), finished);
+        let row =
+            |t: &Task, finished| (t.id, t.label.clone(), t.len, t.pos, t.msg.clone(), finished);
         done.iter()
             .map(|t| row(t, true))
             .chain(s.tasks.iter().map(|t| row(t, false)))

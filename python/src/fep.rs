@@ -207,7 +207,11 @@ fn fep_sweep(
 
 /// `A..B`, `LO..HI:N` (log-spaced when `log`) or `x,y,z` as a list (the sweep's ranges).
 #[pyfunction]
-fn fep_parse_range<'py>(py: Python<'py>, s: &str, log: bool) -> PyResult<Bound<'py, PyArray1<f64>>> {
+fn fep_parse_range<'py>(
+    py: Python<'py>,
+    s: &str,
+    log: bool,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let v = fep::parse_range(s, log).map_err(|e| errors::to_py(py, e))?;
     Ok(PyArray1::from_vec(py, v))
 }

@@ -15,9 +15,9 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods}
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod ddm;
 mod driver;
 mod errors;
-mod ddm;
 mod fep;
 mod nlm;
 mod opts;
@@ -30,9 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The context of one operation: the device named `device` and the driver's control.
 pub(crate) fn ctx(device: &str, control: attractor::progress::Control) -> anyhow::Result<Ctx> {
-    let choice = <DeviceChoice as clap::ValueEnum>::from_str(device, true).map_err(|_| {
-        anyhow::anyhow!("unknown device `{device}` (auto, flex, ndarray, wgpu, cuda)")
-    })?;
+    let choice: DeviceChoice = device.parse()?;
     Ok(Ctx::new(attractor::device::select(choice)?.device).with_control(control))
 }
 
@@ -168,7 +166,8 @@ fn write_idx(
         })
         .transpose()?;
     let write = || -> anyhow::Result<()> {
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let mut img = idx_header(0x0803, &[n, h, w])?;
         img.extend_from_slice(pixels);
         attractor::checkpoint::atomic_write(&dir.join("train-images-idx3-ubyte"), &img)?;

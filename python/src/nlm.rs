@@ -38,8 +38,8 @@ fn sampler(o: &mut Opts) -> Result<SamplerOptions> {
     Ok(s)
 }
 
-/// `nlm generate`: `(json, samples [chains, h, w], frames [k, chains, h, w] or None,
-/// frame steps)`.
+/// `nlm generate`: a dict of the JSON, `frames` `[k, chains, h, w]` (the snapshots, then the
+/// final samples) and `frame_steps`.
 #[pyfunction]
 #[pyo3(signature = (run_dir, opts_json, device="auto", progress=None))]
 fn nlm_generate<'py>(
@@ -51,7 +51,7 @@ fn nlm_generate<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let opts_json = opts_json.to_owned();
     let device = device.to_owned();
-    let mut g = driver::run(py, progress, move |c| {
+    let g = driver::run(py, progress, move |c| {
         let mut o = Opts::parse(&opts_json)?;
         let mut go = nlm::GenerateOptions {
             model: model(&mut o)?,
@@ -70,15 +70,13 @@ fn nlm_generate<'py>(
     let (h, w, chains) = (g.images.rows, g.images.cols, g.chains);
     let d = PyDict::new(py);
     d.set_item("json", text)?;
-    let last = g.frames.pop().map(|(_, v)| v).unwrap_or_default();
-    d.set_item("samples", array(py, to_pixels(last), &[chains, h, w])?)?;
-    if !g.frames.is_empty() {
-        let steps: Vec<usize> = g.frames.iter().map(|(s, _)| *s).collect();
-        let k = g.frames.len();
-        let all: Vec<f32> = g.frames.into_iter().flat_map(|(_, v)| v).collect();
-        d.set_item("frames", array(py, to_pixels(all), &[k, chains, h, w])?)?;
-        d.set_item("frame_steps", steps)?;
-    }
+    // Every recorded frame, the final samples last (the package hands out `frames[-1]`, a
+    // view).
+    let steps: Vec<usize> = g.frames.iter().map(|(s, _)| *s).collect();
+    let k = g.frames.len();
+    let all: Vec<f32> = g.frames.into_iter().flat_map(|(_, v)| v).collect();
+    d.set_item("frames", array(py, to_pixels(all), &[k, chains, h, w])?)?;
+    d.set_item("frame_steps", steps)?;
     Ok(d)
 }
 

@@ -42,7 +42,10 @@ impl Opts {
                 .iter()
                 .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
                 .collect();
-            anyhow::anyhow!("option `{key}`: unknown value `{s}` (one of: {})", names.join(", "))
+            anyhow::anyhow!(
+                "option `{key}`: unknown value `{s}` (one of: {})",
+                names.join(", ")
+            )
         })
     }
     /// Sets `field` to the choice named by `key` when given.

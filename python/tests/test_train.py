@@ -22,7 +22,7 @@ def test_nlm_trains_opens_and_resumes(tmp_path):
     assert all(np.isfinite(x["loss"]) for x in m)
     p = run.parameters()
     assert p["J"].shape == (49, 49) and p["J"].dtype == np.float32
-    assert p["b"].shape == (49,)
+    assert p["b"].size == 49  # stored as (1, N), as `export` writes it
     assert p["chains"].shape[1] == 49
     # Longer: the run's length is reset, as `resume --total`.
     out = run.resume(total=16)
@@ -94,7 +94,8 @@ def test_fep_array_patterns_and_operations(tmp_path):
     assert run.family == "fep" and run.step == 60
     assert os.path.isfile(os.path.join(run.path, "patterns.npy"))
     p = run.parameters()
-    assert p["J"].shape == (16, 16) and p["patterns"].shape == (3, 16)
+    # J of each batched network: (networks, N, N).
+    assert p["J"].shape == (1, 16, 16) and p["patterns"].shape == (3, 16)
     np.testing.assert_allclose(p["patterns"], pats, rtol=1e-6, atol=1e-6)
 
     a = run.attractors()
