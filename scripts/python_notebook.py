@@ -35,7 +35,7 @@ the digits 1, 3 and 6, a short training. Ctrl-C (Kernel → Interrupt) would sto
 update with a checkpoint saved; `run.resume()` continues."""),
     new_code_cell("""t0 = time.time()
 nlm = attractor.nlm.train(os.path.join(work, "nlm"), "mnist", digits=[1, 3, 6], n_data=1000,
-                          pool=2, updates=400, chains=64, batch=64, polarity_chains=0,
+                          pool=2, updates=1500, chains=128, batch=128, polarity_chains=0,
                           seed=0, device="flex", progress=False)
 print(f"{nlm.step} updates in {time.time() - t0:.0f} s; last loss {nlm.metrics[-1]['loss']:.3g}")
 print({k: v.shape for k, v in nlm.parameters().items()})"""),
@@ -73,7 +73,7 @@ z2 = "alpha*z1 - z1^3 - 0.5*z2"
 diagonal = [0.3, 0.3]
 """
 t0 = time.time()
-ddm = attractor.ddm.train(os.path.join(work, "ddm"), duffing, iters=300, neurons=100,
+ddm = attractor.ddm.train(os.path.join(work, "ddm"), duffing, iters=1500, neurons=100,
                           seed=1, device="flex", progress=False)
 print(f"{ddm.step} iterations in {time.time() - t0:.0f} s")
 net = ddm.simulate(30.0, trajectories=4, seed=2, device="flex", progress=False)
@@ -96,7 +96,7 @@ evidence levels, each scored by `evaluate()`."""),
 
 def one(evidence):
     run = attractor.fep.train(os.path.join(work, f"fep-e{evidence}"), "digits", evidence=evidence,
-                              epochs=300, seed=0, device="flex", progress=False)
+                              epochs=1500, seed=0, device="flex", progress=False)
     ev = run.evaluate(trials=20, steps=50, device="flex", progress=False)
     return evidence, ev["n_attractors"], ev["retrieval_dr2"]
 

@@ -50,8 +50,17 @@ def _in_notebook() -> bool:
 
 
 def _tqdm() -> Optional[Callable[..., Any]]:
+    """tqdm's notebook bar in a notebook with ipywidgets, else its text bar; None without
+    tqdm."""
     try:
-        from tqdm.auto import tqdm
+        if _in_notebook():
+            try:
+                import ipywidgets  # noqa: F401
+                from tqdm.auto import tqdm
+                return tqdm
+            except ImportError:
+                pass
+        from tqdm import tqdm
     except ImportError:
         return None
     return tqdm
@@ -95,6 +104,8 @@ class _Bars:
 def progress_callback(progress: Optional[bool]) -> Optional[Callable[[List[tuple]], None]]:
     """The callback that draws bars, or None. `progress=None`: bars when tqdm is installed and
     stderr is a terminal or the code runs in IPython/Jupyter."""
+    if progress is False:
+        return None
     tqdm = _tqdm()
     if progress is None:
         progress = tqdm is not None and (_in_notebook() or sys.stderr.isatty())
