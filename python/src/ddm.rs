@@ -57,8 +57,10 @@ fn ddm_eval(
     let device = device.to_owned();
     driver::run(py, progress, move |c| {
         let mut o = Opts::parse(&opts_json)?;
-        let mut eo = ddm::EvalOptions::default();
-        eo.t_end = o.take("t_end")?;
+        let mut eo = ddm::EvalOptions {
+            t_end: o.take("t_end")?,
+            ..Default::default()
+        };
         o.set("trajectories", &mut eo.trajectories)?;
         o.set("points", &mut eo.points)?;
         o.set("burn_in", &mut eo.burn_in)?;

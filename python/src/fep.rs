@@ -136,8 +136,10 @@ fn fep_recall<'py>(
     seed: Option<u64>,
     device: &str,
 ) -> PyResult<WithArrays<'py>> {
-    let mut o = fep::RecallOptions::default();
-    o.cue = cue;
+    let mut o = fep::RecallOptions {
+        cue,
+        ..Default::default()
+    };
     set(&mut o.pattern_index, pattern_index);
     set(&mut o.noise_sd, noise_sd);
     set(&mut o.beta, beta);

@@ -22,11 +22,13 @@ fn to_pixels(mut v: Vec<f32>) -> Vec<f32> {
 }
 
 fn model(o: &mut Opts) -> Result<ModelOptions> {
-    let mut m = ModelOptions::default();
-    m.tage = o.take("tage")?;
-    o.set("untrained", &mut m.untrained)?;
-    m.temperature = o.take("temperature")?;
-    Ok(m)
+    let tage = o.take("tage")?;
+    let untrained = o.take("untrained")?.unwrap_or(false);
+    Ok(ModelOptions {
+        tage,
+        untrained,
+        temperature: o.take("temperature")?,
+    })
 }
 
 fn sampler(o: &mut Opts) -> Result<SamplerOptions> {
