@@ -19,7 +19,7 @@ use crate::analysis::nlm::{
     ClassShares, Corruption, Frames, GenSampler, Init, Metrics, NlmData, Stop, Tempering,
     UNSTABLE_ENERGY, class_share_metrics, class_stay_frac, denoise as relax_denoise, energies,
     generate_from, generate_tempering, knn_classes, langevin, mean_image, median, metrics_repeated,
-    pca, polarity_warning, prepare, project,
+    pca, polarity_warning, prepare_trained, project,
 };
 use crate::analysis::stats::mean_sample_sd;
 use crate::checkpoint;
@@ -85,7 +85,7 @@ pub fn load(run_dir: &Path, o: &ModelOptions, device: &Device) -> Result<LoadedN
             rd.file("config.json").display()
         )
     })?;
-    let data = prepare(&cfg)?;
+    let data = prepare_trained(&cfg)?;
     let n = data.train.dim();
     let (mut nlm, step) = if o.untrained {
         (Nlm::for_run(&cfg, &data.x_train, n, device), 0)
@@ -1564,7 +1564,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::family::{NlmFamily, RunPlace, train};
+    use crate::api::family::{RunPlace, train};
 
     /// One tiny run (30 updates of 32 chains on 120 bundled digits, its held-out images after
     /// them) shared by the tests of this module.
@@ -1585,7 +1585,7 @@ mod tests {
                 overwrite: true,
             };
             let ctx = Ctx::cpu().map_err(|e| format!("{e:#}"))?;
-            train::<NlmFamily>(cfg, &place, &ctx).map_err(|e| format!("{e:#}"))?;
+            train(cfg, &place, &ctx).map_err(|e| format!("{e:#}"))?;
             Ok(dir)
         });
         match run {
