@@ -141,6 +141,12 @@ pub struct RunImages {
 }
 
 impl RunImages {
+    /// The images (pixels in [-1, 1], `rows × cols` each) drawn as a grid of `cols` columns,
+    /// each scaled up to about 84 pixels a side: what `nlm generate` writes.
+    pub fn grid(&self, images: &[Vec<f32>], cols: usize) -> image::RgbImage {
+        let scale = (84 / self.rows.max(self.cols).max(1)).clamp(1, 8) as u32;
+        crate::plot::image_grid(images, self.cols, self.rows, cols, -1.0, 1.0, scale)
+    }
     fn of(l: &LoadedNlm) -> Self {
         Self {
             run_dir: l.rd.path().to_path_buf(),
@@ -468,6 +474,15 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// The final samples as an image grid of `cols` columns (see [`RunImages::grid`]).
+    pub fn grid(&self, cols: usize) -> image::RgbImage {
+        let rows: Vec<Vec<f32>> = self
+            .samples()
+            .chunks(self.images.dim().max(1))
+            .map(<[f32]>::to_vec)
+            .collect();
+        self.images.grid(&rows, cols)
+    }
     /// The final samples, tanh(x) `[chains, N]`.
     pub fn samples(&self) -> &[f32] {
         self.frames.last().map_or(&[], |(_, v)| v.as_slice())
