@@ -7,7 +7,7 @@
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Tensor};
 
-use super::stats::mean_std;
+use crate::stats::mean_std;
 use crate::models::ctrnn::{CtRnn, NetworkSde};
 use crate::models::ddm::{Ddm, stationary_samples};
 use crate::rng::Rng;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
 use serde_json::{Value, json};
 
-use super::stats::mean_sample_sd;
+use crate::stats::mean_sample_sd;
 use crate::data::images::{ImageSet, atanh_map, filter_labels, load_source};
 use crate::device::fast;
 use crate::models::nlm::{DataOrder, Nlm, NlmConfig, streams};

@@ -26,7 +26,7 @@ use crate::analysis::ddm::{
     SimOut, SimSpec, asymmetry_index, diffusion_rel_err, drift_rel_err, kde_grid, limit_cycle,
     lyapunov_max, simulate as run_sim, switch_protocol, transition_stats,
 };
-use crate::analysis::stats::{count_switches, hist_l1, hist_l1_density, mean_std};
+use crate::stats::{count_switches, hist_l1, hist_l1_density, mean_std};
 use crate::checkpoint::{self, Checkpoint};
 use crate::models::ctrnn::LatentSde;
 use crate::models::ddm::{Ddm, DdmConfig, DdmTrainer, load_network, streams};

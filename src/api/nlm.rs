@@ -21,7 +21,7 @@ use crate::analysis::nlm::{
     generate_from, generate_tempering, knn_classes, langevin, mean_image, median, metrics_repeated,
     pca, polarity_warning, prepare_trained, project,
 };
-use crate::analysis::stats::mean_sample_sd;
+use crate::stats::mean_sample_sd;
 use crate::checkpoint;
 use crate::data::images::{atanh_map, binarize_pixels, signed};
 use crate::data::patterns::read_grey_image;
