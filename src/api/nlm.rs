@@ -21,7 +21,6 @@ use crate::analysis::nlm::{
     generate_from, generate_tempering, knn_classes, langevin, mean_image, median, metrics_repeated,
     pca, polarity_warning, prepare_trained, project,
 };
-use crate::stats::mean_sample_sd;
 use crate::checkpoint;
 use crate::data::images::{atanh_map, binarize_pixels, signed};
 use crate::data::patterns::read_grey_image;
@@ -29,6 +28,7 @@ use crate::device::fast;
 use crate::models::nlm::{Nlm, NlmConfig, load_nlm, streams};
 use crate::rng::Rng;
 use crate::run::RunDir;
+use crate::stats::mean_sample_sd;
 use crate::transfer::{tensor2_f32, to_vec_f32};
 
 // ---------------------------------------------------------------------------------------------
