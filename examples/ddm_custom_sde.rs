@@ -2,20 +2,20 @@
 //!
 //! The target is a noisy Duffing oscillator, `dz₁ = z₂ dt + σ dW₁`,
 //! `dz₂ = (α z₁ − z₁³ − γ z₂) dt + σ dW₂`, implemented as the project's [`Sde`] trait on Burn
-//! tensors. A 100-neuron low-rank network learns to carry it in a 2-D latent subspace; the
-//! example prints the loss and the relative drift error on the training pool.
+//! tensors. A 100-neuron low-rank network learns to carry it in a 2-D latent subspace, trained
+//! through the library (`api::ddm::train_on`: the one driver, checkpoints, metrics); the
+//! example prints the loss and the relative drift error on held-out stationary points.
 //!
 //! Run: `cargo run --release --example ddm_custom_sde`
 
 use std::sync::Arc;
 
 use anyhow::Result;
-use attractor::device::{DeviceChoice, select};
-use attractor::models::ddm::{DdmConfig, DdmTrainer};
+use attractor::api::ddm::{DdmRun, EvalOptions, eval, train_on};
+use attractor::api::{Ctx, RunPlace};
+use attractor::models::ddm::DdmConfig;
 use attractor::sde::target::Target;
 use attractor::sde::{Diffusion, Sde};
-use attractor::train::Trainable;
-use attractor::transfer::{tensor2_f32, to_vec_f32};
 use burn::tensor::Tensor;
 
 /// The noisy Duffing oscillator.
@@ -46,42 +46,36 @@ impl Sde for Duffing {
 }
 
 fn main() -> Result<()> {
-    let device = select(DeviceChoice::Flex)?.device;
-    let duffing = Duffing {
-        alpha: 1.0,
-        gamma: 0.5,
-        sigma: 0.4,
+    let ctx = Ctx::cpu()?;
+    let duffing = || {
+        let sde = Duffing {
+            alpha: 1.0,
+            gamma: 0.5,
+            sigma: 0.4,
+        };
+        Target::custom("duffing", Arc::new(sde), 0.01, &ctx.device)
     };
-    let target = Target::custom("duffing", Arc::new(duffing), 0.01, &device)?;
     let cfg = DdmConfig::new()
         .with_neurons(100)
         .with_iters(600)
         .with_pool_size(4000)
         .with_seed(7);
-    let mut trainer = DdmTrainer::with_target(&cfg, target, &device)?;
     // The default `init = ridge` starts the read-out at a least-squares fit of the drift; Adam
-    // then refines it on both the drift and the diffusion.
-    println!("iteration    1: loss {:.4e}", trainer.step(0)?.loss()?);
-    for step in 1..cfg.iters {
-        let out = trainer.step(step)?;
-        if (step + 1) % 200 == 0 {
-            println!("iteration {:4}: loss {:.4e}", step + 1, out.loss()?);
-        }
+    // then refines it on both the drift and the diffusion. Checkpoints and metrics.jsonl go to
+    // the run directory, as for a built-in target.
+    let dir = std::env::temp_dir().join(format!("attractor-duffing-{}", std::process::id()));
+    let report = train_on(duffing()?, cfg, &RunPlace::at(&dir).overwrite(), &ctx)?;
+    for m in attractor::api::Run::open(&dir)?.metrics()? {
+        println!("iteration {:4}: loss {:.4e}", m.step, m.values["loss"]);
     }
 
-    // Drift of the network's latent dynamics against the target's, on the stationary pool.
-    let n = trainer.pool.len() / 2;
-    let z = tensor2_f32(trainer.pool.clone(), n, 2, &device);
-    let f_target = to_vec_f32(&trainer.ddm.target.drift(z.clone(), None))?;
-    let f_net = to_vec_f32(&trainer.ddm.net.latent_drift(z, None))?;
-    let err: f64 = f_target
-        .iter()
-        .zip(&f_net)
-        .map(|(a, b)| f64::from(a - b).powi(2))
-        .sum();
-    let norm: f64 = f_target.iter().map(|a| f64::from(*a).powi(2)).sum();
-    let rel = (err / norm).sqrt();
-    println!("relative drift error on {n} stationary points: {rel:.3}");
+    // The network's latent drift and diffusion against the target's, on held-out stationary
+    // points (what `attractor ddm eval` measures); the run reopens with its Rust target.
+    let run = DdmRun::open_with_target(&report.run_dir, duffing()?, &ctx)?;
+    let m = eval(&run, &EvalOptions::default(), &ctx)?.metrics;
+    let rel = m.drift_rel_err;
+    println!("relative drift error on held-out stationary points: {rel:.3}");
+    std::fs::remove_dir_all(&dir)?;
     anyhow::ensure!(
         rel < 0.3,
         "the network did not learn the drift (error {rel:.3})"

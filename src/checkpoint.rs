@@ -299,6 +299,70 @@ pub fn read_header(path: &Path) -> Result<HeaderInfo> {
     })
 }
 
+/// One checkpoint file as [`verify`] found it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckedFile {
+    /// The step in its name.
+    pub step: u64,
+    /// The file.
+    pub file: String,
+    /// Whether it loads and holds the step of its name.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// What `attractor verify` reports on a run directory.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    /// The run directory.
+    pub run_dir: String,
+    /// Every checkpoint, newest first.
+    pub checkpoints: Vec<CheckedFile>,
+    /// The newest checkpoint's step.
+    pub latest_step: Option<u64>,
+    /// Temporary files left by an interrupted write (`*.tmp`).
+    pub tmp_files: Vec<String>,
+    /// Whether every checkpoint is usable.
+    pub ok: bool,
+}
+
+/// Loads every checkpoint of `dir` and lists leftover temporary files.
+pub fn verify(dir: &Path) -> Result<Verification> {
+    if !dir.is_dir() {
+        bail!("run directory {} does not exist", dir.display());
+    }
+    let mut checkpoints = Vec::new();
+    for (step, path) in list(dir)? {
+        let r = load_file(&path).and_then(|c| {
+            if c.step == step {
+                Ok(c)
+            } else {
+                bail!("{} holds step {}, not {step}", path.display(), c.step)
+            }
+        });
+        checkpoints.push(CheckedFile {
+            step,
+            file: path.display().to_string(),
+            ok: r.is_ok(),
+            error: r.err().map(|e| format!("{e:#}")),
+        });
+    }
+    let tmp_files = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    Ok(Verification {
+        run_dir: dir.display().to_string(),
+        latest_step: checkpoints.first().map(|c| c.step),
+        ok: checkpoints.iter().all(|c| c.ok),
+        checkpoints,
+        tmp_files,
+    })
+}
+
 /// Loads one checkpoint file, with errors that name it.
 pub fn load_file(path: &Path) -> Result<Checkpoint> {
     let bytes =

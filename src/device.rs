@@ -72,6 +72,44 @@ pub fn compiled() -> Vec<DeviceChoice> {
     v
 }
 
+/// What `attractor devices` prints: the compiled backends, CUDA devices, wgpu adapters and what
+/// `--device auto` picks, one line each.
+pub fn inventory() -> Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let names: Vec<String> = compiled().iter().map(|d| d.to_string()).collect();
+    let _ = writeln!(out, "compiled backends: {}", names.join(", "));
+    match cuda_devices() {
+        Ok(names) => {
+            for (i, n) in names.iter().enumerate() {
+                let _ = writeln!(out, "cuda device {i}: {n}");
+            }
+            if !cfg!(feature = "cuda") {
+                out.push_str("cuda: not usable by this build (rebuild with `--features cuda`)\n");
+            }
+        }
+        Err(why) => {
+            let _ = writeln!(out, "cuda: none ({why})");
+        }
+    }
+    let adapters = wgpu_adapters();
+    for a in &adapters {
+        let _ = writeln!(out, "wgpu adapter: {a}");
+    }
+    if cfg!(feature = "wgpu") && adapters.is_empty() {
+        out.push_str(
+            "wgpu: no adapter (no Vulkan/Metal driver; on Linux install a Vulkan ICD, e.g. the \
+             NVIDIA driver or Debian's mesa-vulkan-drivers libvulkan1)\n",
+        );
+    }
+    let _ = writeln!(
+        out,
+        "--device auto selects: {}",
+        select(DeviceChoice::Auto)?.description
+    );
+    Ok(out)
+}
+
 /// A resolved device with a human-readable description.
 #[derive(Clone, Debug)]
 pub struct Selected {

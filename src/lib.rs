@@ -12,9 +12,9 @@
 //!   [`models::nlm::kernel`]) and [`models::fep`] (self-orthogonalising attractor networks;
 //!   [`models::fep::FepNetworks`], the host engine in [`models::fep::kernel`], the tensor
 //!   engine in [`models::fep::tensor`], continuous-Bernoulli units in [`models::fep::cb`]);
-//! - [`analysis`]: the pure measurements the analysis commands call (metrics, samplers,
-//!   denoising, decompositions, estimators; no argument parsing, output files or printing),
-//!   shared statistics and the benchmarks;
+//! - [`analysis`]: the pure measurements the run-level operations call (metrics, samplers,
+//!   denoising, decompositions, estimators; no argument parsing, output files or printing)
+//!   and the benchmarks; [`stats`]: small shared statistics;
 //! - shared infrastructure: [`device`] (the only backend-aware module: `--device` → `Device`),
 //!   [`sde`] (SDE trait, built-in and user targets, the one Euler–Maruyama solver), [`train`]
 //!   (the one training driver; [`tensorboard`] its event files), [`checkpoint`] (whole-state
@@ -54,6 +54,7 @@ pub mod progress;
 pub mod rng;
 pub mod run;
 pub mod sde;
+pub mod stats;
 pub mod tensorboard;
 pub mod train;
 pub mod transfer;

@@ -63,6 +63,14 @@ impl Stop {
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+    /// A closure that raises this flag, for a signal handler of the caller's:
+    /// `ctrlc::set_handler(ctx.control.stop.handler())`.
+    pub fn handler(&self) -> impl FnMut() + Send + 'static {
+        let flag = self.clone();
+        move || {
+            flag.request();
+        }
+    }
 }
 
 /// What a long operation is handed besides its inputs: where it reports progress and the flag

@@ -7,12 +7,12 @@
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Tensor};
 
-use super::stats::mean_std;
 use crate::models::ctrnn::{CtRnn, NetworkSde};
 use crate::models::ddm::{Ddm, stationary_samples};
 use crate::rng::Rng;
 use crate::sde::Sde;
 use crate::sde::solver::EulerMaruyama;
+use crate::stats::mean_std;
 use crate::transfer::{Pending, tensor2, tensor2_f32, to_vec_f32};
 
 /// Output of [`simulate`].

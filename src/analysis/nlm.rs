@@ -7,12 +7,12 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
 use serde_json::{Value, json};
 
-use super::stats::mean_sample_sd;
 use crate::data::images::{ImageSet, atanh_map, filter_labels, load_source};
 use crate::device::fast;
 use crate::models::nlm::{DataOrder, Nlm, NlmConfig, streams};
 use crate::rng::Rng;
 use crate::sde::solver::EulerMaruyama;
+use crate::stats::mean_sample_sd;
 use crate::transfer::{tensor2_f32, to_vec_f32};
 
 /// Training and held-out images of an NLM configuration.

@@ -26,7 +26,6 @@ use crate::analysis::ddm::{
     SimOut, SimSpec, asymmetry_index, diffusion_rel_err, drift_rel_err, kde_grid, limit_cycle,
     lyapunov_max, simulate as run_sim, switch_protocol, transition_stats,
 };
-use crate::analysis::stats::{count_switches, hist_l1, hist_l1_density, mean_std};
 use crate::checkpoint::{self, Checkpoint};
 use crate::models::ctrnn::LatentSde;
 use crate::models::ddm::{Ddm, DdmConfig, DdmTrainer, load_network, streams};
@@ -36,6 +35,7 @@ use crate::run::RunDir;
 use crate::sde::Sde;
 use crate::sde::builtin::Kind;
 use crate::sde::target::Target;
+use crate::stats::{count_switches, hist_l1, hist_l1_density, mean_std};
 use crate::train::Outcome;
 use crate::transfer::{tensor2, tensor2_f32, to_vec_f32};
 

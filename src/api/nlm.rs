@@ -19,9 +19,8 @@ use crate::analysis::nlm::{
     ClassShares, Corruption, Frames, GenSampler, Init, Metrics, NlmData, Stop, Tempering,
     UNSTABLE_ENERGY, class_share_metrics, class_stay_frac, denoise as relax_denoise, energies,
     generate_from, generate_tempering, knn_classes, langevin, mean_image, median, metrics_repeated,
-    pca, polarity_warning, prepare, project,
+    pca, polarity_warning, prepare_trained, project,
 };
-use crate::analysis::stats::mean_sample_sd;
 use crate::checkpoint;
 use crate::data::images::{atanh_map, binarize_pixels, signed};
 use crate::data::patterns::read_grey_image;
@@ -29,6 +28,7 @@ use crate::device::fast;
 use crate::models::nlm::{Nlm, NlmConfig, load_nlm, streams};
 use crate::rng::Rng;
 use crate::run::RunDir;
+use crate::stats::mean_sample_sd;
 use crate::transfer::{tensor2_f32, to_vec_f32};
 
 // ---------------------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ pub fn load(run_dir: &Path, o: &ModelOptions, device: &Device) -> Result<LoadedN
             rd.file("config.json").display()
         )
     })?;
-    let data = prepare(&cfg)?;
+    let data = prepare_trained(&cfg)?;
     let n = data.train.dim();
     let (mut nlm, step) = if o.untrained {
         (Nlm::for_run(&cfg, &data.x_train, n, device), 0)
@@ -141,6 +141,12 @@ pub struct RunImages {
 }
 
 impl RunImages {
+    /// The images (pixels in [-1, 1], `rows × cols` each) drawn as a grid of `cols` columns,
+    /// each scaled up to about 84 pixels a side: what `nlm generate` writes.
+    pub fn grid(&self, images: &[Vec<f32>], cols: usize) -> image::RgbImage {
+        let scale = (84 / self.rows.max(self.cols).max(1)).clamp(1, 8) as u32;
+        crate::plot::image_grid(images, self.cols, self.rows, cols, -1.0, 1.0, scale)
+    }
     fn of(l: &LoadedNlm) -> Self {
         Self {
             run_dir: l.rd.path().to_path_buf(),
@@ -468,6 +474,15 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// The final samples as an image grid of `cols` columns (see [`RunImages::grid`]).
+    pub fn grid(&self, cols: usize) -> image::RgbImage {
+        let rows: Vec<Vec<f32>> = self
+            .samples()
+            .chunks(self.images.dim().max(1))
+            .map(<[f32]>::to_vec)
+            .collect();
+        self.images.grid(&rows, cols)
+    }
     /// The final samples, tanh(x) `[chains, N]`.
     pub fn samples(&self) -> &[f32] {
         self.frames.last().map_or(&[], |(_, v)| v.as_slice())
@@ -1564,7 +1579,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::family::{NlmFamily, RunPlace, train};
+    use crate::api::family::{RunPlace, train};
 
     /// One tiny run (30 updates of 32 chains on 120 bundled digits, its held-out images after
     /// them) shared by the tests of this module.
@@ -1585,7 +1600,7 @@ mod tests {
                 overwrite: true,
             };
             let ctx = Ctx::cpu().map_err(|e| format!("{e:#}"))?;
-            train::<NlmFamily>(cfg, &place, &ctx).map_err(|e| format!("{e:#}"))?;
+            train(cfg, &place, &ctx).map_err(|e| format!("{e:#}"))?;
             Ok(dir)
         });
         match run {

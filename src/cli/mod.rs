@@ -15,7 +15,7 @@ pub mod nlm;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::api::family;
@@ -415,18 +415,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Sde {
             cmd: SdeCmd::Check { file },
         } => {
-            let s = crate::sde::expr::load_user_sde(file)?;
-            println!(
-                "{}: dim {}, inputs {}, noise_dim {}",
-                s.name, s.dim, s.inputs, s.noise_dim
-            );
-            for (k, v) in &s.params {
-                println!("  param {k} = {v}");
-            }
-            for (i, e) in s.drift.iter().enumerate() {
-                println!("  dz{}/dt = {e}", i + 1);
-            }
-            println!("  diffusion: {:?}", s.diffusion);
+            print!("{}", crate::sde::expr::load_user_sde(file)?.summary());
             Ok(0)
         }
         Cmd::Completions { shell } => {
@@ -436,37 +425,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Devices => {
-            println!(
-                "compiled backends: {}",
-                device::compiled()
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            match device::cuda_devices() {
-                Ok(names) => {
-                    for (i, n) in names.iter().enumerate() {
-                        println!("cuda device {i}: {n}");
-                    }
-                    if !cfg!(feature = "cuda") {
-                        println!("cuda: not usable by this build (rebuild with `--features cuda`)");
-                    }
-                }
-                Err(why) => println!("cuda: none ({why})"),
-            }
-            let adapters = device::wgpu_adapters();
-            for a in &adapters {
-                println!("wgpu adapter: {a}");
-            }
-            if cfg!(feature = "wgpu") && adapters.is_empty() {
-                println!(
-                    "wgpu: no adapter (no Vulkan/Metal driver; on Linux install a Vulkan ICD, \
-                     e.g. the NVIDIA driver or Debian's mesa-vulkan-drivers libvulkan1)"
-                );
-            }
-            let sel = device::select(DeviceChoice::Auto)?;
-            println!("--device auto selects: {}", sel.description);
+            write_stdout(device::inventory()?.as_bytes())?;
             Ok(0)
         }
         Cmd::Ddm { cmd } => ddm(&cli, cmd),
@@ -570,26 +529,11 @@ fn nlm(cli: &Cli, cmd: &NlmCmd) -> Result<i32> {
             ]);
             train::<family::NlmFamily>(cli, run, &extra)
         }
-        NlmCmd::Generate(a) => {
-            an::generate_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        NlmCmd::Explore(a) => {
-            an::explore_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        NlmCmd::Denoise(a) => {
-            an::denoise_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        NlmCmd::Eval(a) => {
-            an::eval_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        NlmCmd::Summarize(a) => {
-            an::summarize_cmd(a)?;
-            Ok(0)
-        }
+        NlmCmd::Generate(a) => an::generate_cmd(a, &Global::new(cli)?).map(|_| 0),
+        NlmCmd::Explore(a) => an::explore_cmd(a, &Global::new(cli)?).map(|_| 0),
+        NlmCmd::Denoise(a) => an::denoise_cmd(a, &Global::new(cli)?).map(|_| 0),
+        NlmCmd::Eval(a) => an::eval_cmd(a, &Global::new(cli)?).map(|_| 0),
+        NlmCmd::Summarize(a) => an::summarize_cmd(a).map(|_| 0),
     }
 }
 
@@ -671,18 +615,9 @@ fn ddm(cli: &Cli, cmd: &DdmCmd) -> Result<i32> {
             ]);
             train::<family::DdmFamily>(cli, run, &extra)
         }
-        DdmCmd::Simulate(a) => {
-            ddm::simulate_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        DdmCmd::Eval(a) => {
-            ddm::eval_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        DdmCmd::Decompose(a) => {
-            ddm::decompose_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
+        DdmCmd::Simulate(a) => ddm::simulate_cmd(a, &Global::new(cli)?).map(|_| 0),
+        DdmCmd::Eval(a) => ddm::eval_cmd(a, &Global::new(cli)?).map(|_| 0),
+        DdmCmd::Decompose(a) => ddm::decompose_cmd(a, &Global::new(cli)?).map(|_| 0),
     }
 }
 
@@ -715,70 +650,21 @@ fn fep(cli: &Cli, cmd: &FepCmd) -> Result<i32> {
             ]);
             train::<family::FepFamily>(cli, run, &extra)
         }
-        FepCmd::Attractors(a) => {
-            fc::attractors_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        FepCmd::Eval(a) => {
-            fc::eval_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        FepCmd::Recall(a) => {
-            fc::recall_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
-        FepCmd::Sweep(a) => {
-            fc::sweep_cmd(a, &Global::stoppable(cli)?)?;
-            Ok(0)
-        }
-        FepCmd::RunFree(a) => {
-            fc::run_free_cmd(a, &Global::new(cli)?)?;
-            Ok(0)
-        }
+        FepCmd::Attractors(a) => fc::attractors_cmd(a, &Global::new(cli)?).map(|_| 0),
+        FepCmd::Eval(a) => fc::eval_cmd(a, &Global::new(cli)?).map(|_| 0),
+        FepCmd::Recall(a) => fc::recall_cmd(a, &Global::new(cli)?).map(|_| 0),
+        FepCmd::Sweep(a) => fc::sweep_cmd(a, &Global::stoppable(cli)?).map(|_| 0),
+        FepCmd::RunFree(a) => fc::run_free_cmd(a, &Global::new(cli)?).map(|_| 0),
     }
 }
 
 /// Prints one JSON line: the checkpoints (step, file, ok, error), leftover temporary files and
 /// whether all are usable; exit code 0 when every checkpoint loads, 2 otherwise.
 fn verify(a: &VerifyArgs) -> Result<i32> {
-    if !a.run_dir.is_dir() {
-        bail!("run directory {} does not exist", a.run_dir.display());
-    }
-    let mut all_ok = true;
-    let mut list = Vec::new();
-    for (step, path) in checkpoint::list(&a.run_dir)? {
-        let r = checkpoint::load_file(&path).and_then(|c| {
-            if c.step == step {
-                Ok(c)
-            } else {
-                bail!("{} holds step {}, not {step}", path.display(), c.step)
-            }
-        });
-        all_ok &= r.is_ok();
-        list.push(serde_json::json!({
-            "step": step,
-            "file": path.display().to_string(),
-            "ok": r.is_ok(),
-            "error": r.err().map(|e| format!("{e:#}")),
-        }));
-    }
-    let tmp: Vec<String> = std::fs::read_dir(&a.run_dir)
-        .with_context(|| format!("cannot read {}", a.run_dir.display()))?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    println!(
-        "{}",
-        serde_json::json!({
-            "run_dir": a.run_dir.display().to_string(),
-            "checkpoints": list,
-            "latest_step": list.first().map(|c| c["step"].clone()),
-            "tmp_files": tmp,
-            "ok": all_ok,
-        })
-    );
-    Ok(if all_ok {
+    let v = checkpoint::verify(&a.run_dir)?;
+    // Through a `Value`: keys in sorted order, one line, as this command always printed.
+    println!("{}", serde_json::to_value(&v)?);
+    Ok(if v.ok {
         0
     } else {
         crate::error::exit::BAD_INPUT
@@ -787,7 +673,6 @@ fn verify(a: &VerifyArgs) -> Result<i32> {
 
 /// Prints the runs of a folder as a table, or as JSON with `--json`.
 fn runs(a: &RunsArgs) -> Result<i32> {
-    use std::io::Write;
     let list = crate::run::list_runs(&a.dir)?;
     let text = if a.json {
         serde_json::to_string_pretty(&list)? + "\n"
@@ -796,11 +681,8 @@ fn runs(a: &RunsArgs) -> Result<i32> {
     } else {
         runs_table(a, &list)
     };
-    // A reader that stops early (`| head`) is not an error.
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("stdout"),
-        _ => Ok(0),
-    }
+    write_stdout(text.as_bytes())?;
+    Ok(0)
 }
 
 /// The table `attractor runs` prints.

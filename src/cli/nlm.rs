@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::analysis::nlm::{GenSampler, Init, Stop};
 use crate::api::nlm as api;
 use crate::checkpoint::atomic_write;
-use crate::plot::{Figure, image_grid, palette, save_rgb_png};
+use crate::plot::{Figure, palette, save_rgb_png};
 
 /// How `generate` and `eval` sample the model.
 #[derive(Args, Debug, Clone)]
@@ -77,11 +77,7 @@ impl ModelArgs {
 }
 
 fn grid_png(images: &[Vec<f32>], im: &api::RunImages, cols: usize, path: &Path) -> Result<()> {
-    let scale = (84 / im.rows.max(im.cols).max(1)).clamp(1, 8) as u32;
-    save_rgb_png(
-        &image_grid(images, im.cols, im.rows, cols, -1.0, 1.0, scale),
-        path,
-    )
+    save_rgb_png(&im.grid(images, cols), path)
 }
 
 fn rows_of(v: &[f32], dim: usize) -> Vec<Vec<f32>> {

@@ -104,8 +104,8 @@ pub(super) fn densities(a: &[f64], b: &[f64], bins: usize) -> (Vec<f64>, Vec<f64
     let hi = hi + (hi - lo) * 1e-9;
     let w = (hi - lo) / bins as f64;
     let (pa, pb) = (
-        crate::analysis::stats::histogram(a, lo, hi, bins),
-        crate::analysis::stats::histogram(b, lo, hi, bins),
+        crate::stats::histogram(a, lo, hi, bins),
+        crate::stats::histogram(b, lo, hi, bins),
     );
     let tv = 0.5 * pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).sum::<f64>();
     let centres = (0..bins).map(|i| lo + (i as f64 + 0.5) * w).collect();

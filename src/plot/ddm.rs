@@ -50,7 +50,7 @@ pub fn trajectories(
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
                 (a.min(x), b.max(x))
             });
-        let h = crate::analysis::stats::histogram(&xs, lo, hi + 1e-9, 50);
+        let h = crate::stats::histogram(&xs, lo, hi + 1e-9, 50);
         let w = (hi - lo) / 50.0;
         let cx: Vec<f64> = (0..50).map(|i| lo + (i as f64 + 0.5) * w).collect();
         let dens: Vec<f64> = h.iter().map(|v| v / w.max(1e-12)).collect();

@@ -1015,6 +1015,22 @@ pub struct UserSde {
 }
 
 impl UserSde {
+    /// What `attractor sde check` prints: dimensions, parameters, drift and diffusion, one
+    /// line each.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{}: dim {}, inputs {}, noise_dim {}\n",
+            self.name, self.dim, self.inputs, self.noise_dim
+        );
+        for (k, v) in &self.params {
+            out += &format!("  param {k} = {v}\n");
+        }
+        for (i, e) in self.drift.iter().enumerate() {
+            out += &format!("  dz{}/dt = {e}\n", i + 1);
+        }
+        out + &format!("  diffusion: {:?}\n", self.diffusion)
+    }
+
     /// Re-bind with some parameters overridden (later entries win). Unknown
     /// names and non-finite values are errors.
     pub fn with_params(&self, overrides: &[(String, f64)]) -> Result<UserSde, ExprError> {
