@@ -141,13 +141,13 @@ impl LoadedFep {
 /// Loads the newest checkpoint of a FEP run.
 pub fn load(dir: &Path, device: &Device) -> Result<LoadedFep> {
     let rd = RunDir::open(dir)?;
-    if rd.meta()?.model != "fep" {
+    if rd.meta()?.model != <super::family::FepFamily as super::family::Family>::KIND {
         bail!("{} is not a FEP run", dir.display());
     }
     let cfg: FepConfig = rd.config_or(&FepConfig::new())?;
     let ck = checkpoint::load_latest(rd.path())?
         .with_context(|| format!("{} has no checkpoint", dir.display()))?;
-    if ck.kind != "fep" {
+    if ck.kind != <super::family::FepFamily as super::family::Family>::KIND {
         bail!("checkpoint in {} is not a FEP checkpoint", dir.display());
     }
     let pats = ck.array("patterns")?;
@@ -1246,7 +1246,7 @@ pub fn sweep(o: &SweepOptions, ctx: &Ctx) -> Result<Sweep> {
     let rd = crate::run::start_run(
         o.run_dir.as_deref(),
         "fep-sweep",
-        "fep",
+        <super::family::FepFamily as super::family::Family>::KIND,
         cfg.seed,
         o.overwrite,
         &cfg,

@@ -71,7 +71,7 @@ pub fn load(run_dir: &Path, o: &ModelOptions, device: &Device) -> Result<LoadedN
     }
     let rd = RunDir::open(run_dir)?;
     let meta = rd.meta()?;
-    if meta.model != "nlm" {
+    if meta.model != <super::family::NlmFamily as super::family::Family>::KIND {
         bail!(
             "{} is a `{}` run, not an NLM run",
             run_dir.display(),
