@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The NLM on datasets other than the tuned digits, with the defaults: for each dataset,
-# `attractor nlm train` (no tuning; only the data are named), `nlm generate` (100 chains × 2000
-# steps → grid), `nlm eval` (1000 fresh chains × 5000 steps, its defaults) and `nlm denoise`
+# `attractor nlm train` (no tuning; only the data are named), `nlm generate` (100 chains × 10 000
+# steps → grid), `nlm eval` (1000 fresh chains × 10 000 steps, its defaults) and `nlm denoise`
 # (100 held-out images, 25 % of the neurons replaced by U(−1, 1), 450 noise-free steps).
 # Prints a table (samples' mean pixel against the data's, inverted fraction, E², E_AAI,
 # denoising ratio, that of restoring every image to the training images' mean (a baseline with no
@@ -10,9 +10,9 @@
 # and the data's, and the classes under a quarter of their data share) with the checks: mean
 # within ±0.15, < 5 % inverted, restored/corrupted MSE ≤ 0.5 and below the mean-image ratio,
 # ≥ 80 % nearest-correct on the digit sets (≥ 50 % on the others), and on labelled sets class TV
-# ≤ 0.15 with no class starved. 4–6 minutes of training per dataset on 2 CPU cores, about 4 more
-# for the rest. GEN_STEPS (default 2000) sets the steps of `nlm generate`; EVAL_ARGS passes
-# options to `nlm eval` (e.g. `--gen-steps 10000`).
+# ≤ 0.15 with no class starved. 4–8 minutes of training per dataset on 2 CPU cores, about 7 more
+# for the rest. GEN_STEPS (default 10000, `nlm generate`'s own) sets the steps of `nlm generate`;
+# EVAL_ARGS passes options to `nlm eval` (e.g. `--gen-steps 5000`).
 #
 # Datasets: all ten MNIST digits; digits 0, 2, 7; MNIST 1/3/6 with inverted polarity (white
 # background); simple shapes on black; a small grey set with a mid-grey mean (1200 PNGs, the
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-checkpoints/nlm-datasets}
 DEVICE=${DEVICE:-flex}
 DATASETS=${DATASETS:-digits-all digits-027 inverted shapes grey grey-contrast digits-png objects}
-GEN_STEPS=${GEN_STEPS:-2000}
+GEN_STEPS=${GEN_STEPS:-10000}
 EVAL_ARGS=${EVAL_ARGS:-}
 source scripts/bin.sh
 A="$BIN --device $DEVICE --quiet"

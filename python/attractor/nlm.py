@@ -204,7 +204,7 @@ class NlmRun(Run):
     ) -> Dict[str, Any]:
         """``nlm eval``: the paper's metrics (E_AAI, E², nearest-neighbour distances,
         energies, class shares, polarity …) of ``n_gen`` samples after ``gen_steps`` steps
-        (defaults as the command line: 1000 and 5000). Returns the keys of ``eval.json``."""
+        (defaults as the command line: 1000 and 10 000). Returns the keys of ``eval.json``."""
         opts = dict(n_gen=n_gen, gen_steps=gen_steps,
                     record_at=None if record_at is None else list(record_at),
                     relax_steps=relax_steps, init=init, repeats=repeats, sampler=sampler,

@@ -569,7 +569,7 @@ impl Default for EvalOptions {
             model: ModelOptions::default(),
             seed: None,
             n_gen: 1000,
-            gen_steps: 5000,
+            gen_steps: 10_000,
             record_at: Vec::new(),
             relax_steps: 0,
             init: Init::Noise,

@@ -357,8 +357,9 @@ pub struct NlmConfig {
     /// Fresh chains of the polarity check run at the end of `nlm train` (0: no check).
     #[config(default = 100)]
     pub polarity_chains: usize,
-    /// Langevin steps of the polarity check's chains from N(0, 1) (as `nlm eval`'s default:
-    /// fresh chains pass through brighter states before they settle).
+    /// Langevin steps of the polarity check's chains from N(0, 1) (fresh chains pass through
+    /// brighter states before they settle; the mean pixel is near its final value after 5000
+    /// steps, the class shares are not: `nlm eval` runs 10 000).
     #[config(default = 5000)]
     pub polarity_steps: usize,
     /// Keep parameter snapshots at the paper's t_age schedule round(201·1.7^i) in `tage/`.
