@@ -604,3 +604,64 @@ fn summary_figure(s: &api::Summary) -> Figure {
     }
     fig
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A parser of one command's arguments, as the command line reads them.
+    macro_rules! parser {
+        ($name:ident, $args:ty) => {
+            #[derive(Parser)]
+            struct $name {
+                #[command(flatten)]
+                a: $args,
+            }
+        };
+    }
+    parser!(Gen, GenerateArgs);
+    parser!(Ev, EvalArgs);
+    parser!(Ex, ExploreArgs);
+    parser!(De, DenoiseArgs);
+
+    fn bare<P: Parser>() -> P {
+        P::try_parse_from(["nlm", "--run-dir", "r"]).expect("only --run-dir is required")
+    }
+
+    /// The command line's defaults are the library's: a face that defaulted differently would
+    /// give a CLI user and a Rust or Python caller different numbers for the same call.
+    #[test]
+    fn command_line_defaults_are_the_librarys() {
+        let g = bare::<Gen>().a;
+        let d = api::GenerateOptions::default();
+        assert_eq!((g.chains, g.steps, g.init), (d.chains, d.steps, d.init));
+        assert_eq!(g.sampler.options(), d.sampler);
+        assert_eq!(g.model.options(), d.model);
+
+        let e = bare::<Ev>().a;
+        let d = api::EvalOptions::default();
+        assert_eq!(
+            (e.n_gen, e.gen_steps, e.relax_steps, e.init, e.repeats),
+            (d.n_gen, d.gen_steps, d.relax_steps, d.init, d.repeats)
+        );
+        assert!(e.record_at.is_none() && d.record_at.is_empty());
+        assert_eq!(e.sampler.options(), d.sampler);
+
+        let x = bare::<Ex>().a;
+        let d = api::ExploreOptions::default();
+        assert_eq!(
+            (x.steps, x.every, x.record_every, x.pca_images),
+            (d.steps, d.every, d.record_every, d.pca_images)
+        );
+
+        let n = bare::<De>().a;
+        let d = api::DenoiseOptions::default();
+        let corruption: crate::analysis::nlm::Corruption =
+            n.corrupt.parse().expect("the default parses");
+        assert_eq!(
+            (corruption, n.steps, n.stop),
+            (d.corruption, d.steps, d.stop)
+        );
+    }
+}
