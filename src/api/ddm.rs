@@ -220,7 +220,7 @@ pub fn train_on(
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`simulate`] (`ddm simulate`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SimulateOptions {
     /// Simulated time (default 50).
     pub t_end: f64,
@@ -349,7 +349,7 @@ pub fn simulate(run: &DdmRun, o: &SimulateOptions, ctx: &Ctx) -> Result<Simulati
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`eval`] (`ddm eval`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EvalOptions {
     /// Simulated time per trajectory for the statistics (default: 500, or 1e5 steps).
     pub t_end: Option<f64>,
@@ -718,7 +718,7 @@ fn target_metrics(
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`decompose`] (`ddm decompose`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DecomposeOptions {
     /// Grid points per axis of the fields (clamped to 5..=101; default 21).
     pub grid: usize,

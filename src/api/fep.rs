@@ -214,7 +214,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`attractors`] (`fep attractors`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct AttractorsOptions {
     /// Which of the batched networks.
     pub network: usize,
@@ -310,7 +310,7 @@ pub fn attractors(run_dir: &Path, o: &AttractorsOptions, ctx: &Ctx) -> Result<At
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`eval`] (`fep eval`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EvalOptions {
     /// Trials per ΔR² estimate.
     pub trials: usize,
@@ -630,7 +630,7 @@ pub fn eval(run_dir: &Path, o: &EvalOptions, ctx: &Ctx) -> Result<EvalReport> {
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`run_free`] (`fep run-free`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunFreeOptions {
     /// Stochastic steps with zero input and no learning.
     pub steps: usize,
@@ -768,7 +768,7 @@ pub fn run_free(run_dir: &Path, o: &RunFreeOptions, ctx: &Ctx) -> Result<RunFree
 // ---------------------------------------------------------------------------------------------
 
 /// Options of [`recall`] (`fep recall`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RecallOptions {
     /// Cue file (same formats as the patterns; each row a cue, in pattern units).
     pub cue: Option<PathBuf>,

@@ -218,3 +218,35 @@ pub fn decompose_cmd(a: &DecomposeArgs, cx: &super::Global) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A parser of one command's arguments, as the command line reads them.
+    macro_rules! parser {
+        ($name:ident, $args:ty) => {
+            #[derive(Parser)]
+            struct $name {
+                #[command(flatten)]
+                a: $args,
+            }
+        };
+    }
+    parser!(Si, SimulateArgs);
+    parser!(Ev, EvalArgs);
+    parser!(De, DecomposeArgs);
+
+    fn bare<P: Parser>() -> P {
+        P::try_parse_from(["ddm", "--run-dir", "r"]).expect("only --run-dir is required")
+    }
+
+    /// The command line's defaults are the library's (see the NLM's test of the same name).
+    #[test]
+    fn command_line_defaults_are_the_librarys() {
+        assert_eq!(bare::<Si>().a.options(None), SimulateOptions::default());
+        assert_eq!(bare::<Ev>().a.options(None), EvalOptions::default());
+        assert_eq!(bare::<De>().a.options(None), DecomposeOptions::default());
+    }
+}

@@ -49,13 +49,19 @@ pub struct AttractorsArgs {
 }
 
 /// `fep attractors`: `attractors.npy` (distinct attractors) and `attractors.png`.
+impl AttractorsArgs {
+    /// The operation's options (`seed`: `--seed`).
+    pub fn options(&self, seed: Option<u64>) -> op::AttractorsOptions {
+        op::AttractorsOptions {
+            network: self.network,
+            symmetric_part: self.symmetric_part,
+            seed,
+        }
+    }
+}
+
 pub fn attractors_cmd(a: &AttractorsArgs, cx: &super::Global) -> Result<()> {
-    let o = op::AttractorsOptions {
-        network: a.network,
-        symmetric_part: a.symmetric_part,
-        seed: cx.seed,
-    };
-    let r = op::attractors(&a.run_dir, &o, &cx.ctx)?;
+    let r = op::attractors(&a.run_dir, &a.options(cx.seed), &cx.ctx)?;
     let npy = write_npy(&r.run_dir, "attractors.npy", &r.attractors)?;
     let png = r.run_dir.join("attractors.png");
     save_rgb_png(&r.picture(), &png)?;
@@ -101,15 +107,22 @@ pub struct EvalArgs {
 }
 
 /// `fep eval`: writes `eval.json` and prints it.
+impl EvalArgs {
+    /// The operation's options (`seed`: `--seed`).
+    pub fn options(&self, seed: Option<u64>) -> op::EvalOptions {
+        op::EvalOptions {
+            trials: self.trials,
+            steps: self.steps,
+            patterns_of: self.patterns_of.clone(),
+            pattern_index: self.pattern_index.clone(),
+            match_norm_of: self.match_norm_of.clone(),
+            seed,
+        }
+    }
+}
+
 pub fn eval_cmd(a: &EvalArgs, cx: &super::Global) -> Result<()> {
-    let o = op::EvalOptions {
-        trials: a.trials,
-        steps: a.steps,
-        patterns_of: a.patterns_of.clone(),
-        pattern_index: a.pattern_index.clone(),
-        match_norm_of: a.match_norm_of.clone(),
-        seed: cx.seed,
-    };
+    let o = a.options(cx.seed);
     o.check()?;
     if a.out.is_empty() || a.out.contains(['/', '\\']) || a.out.starts_with('.') {
         bail!("--out must be a plain file name, got `{}`", a.out);
@@ -149,16 +162,22 @@ pub struct RunFreeArgs {
 }
 
 /// `fep run-free`: `states.npy`, `run_free.png` (correlation raster), `run_free.json`.
+impl RunFreeArgs {
+    /// The operation's options (`seed`: `--seed`).
+    pub fn options(&self, seed: Option<u64>) -> op::RunFreeOptions {
+        op::RunFreeOptions {
+            steps: self.steps,
+            beta: self.beta,
+            network: self.network,
+            symmetric_only: self.symmetric_only,
+            threshold: self.threshold,
+            seed,
+        }
+    }
+}
+
 pub fn run_free_cmd(a: &RunFreeArgs, cx: &super::Global) -> Result<()> {
-    let o = op::RunFreeOptions {
-        steps: a.steps,
-        beta: a.beta,
-        network: a.network,
-        symmetric_only: a.symmetric_only,
-        threshold: a.threshold,
-        seed: cx.seed,
-    };
-    let r = op::run_free(&a.run_dir, &o, &cx.ctx)?;
+    let r = op::run_free(&a.run_dir, &a.options(cx.seed), &cx.ctx)?;
     write_npy(&r.run_dir, "states.npy", &r.states)?;
     r.figure().save_png(&r.run_dir.join("run_free.png"))?;
     let v = write_json(&r.run_dir, "run_free.json", &r)?;
@@ -290,19 +309,25 @@ pub struct RecallArgs {
 }
 
 /// `fep recall`: `recall.npy` (posterior means), `recall.png`, `recall.json`.
+impl RecallArgs {
+    /// The operation's options (`seed`: `--seed`).
+    pub fn options(&self, seed: Option<u64>) -> op::RecallOptions {
+        op::RecallOptions {
+            cue: self.cue.clone(),
+            pattern_index: self.pattern_index.clone(),
+            noise_sd: self.noise_sd,
+            beta: self.beta,
+            steps: self.steps,
+            burn_in: self.burn_in,
+            network: self.network,
+            cue_scale: self.cue_scale,
+            seed,
+        }
+    }
+}
+
 pub fn recall_cmd(a: &RecallArgs, cx: &super::Global) -> Result<()> {
-    let o = op::RecallOptions {
-        cue: a.cue.clone(),
-        pattern_index: a.pattern_index.clone(),
-        noise_sd: a.noise_sd,
-        beta: a.beta,
-        steps: a.steps,
-        burn_in: a.burn_in,
-        network: a.network,
-        cue_scale: a.cue_scale,
-        seed: cx.seed,
-    };
-    let r = op::recall(&a.run_dir, &o, &cx.ctx)?;
+    let r = op::recall(&a.run_dir, &a.options(cx.seed), &cx.ctx)?;
     write_npy(&r.run_dir, "recall.npy", &r.outputs)?;
     save_rgb_png(&r.picture(), &r.run_dir.join("recall.png"))?;
     let v = write_json(&r.run_dir, "recall.json", &r)?;
@@ -315,4 +340,41 @@ pub fn recall_cmd(a: &RecallArgs, cx: &super::Global) -> Result<()> {
         r.run_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A parser of one command's arguments, as the command line reads them.
+    macro_rules! parser {
+        ($name:ident, $args:ty) => {
+            #[derive(Parser)]
+            struct $name {
+                #[command(flatten)]
+                a: $args,
+            }
+        };
+    }
+    parser!(At, AttractorsArgs);
+    parser!(Ev, EvalArgs);
+    parser!(Rf, RunFreeArgs);
+    parser!(Re, RecallArgs);
+
+    fn bare<P: Parser>() -> P {
+        P::try_parse_from(["fep", "--run-dir", "r"]).expect("only --run-dir is required")
+    }
+
+    /// The command line's defaults are the library's (see the NLM's test of the same name).
+    #[test]
+    fn command_line_defaults_are_the_librarys() {
+        assert_eq!(
+            bare::<At>().a.options(None),
+            op::AttractorsOptions::default()
+        );
+        assert_eq!(bare::<Ev>().a.options(None), op::EvalOptions::default());
+        assert_eq!(bare::<Rf>().a.options(None), op::RunFreeOptions::default());
+        assert_eq!(bare::<Re>().a.options(None), op::RecallOptions::default());
+    }
 }

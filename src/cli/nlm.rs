@@ -147,18 +147,24 @@ struct GenerateOut<'a> {
     png: &'a Path,
 }
 
+impl GenerateArgs {
+    /// The operation's options (`seed`: `--seed`).
+    pub fn options(&self, seed: Option<u64>) -> api::GenerateOptions {
+        api::GenerateOptions {
+            model: self.model.options(),
+            seed,
+            chains: self.chains,
+            steps: self.steps,
+            snapshots: self.snapshots,
+            init: self.init,
+            sampler: self.sampler.options(),
+        }
+    }
+}
+
 /// `nlm generate`.
 pub fn generate_cmd(a: &GenerateArgs, cx: &super::Global) -> Result<api::Generated> {
-    let o = api::GenerateOptions {
-        model: a.model.options(),
-        seed: cx.seed,
-        chains: a.chains,
-        steps: a.steps,
-        snapshots: a.snapshots,
-        init: a.init,
-        sampler: a.sampler.options(),
-    };
-    let g = api::generate(&a.model.run_dir, &o, &cx.ctx)?;
+    let g = api::generate(&a.model.run_dir, &a.options(cx.seed), &cx.ctx)?;
     let dim = g.images.dim();
     let cols = (a.chains as f64).sqrt().ceil() as usize;
     if a.snapshots.is_some() {
@@ -236,23 +242,29 @@ pub struct EvalArgs {
     pub sampler: SamplerArgs,
 }
 
+impl EvalArgs {
+    /// The operation's options (`seed`: `--seed`); fails on a malformed `--record-at`.
+    pub fn options(&self, seed: Option<u64>) -> Result<api::EvalOptions> {
+        Ok(api::EvalOptions {
+            model: self.model.options(),
+            seed,
+            n_gen: self.n_gen,
+            gen_steps: self.gen_steps,
+            record_at: match &self.record_at {
+                Some(s) => parse_list(s)?,
+                None => Vec::new(),
+            },
+            relax_steps: self.relax_steps,
+            init: self.init,
+            repeats: self.repeats,
+            sampler: self.sampler.options(),
+        })
+    }
+}
+
 /// `nlm eval`: writes eval.json and returns the report.
 pub fn eval_cmd(a: &EvalArgs, cx: &super::Global) -> Result<api::EvalReport> {
-    let o = api::EvalOptions {
-        model: a.model.options(),
-        seed: cx.seed,
-        n_gen: a.n_gen,
-        gen_steps: a.gen_steps,
-        record_at: match &a.record_at {
-            Some(s) => parse_list(s)?,
-            None => Vec::new(),
-        },
-        relax_steps: a.relax_steps,
-        init: a.init,
-        repeats: a.repeats,
-        sampler: a.sampler.options(),
-    };
-    let r = api::eval(&a.model.run_dir, &o, &cx.ctx)?;
+    let r = api::eval(&a.model.run_dir, &a.options(cx.seed)?, &cx.ctx)?;
     let out = a
         .out
         .clone()
@@ -312,18 +324,24 @@ pub struct ExploreArgs {
     pub pca_images: usize,
 }
 
+impl ExploreArgs {
+    /// The operation's options (`seed`: `--seed`).
+    pub fn options(&self, seed: Option<u64>) -> api::ExploreOptions {
+        api::ExploreOptions {
+            model: self.model.options(),
+            seed,
+            steps: self.steps,
+            every: self.every,
+            record_every: self.record_every,
+            pca_images: self.pca_images,
+        }
+    }
+}
+
 /// `nlm explore`: one long chain; snapshots PNG, PCA trajectory PNG, trajectory .npy and
 /// explore.json in the run directory.
 pub fn explore_cmd(a: &ExploreArgs, cx: &super::Global) -> Result<api::Explored> {
-    let o = api::ExploreOptions {
-        model: a.model.options(),
-        seed: cx.seed,
-        steps: a.steps,
-        every: a.every,
-        record_every: a.record_every,
-        pca_images: a.pca_images,
-    };
-    let e = api::explore(&a.model.run_dir, &o, &cx.ctx)?;
+    let e = api::explore(&a.model.run_dir, &a.options(cx.seed), &cx.ctx)?;
     let cols = (e.snapshots.len() as f64).sqrt().ceil().max(1.0) as usize;
     let png = e.images.file("explore.png");
     if !e.snapshots.is_empty() {
@@ -442,19 +460,25 @@ struct DenoiseOut<'a> {
     energy_png: &'a Path,
 }
 
+impl DenoiseArgs {
+    /// The operation's options (`seed`: `--seed`); fails on a malformed `--corrupt`.
+    pub fn options(&self, seed: Option<u64>) -> Result<api::DenoiseOptions> {
+        Ok(api::DenoiseOptions {
+            model: self.model.options(),
+            seed,
+            corruption: self.corrupt.parse()?,
+            input: self.input.clone(),
+            test_index: self.test_index.clone(),
+            n_test: self.n_test,
+            steps: self.steps,
+            stop: self.stop,
+        })
+    }
+}
+
 /// `nlm denoise`: PNG grid, energy PNG and denoise.json; returns the report.
 pub fn denoise_cmd(a: &DenoiseArgs, cx: &super::Global) -> Result<api::DenoiseReport> {
-    let o = api::DenoiseOptions {
-        model: a.model.options(),
-        seed: cx.seed,
-        corruption: a.corrupt.parse()?,
-        input: a.input.clone(),
-        test_index: a.test_index.clone(),
-        n_test: a.n_test,
-        steps: a.steps,
-        stop: a.stop,
-    };
-    let d = api::denoise(&a.model.run_dir, &o, &cx.ctx)?;
+    let d = api::denoise(&a.model.run_dir, &a.options(cx.seed)?, &cx.ctx)?;
     let dim = d.images_of.dim();
     // Grid: originals, corrupted, restored (at most 16 columns).
     let show = d.images.min(16);
@@ -633,35 +657,19 @@ mod tests {
     /// give a CLI user and a Rust or Python caller different numbers for the same call.
     #[test]
     fn command_line_defaults_are_the_librarys() {
-        let g = bare::<Gen>().a;
-        let d = api::GenerateOptions::default();
-        assert_eq!((g.chains, g.steps, g.init), (d.chains, d.steps, d.init));
-        assert_eq!(g.sampler.options(), d.sampler);
-        assert_eq!(g.model.options(), d.model);
-
-        let e = bare::<Ev>().a;
-        let d = api::EvalOptions::default();
+        let ok = "the defaults parse";
         assert_eq!(
-            (e.n_gen, e.gen_steps, e.relax_steps, e.init, e.repeats),
-            (d.n_gen, d.gen_steps, d.relax_steps, d.init, d.repeats)
+            bare::<Gen>().a.options(None),
+            api::GenerateOptions::default()
         );
-        assert!(e.record_at.is_none() && d.record_at.is_empty());
-        assert_eq!(e.sampler.options(), d.sampler);
-
-        let x = bare::<Ex>().a;
-        let d = api::ExploreOptions::default();
         assert_eq!(
-            (x.steps, x.every, x.record_every, x.pca_images),
-            (d.steps, d.every, d.record_every, d.pca_images)
+            bare::<Ev>().a.options(None).expect(ok),
+            api::EvalOptions::default()
         );
-
-        let n = bare::<De>().a;
-        let d = api::DenoiseOptions::default();
-        let corruption: crate::analysis::nlm::Corruption =
-            n.corrupt.parse().expect("the default parses");
+        assert_eq!(bare::<Ex>().a.options(None), api::ExploreOptions::default());
         assert_eq!(
-            (corruption, n.steps, n.stop),
-            (d.corruption, d.steps, d.stop)
+            bare::<De>().a.options(None).expect(ok),
+            api::DenoiseOptions::default()
         );
     }
 }
