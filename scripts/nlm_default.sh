@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # NLM at the default scale (the bundled default): `attractor nlm train` with no options
-# (MNIST digits 1/3/6, 4000 updates, 6-8 minutes on 2 CPU cores), then generation (100 chains ×
+# (MNIST digits 1/3/6, 4000 updates, 5-8 minutes on 2 CPU cores), then generation (100 chains ×
 # 10 000 steps), evaluation against the training and held-out images (1000 chains × 10 000 steps,
-# about 6 minutes; class shares also after 2000 and 5000 steps), and denoising of 100 held-out
+# about 3.5 minutes; class shares also after 2000 and 5000 steps), and denoising of 100 held-out
 # test digits (25 % of the neurons replaced by U(-1, 1)) with the untrained initial couplings as
 # a control.
 # Prints a table: check, target, measured, pass/fail. Environment: OUT (run directory), DEVICE,
