@@ -222,31 +222,16 @@ pub fn decompose_cmd(a: &DecomposeArgs, cx: &super::Global) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    /// A parser of one command's arguments, as the command line reads them.
-    macro_rules! parser {
-        ($name:ident, $args:ty) => {
-            #[derive(Parser)]
-            struct $name {
-                #[command(flatten)]
-                a: $args,
-            }
-        };
-    }
-    parser!(Si, SimulateArgs);
-    parser!(Ev, EvalArgs);
-    parser!(De, DecomposeArgs);
-
-    fn bare<P: Parser>() -> P {
-        P::try_parse_from(["ddm", "--run-dir", "r"]).expect("only --run-dir is required")
-    }
+    use crate::cli::test_support::bare_args;
 
     /// The command line's defaults are the library's (see the NLM's test of the same name).
     #[test]
     fn command_line_defaults_are_the_librarys() {
-        assert_eq!(bare::<Si>().a.options(None), SimulateOptions::default());
-        assert_eq!(bare::<Ev>().a.options(None), EvalOptions::default());
-        assert_eq!(bare::<De>().a.options(None), DecomposeOptions::default());
+        let s: SimulateArgs = bare_args("simulate");
+        assert_eq!(s.options(None), SimulateOptions::default());
+        let e: EvalArgs = bare_args("eval");
+        assert_eq!(e.options(None), EvalOptions::default());
+        let d: DecomposeArgs = bare_args("decompose");
+        assert_eq!(d.options(None), DecomposeOptions::default());
     }
 }

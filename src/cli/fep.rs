@@ -345,36 +345,18 @@ pub fn recall_cmd(a: &RecallArgs, cx: &super::Global) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    /// A parser of one command's arguments, as the command line reads them.
-    macro_rules! parser {
-        ($name:ident, $args:ty) => {
-            #[derive(Parser)]
-            struct $name {
-                #[command(flatten)]
-                a: $args,
-            }
-        };
-    }
-    parser!(At, AttractorsArgs);
-    parser!(Ev, EvalArgs);
-    parser!(Rf, RunFreeArgs);
-    parser!(Re, RecallArgs);
-
-    fn bare<P: Parser>() -> P {
-        P::try_parse_from(["fep", "--run-dir", "r"]).expect("only --run-dir is required")
-    }
+    use crate::cli::test_support::bare_args;
 
     /// The command line's defaults are the library's (see the NLM's test of the same name).
     #[test]
     fn command_line_defaults_are_the_librarys() {
-        assert_eq!(
-            bare::<At>().a.options(None),
-            op::AttractorsOptions::default()
-        );
-        assert_eq!(bare::<Ev>().a.options(None), op::EvalOptions::default());
-        assert_eq!(bare::<Rf>().a.options(None), op::RunFreeOptions::default());
-        assert_eq!(bare::<Re>().a.options(None), op::RecallOptions::default());
+        let a: AttractorsArgs = bare_args("attractors");
+        assert_eq!(a.options(None), op::AttractorsOptions::default());
+        let e: EvalArgs = bare_args("eval");
+        assert_eq!(e.options(None), op::EvalOptions::default());
+        let r: RunFreeArgs = bare_args("run-free");
+        assert_eq!(r.options(None), op::RunFreeOptions::default());
+        let c: RecallArgs = bare_args("recall");
+        assert_eq!(c.options(None), op::RecallOptions::default());
     }
 }

@@ -771,3 +771,16 @@ fn export(a: &ExportArgs) -> Result<i32> {
     println!("{said}");
     Ok(0)
 }
+
+/// What the command modules' tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// A command's arguments as the command line reads them when only `--run-dir` is given:
+    /// every other value is its declared default.
+    pub(crate) fn bare_args<A: clap::Args + clap::FromArgMatches>(cmd: &'static str) -> A {
+        let m = A::augment_args(clap::Command::new(cmd))
+            .try_get_matches_from([cmd, "--run-dir", "r"])
+            .expect("only --run-dir is required");
+        A::from_arg_matches(&m).expect("the matches fit the arguments")
+    }
+}

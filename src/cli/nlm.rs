@@ -632,44 +632,20 @@ fn summary_figure(s: &api::Summary) -> Figure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    /// A parser of one command's arguments, as the command line reads them.
-    macro_rules! parser {
-        ($name:ident, $args:ty) => {
-            #[derive(Parser)]
-            struct $name {
-                #[command(flatten)]
-                a: $args,
-            }
-        };
-    }
-    parser!(Gen, GenerateArgs);
-    parser!(Ev, EvalArgs);
-    parser!(Ex, ExploreArgs);
-    parser!(De, DenoiseArgs);
-
-    fn bare<P: Parser>() -> P {
-        P::try_parse_from(["nlm", "--run-dir", "r"]).expect("only --run-dir is required")
-    }
+    use crate::cli::test_support::bare_args;
 
     /// The command line's defaults are the library's: a face that defaulted differently would
     /// give a CLI user and a Rust or Python caller different numbers for the same call.
     #[test]
     fn command_line_defaults_are_the_librarys() {
         let ok = "the defaults parse";
-        assert_eq!(
-            bare::<Gen>().a.options(None),
-            api::GenerateOptions::default()
-        );
-        assert_eq!(
-            bare::<Ev>().a.options(None).expect(ok),
-            api::EvalOptions::default()
-        );
-        assert_eq!(bare::<Ex>().a.options(None), api::ExploreOptions::default());
-        assert_eq!(
-            bare::<De>().a.options(None).expect(ok),
-            api::DenoiseOptions::default()
-        );
+        let g: GenerateArgs = bare_args("generate");
+        assert_eq!(g.options(None), api::GenerateOptions::default());
+        let e: EvalArgs = bare_args("eval");
+        assert_eq!(e.options(None).expect(ok), api::EvalOptions::default());
+        let x: ExploreArgs = bare_args("explore");
+        assert_eq!(x.options(None), api::ExploreOptions::default());
+        let d: DenoiseArgs = bare_args("denoise");
+        assert_eq!(d.options(None).expect(ok), api::DenoiseOptions::default());
     }
 }
